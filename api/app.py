@@ -1,0 +1,38 @@
+"""Builds the Litestar application around the services the composition root hands it."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from api.dependencies import provide_actor
+from api.errors import EXCEPTION_HANDLERS
+from api.health import health
+from api.services import Services
+from api.tickets import TicketController
+
+
+def create_app(services: Services) -> Litestar:
+    def provide_services() -> Services:
+        return services
+
+    return Litestar(
+        route_handlers=[health, TicketController],
+        dependencies={
+            "services": Provide(provide_services, sync_to_thread=False),
+            "actor": Provide(provide_actor, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        logging_config=None,  # the process configures logging once, for every role
+        openapi_config=OpenAPIConfig(
+            title="Docket",
+            version="1",
+            description="Event-sourced ticket backend. Authenticate with 'Authorization: Bearer <JWT>'.",
+            components=Components(
+                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+            ),
+            security=[{"BearerToken": []}],
+        ),
+    )

@@ -1,0 +1,56 @@
+"""Every error answers {"status_code", "code", "message"} and, where there is one, "field"."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from domain.errors import DomainError, Forbidden, Invalid, NotFound, Refused
+
+log = logging.getLogger(__name__)
+
+DOMAIN_STATUS = ((Invalid, 400), (Forbidden, 403), (NotFound, 404), (Refused, 409))
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type"}
+
+
+def error_response(status_code: int, code: str, message: str, field: str | None = None) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {"status_code": status_code, "code": code, "message": message}
+    if field:
+        body["field"] = field
+    return Response(body, status_code=status_code)
+
+
+def domain_error(_: Request, error: DomainError) -> Response[dict[str, Any]]:
+    status = next((s for kind, s in DOMAIN_STATUS if isinstance(error, kind)), 409)
+    return error_response(status, error.code, error.message, error.field)
+
+
+def validation_error(_: Request, error: ValidationException) -> Response[dict[str, Any]]:
+    details = error.extra if isinstance(error.extra, list) else []
+    first = details[0] if details and isinstance(details[0], dict) else {}
+    field = first.get("key")
+    message = first.get("message") or error.detail
+    if field:
+        message = f"{field}: {message}"
+    return error_response(400, "invalid_input", message, field)
+
+
+def http_error(_: Request, error: HTTPException) -> Response[dict[str, Any]]:
+    code = HTTP_CODES.get(error.status_code, "error")
+    return error_response(error.status_code, code, error.detail)
+
+
+def unexpected_error(request: Request, error: Exception) -> Response[dict[str, Any]]:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=error)
+    return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+
+EXCEPTION_HANDLERS = {
+    DomainError: domain_error,
+    ValidationException: validation_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

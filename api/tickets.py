@@ -1,0 +1,69 @@
+"""The tickets resource: commands go to use cases, reads to the `tickets` read model."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, get, patch, post
+from litestar.params import Parameter
+
+from api.schemas import NewTicket, StatusChange
+from api.services import Services
+from commands.structs import ChangeStatus, Changed, Location, OpenTicket, Opened
+from commands.tickets import change_status, open_ticket
+from domain.permissions import Action, Actor, read_scope, require
+from projections.ticket_queries import HistoryPage, TicketFilters, TicketPage, TicketView, get_ticket, list_tickets, ticket_history
+
+Page = Annotated[int, Parameter(ge=1, description="Page number, from 1")]
+PageSize = Annotated[int, Parameter(ge=1, le=200, description="Items per page, at most 200")]
+
+
+class TicketController(Controller):
+    path = "/api/v1/tickets"
+    tags = ["tickets"]
+
+    @post("/", operation_id="openTicket", summary="Open a ticket", sync_to_thread=True)
+    def open(self, data: NewTicket, actor: Actor, services: Services) -> Opened:
+        location = Location(lat=data.location.lat, lon=data.location.lon) if data.location else None
+        command = OpenTicket(
+            actor=actor,
+            title=data.title,
+            description=data.description,
+            category=data.category,
+            priority=data.priority,
+            ward=data.ward,
+            location=location,
+        )
+        return open_ticket(services.app, command)
+
+    @get("/", operation_id="listTickets", summary="List tickets, newest first", sync_to_thread=True)
+    def list(
+        self,
+        actor: Actor,
+        services: Services,
+        status: str | None = None,
+        category: str | None = None,
+        page: Page = 1,
+        page_size: PageSize = 50,
+    ) -> TicketPage:
+        filters = TicketFilters(status=status, category=category)
+        return list_tickets(services.engine, read_scope(actor), filters, page, page_size)
+
+    @get("/{ticket_id:uuid}", operation_id="getTicket", summary="One ticket", sync_to_thread=True)
+    def detail(self, ticket_id: UUID, actor: Actor, services: Services) -> TicketView:
+        return get_ticket(services.engine, read_scope(actor), ticket_id)
+
+    @patch("/{ticket_id:uuid}/status", operation_id="changeTicketStatus", summary="Move a ticket to another status", sync_to_thread=True)
+    def change_status(self, ticket_id: UUID, data: StatusChange, actor: Actor, services: Services) -> Changed:
+        command = ChangeStatus(
+            actor=actor, ticket_id=ticket_id, status=data.status, note=data.note, expected_version=data.expected_version
+        )
+        return change_status(services.app, command)
+
+    @get("/{ticket_id:uuid}/history", operation_id="getTicketHistory", summary="A ticket's events in order", sync_to_thread=True)
+    def history(
+        self, ticket_id: UUID, actor: Actor, services: Services, page: Page = 1, page_size: PageSize = 200
+    ) -> HistoryPage:
+        require(actor, Action.READ_HISTORY)
+        return ticket_history(services.engine, read_scope(actor), ticket_id, page, page_size)

@@ -1,0 +1,42 @@
+"""The eventsourcing Application that stores Docket's events in PostgreSQL."""
+
+from __future__ import annotations
+
+from eventsourcing.application import Application
+from eventsourcing.utils import get_topic
+from psycopg.conninfo import conninfo_to_dict
+
+from domain.ticket import Ticket
+
+TICKET_TOPICS = (get_topic(Ticket.Opened), get_topic(Ticket.StatusChanged))
+
+
+class Docket(Application):
+    """Events go to the table `docket_events`; each has a global notification id."""
+
+    name = "Docket"
+
+
+def eventsourcing_env(database_url: str, **extra: str) -> dict[str, str]:
+    """Translates a postgresql:// URL (host may be a socket directory) into eventsourcing's settings."""
+    info = conninfo_to_dict(database_url)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(info.get("dbname") or "postgres"),
+        "POSTGRES_HOST": str(info.get("host") or "127.0.0.1"),
+        "POSTGRES_PORT": str(info.get("port") or "5432"),
+        "POSTGRES_USER": str(info.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(info.get("password") or ""),
+        "POSTGRES_POOL_SIZE": "4",
+        "POSTGRES_MAX_OVERFLOW": "8",
+    }
+    env.update(extra)
+    return env
+
+
+def last_notification_id(recordings: list) -> int:
+    return max(r.notification.id for r in recordings)
+
+
+def event_name(domain_event: object) -> str:
+    return type(domain_event).__name__

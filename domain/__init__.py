@@ -1,0 +1,1 @@
+"""The ticket model: aggregates, events, workflows and permissions. Pure: no I/O."""

@@ -1,0 +1,1 @@
+"""Read models: one module per projection, with its tables, event handlers and queries."""

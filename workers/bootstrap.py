@@ -1,0 +1,59 @@
+"""The composition root: settings in, servers, application and clients out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+from api.auth import TokenVerifier
+from api.services import Services
+from commands.app import Docket, eventsourcing_env
+from projections.operations import ensure_tables
+from projections.sql import engine_for
+from workers.embedded import embedded_nats, embedded_postgres
+from workers.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    database_url: str
+    nats_url: str | None
+
+    @property
+    def eventsourcing_env(self) -> dict[str, str]:
+        return eventsourcing_env(self.database_url)
+
+
+@contextmanager
+def endpoints(settings: Settings, *, nats: str = "none") -> Iterator[Endpoints]:
+    """The servers to use: the configured ones, else embedded ones in the data dir.
+
+    nats is "none" (not needed), "configured" (must be set: a lone role cannot share an
+    embedded server with other processes) or "embedded" (started here when not set).
+    """
+    with ExitStack() as stack:
+        database_url = settings.database_url or stack.enter_context(embedded_postgres(settings.data_dir))
+        nats_url = settings.nats_url
+        if nats_url is None and nats == "configured":
+            raise SettingsError("This role needs DOCKET_NATS_URL (nats://host:port); only `docket serve` embeds NATS.")
+        if nats_url is None and nats == "embedded":
+            nats_url = stack.enter_context(embedded_nats(settings.data_dir))
+        yield Endpoints(database_url, nats_url)
+
+
+@contextmanager
+def application(found: Endpoints) -> Iterator[Docket]:
+    app = Docket(env=found.eventsourcing_env)
+    try:
+        ensure_tables(app.recorder.datastore)
+        yield app
+    finally:
+        app.close()
+
+
+def api_services(settings: Settings, app: Docket, found: Endpoints) -> Services:
+    return Services(app=app, engine=engine_for(found.database_url), tokens=TokenVerifier(settings.jwt_secret))

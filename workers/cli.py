@@ -1,0 +1,88 @@
+"""`docket`: one command with a subcommand per process role and operator task."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import msgspec
+from tqdm import tqdm
+
+from api.auth import DEFAULT_TTL, issue_token
+from domain.permissions import Role
+from projections.operations import PROJECTIONS, count_events, rebuild_tickets, status
+from workers.bootstrap import application, endpoints
+from workers.serve import ROLES, run
+from workers.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("docket")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"docket: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(settings, args) or 0
+    except SettingsError as error:
+        print(f"docket: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="docket", description="Docket: event-sourced ticket backend.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run API, projections and relay together (embedded servers when no URLs)")
+    serve.set_defaults(handler=lambda s, a: run(s, ROLES))
+    for role, text in (("api", "the HTTP API"), ("projector", "the projections"), ("relay", "the relay to NATS")):
+        sub = commands.add_parser(role, help=f"run only {text} against the configured servers")
+        sub.set_defaults(handler=lambda s, a, role=role: run(s, (role,)))
+
+    token = commands.add_parser("token", help="print a signed bearer token")
+    token.add_argument("--tenant", required=True)
+    token.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token.add_argument("--sub", required=True, help="the caller's user id")
+    token.add_argument("--ward")
+    token.add_argument("--team")
+    token.add_argument("--ttl", type=int, default=DEFAULT_TTL, help="lifetime in seconds")
+    token.set_defaults(handler=_token)
+
+    projections = commands.add_parser("projections", help="inspect and rebuild read models")
+    actions = projections.add_subparsers(required=True, metavar="ACTION")
+    rebuild = actions.add_parser("rebuild", help="rebuild a read model from the event store beside the live one")
+    rebuild.add_argument("name", choices=sorted(PROJECTIONS))
+    rebuild.set_defaults(handler=_rebuild)
+    show = actions.add_parser("status", help="each projection's position and lag")
+    show.set_defaults(handler=_status)
+    return parser
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    print(issue_token(settings.jwt_secret, tenant=args.tenant, role=args.role, sub=args.sub, ward=args.ward, team=args.team, ttl=args.ttl))
+    return 0
+
+
+def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    with endpoints(settings) as found, application(found) as app:
+        total = count_events(app, PROJECTIONS[args.name].topics)
+        with tqdm(total=total, desc=f"rebuilding {args.name}", unit="event") as bar:
+            position = rebuild_tickets(app, progress=bar.update)
+    print(f"rebuilt {args.name} up to notification {position}")
+    return 0
+
+
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    with endpoints(settings) as found, application(found) as app:
+        for line in status(app):
+            print(msgspec.json.encode(line).decode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The relay: publishes every ticket event to the JetStream stream DOCKET_EVENTS, in order.
+
+Each message carries the event's global notification id as `Nats-Msg-Id`. The relay starts
+after the higher of its tracked position and the id of the stream's last message, so a relay
+killed between publishing and tracking neither skips nor repeats a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import msgspec
+import nats
+import psycopg
+from eventsourcing.persistence import Tracking
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+from psycopg.sql import SQL, Identifier
+
+from commands.app import TICKET_TOPICS, Docket, event_name
+from projections.operations import events_after, tracking_recorder
+
+log = logging.getLogger(__name__)
+
+STREAM = "DOCKET_EVENTS"
+STREAM_SUBJECTS = ["docket.*.tickets.>"]
+DUPLICATE_WINDOW = 24 * 3600.0
+BATCH = 500
+IDLE_WAIT = 1.0
+ENVELOPE = ("originator_id", "originator_version", "originator_topic", "timestamp")
+
+_encoder = msgspec.json.Encoder()
+
+
+def subject_for(domain_event: Any) -> str:
+    return f"docket.{domain_event.tenant}.tickets.{event_name(domain_event)}"
+
+
+def payload_for(domain_event: Any, notification_id: int) -> bytes:
+    fields = {k: v for k, v in vars(domain_event).items() if k not in ENVELOPE}
+    return _encoder.encode(
+        {
+            "event": event_name(domain_event),
+            "ticket_id": domain_event.originator_id,
+            "notification_id": notification_id,
+            "version": domain_event.originator_version,
+            "at": domain_event.timestamp,
+            **fields,
+        }
+    )
+
+
+async def ensure_stream(js: JetStreamContext) -> None:
+    try:
+        await js.stream_info(STREAM)
+    except NotFoundError:
+        log.info("creating JetStream stream %s for %s", STREAM, STREAM_SUBJECTS)
+        await js.add_stream(name=STREAM, subjects=STREAM_SUBJECTS, duplicate_window=DUPLICATE_WINDOW)
+
+
+class Relay:
+    name = "relay"
+
+    def __init__(self, app: Docket, database_url: str, js: JetStreamContext) -> None:
+        self.app = app
+        self.database_url = database_url
+        self.js = js
+        self.tracking = tracking_recorder(app.recorder.datastore, self.name)
+        self.tracking.create_table()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await ensure_stream(self.js)
+        async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as listener:
+            await listener.execute(SQL("LISTEN {}").format(Identifier(self.app.recorder.channel_name)))
+            position = await self.start_position()
+            log.info("relay publishing to %s after notification %s", STREAM, position)
+            while not stop.is_set():
+                batch = await asyncio.to_thread(events_after, self.app, position, TICKET_TOPICS, BATCH)
+                if not batch:
+                    await _wait_for_notify(listener)
+                    continue
+                await self.publish(batch)
+                position = batch[-1][1].notification_id
+                await asyncio.to_thread(self.tracking.insert_tracking, Tracking(self.app.name, position))
+                log.debug("relayed %d events up to notification %s", len(batch), position)
+        log.info("relay stopped at notification %s", position)
+
+    async def start_position(self) -> int:
+        tracked = await asyncio.to_thread(self.tracking.max_tracking_id, self.app.name) or 0
+        return max(tracked, await last_published_id(self.js))
+
+    async def publish(self, batch: list[tuple[Any, Tracking]]) -> None:
+        """Publishes a batch with its acks outstanding together, then checks every ack."""
+        acks = [
+            await self.js.publish_async(
+                subject_for(event),
+                payload_for(event, tracking.notification_id),
+                headers={"Nats-Msg-Id": str(tracking.notification_id)},
+            )
+            for event, tracking in batch
+        ]
+        await asyncio.gather(*acks)
+
+
+async def last_published_id(js: JetStreamContext) -> int:
+    info = await js.stream_info(STREAM)
+    if not info.state.last_seq:
+        return 0
+    try:
+        message = await js.get_msg(STREAM, seq=info.state.last_seq)
+    except NotFoundError:
+        return 0
+    return int((message.headers or {}).get("Nats-Msg-Id", 0))
+
+
+async def _wait_for_notify(listener: psycopg.AsyncConnection) -> None:
+    """Returns on the event store's NOTIFY, or after IDLE_WAIT at the latest."""
+    async for _ in listener.notifies(timeout=IDLE_WAIT, stop_after=1):
+        return
+
+
+async def connect_nats(url: str, name: str) -> nats.NATS:
+    async def on_error(error: Exception) -> None:
+        log.warning("NATS connection %s: %s", name, error)
+
+    return await nats.connect(url, name=name, max_reconnect_attempts=-1, error_cb=on_error)
