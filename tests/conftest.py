@@ -1,0 +1,111 @@
+"""Fixtures on real servers: one fresh database and one owned NATS server per test session."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.projection import ProjectionRunner
+from litestar.testing import TestClient
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from api.auth import TokenVerifier, issue_token
+from api.services import Services
+from commands.app import Docket, eventsourcing_env
+from domain.permissions import Actor, Role
+from projections.operations import ensure_tables
+from projections.sql import engine_for
+from projections.tickets import TicketsProjection
+from tests.servers import fresh_database, owned_nats
+from workers.settings import load_settings
+
+JWT_SECRET = "test-secret-" + "x" * 32
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def database_url(settings, tmp_path_factory) -> Iterator[str]:
+    with fresh_database(settings.database_url, tmp_path_factory.mktemp("pg")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def nats_url(settings, tmp_path_factory) -> Iterator[str]:
+    with owned_nats(settings.nats_url, tmp_path_factory.mktemp("nats")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def es_env(database_url) -> dict[str, str]:
+    return eventsourcing_env(database_url)
+
+
+@pytest.fixture(scope="session")
+def app(es_env) -> Iterator[Docket]:
+    application = Docket(env=es_env)
+    ensure_tables(application.recorder.datastore)
+    yield application
+    application.close()
+
+
+@pytest.fixture(scope="session")
+def projector(app, es_env) -> Iterator[ProjectionRunner]:
+    with ProjectionRunner(
+        application_class=Docket, projection_class=TicketsProjection, view_class=PostgresTrackingRecorder, env=es_env
+    ) as runner:
+        yield runner
+
+
+@pytest.fixture(scope="session")
+def engine(database_url) -> Iterator[Engine]:
+    eng = engine_for(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def projected(projector, app) -> Callable[[], None]:
+    """Waits until the tickets projection has applied every event stored so far."""
+
+    def wait() -> None:
+        projector.wait(app.recorder.max_notification_id(), timeout=10)
+
+    return wait
+
+
+@pytest.fixture
+def tenant() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def actor(tenant) -> Callable[..., Actor]:
+    def make(role: str = "manager", sub: str | None = None, ward: str | None = None, tenant_: str | None = None) -> Actor:
+        return Actor(id=sub or f"{role}-1", tenant=tenant_ or tenant, role=Role(role), ward=ward)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def client(app, engine) -> Iterator[TestClient]:
+    services = Services(app=app, engine=engine, tokens=TokenVerifier(JWT_SECRET))
+    with TestClient(create_app(services)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def auth(tenant) -> Callable[..., dict[str, str]]:
+    """Authorization headers for a caller in this test's tenant (or another)."""
+
+    def headers(role: str = "manager", sub: str | None = None, ward: str | None = None, tenant_: str | None = None) -> dict[str, str]:
+        token = issue_token(JWT_SECRET, tenant=tenant_ or tenant, role=role, sub=sub or f"{role}-1", ward=ward)
+        return {"Authorization": f"Bearer {token}"}
+
+    return headers

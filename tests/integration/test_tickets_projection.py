@@ -1,0 +1,75 @@
+"""The tickets read model: written with its tracking position, idempotent, rebuildable."""
+
+from __future__ import annotations
+
+from eventsourcing.persistence import Tracking
+from sqlalchemy import select
+
+from commands.structs import ChangeStatus, OpenTicket
+from commands.tickets import change_status, open_ticket
+from projections.operations import events_after, rebuild_tickets, status
+from projections.tickets import LIVE, TicketsProjection
+from projections.operations import tracking_recorder
+
+
+def read_all(engine):
+    with engine.connect() as conn:
+        tickets = conn.execute(select(LIVE.tickets).order_by(LIVE.tickets.c.id)).all()
+        history = conn.execute(select(LIVE.history).order_by(LIVE.history.c.ticket_id, LIVE.history.c.version)).all()
+    return tickets, history
+
+
+def open_and_work(app, actor, n=3):
+    ids = []
+    for i in range(n):
+        opened = open_ticket(app, OpenTicket(actor=actor("reporter", f"c{i}"), title=f"T{i}", description="d", category="roads", ward="w1"))
+        change_status(app, ChangeStatus(actor=actor(), ticket_id=opened.id, status="in_progress", note=f"note {i}"))
+        ids.append(opened.id)
+    return ids
+
+
+def test_the_projection_keeps_one_row_per_ticket_and_one_per_event(app, actor, engine, projected, tenant):
+    ids = open_and_work(app, actor)
+    projected()
+    with engine.connect() as conn:
+        rows = conn.execute(select(LIVE.tickets).where(LIVE.tickets.c.tenant == tenant)).mappings().all()
+        events = conn.execute(select(LIVE.history).where(LIVE.history.c.tenant == tenant)).mappings().all()
+    assert {r["id"] for r in rows} == set(ids)
+    assert {r["status"] for r in rows} == {"in_progress"}
+    assert all(r["version"] == 2 for r in rows)
+    assert sorted(e["event"] for e in events) == ["Opened"] * 3 + ["StatusChanged"] * 3
+
+
+def test_an_event_applied_twice_changes_nothing(app, actor, engine, projected):
+    open_and_work(app, actor, n=1)
+    projected()
+    before = read_all(engine)
+    view = tracking_recorder(app.recorder.datastore, TicketsProjection.name)
+    projection = TicketsProjection(view)
+    for domain_event, tracking in events_after(app, 0, TicketsProjection.topics):
+        projection.process_event(domain_event, tracking)
+    assert read_all(engine) == before
+
+
+def test_rebuilding_gives_exactly_the_tables_the_live_projection_built(app, actor, engine, projected):
+    open_and_work(app, actor, n=4)
+    projected()
+    before = read_all(engine)
+    seen = []
+    position = rebuild_tickets(app, progress=seen.append)
+    assert position == app.recorder.max_notification_id()
+    assert read_all(engine) == before
+    assert sum(seen) >= 8
+
+
+def test_the_live_projection_goes_on_after_a_rebuild(app, actor, engine, projected, tenant):
+    open_and_work(app, actor, n=1)
+    projected()
+    rebuild_tickets(app)
+    [ticket_id] = open_and_work(app, actor, n=1)
+    projected()
+    with engine.connect() as conn:
+        row = conn.execute(select(LIVE.tickets).where(LIVE.tickets.c.id == ticket_id)).mappings().one()
+    assert row["status"] == "in_progress"
+    rebuild_tickets(app)
+    assert [s.lag for s in status(app)] == [0]
