@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import Request, Response
@@ -11,6 +12,8 @@ from litestar.exceptions import HTTPException, ValidationException
 from domain.errors import DomainError, Forbidden, Invalid, NotFound, Refused
 
 log = logging.getLogger(__name__)
+
+NAMED_FIELD = re.compile(r"field `([^`]+)`")
 
 DOMAIN_STATUS = ((Invalid, 400), (Forbidden, 403), (NotFound, 404), (Refused, 409))
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type"}
@@ -31,11 +34,12 @@ def domain_error(_: Request, error: DomainError) -> Response[dict[str, Any]]:
 def validation_error(_: Request, error: ValidationException) -> Response[dict[str, Any]]:
     details = error.extra if isinstance(error.extra, list) else []
     first = details[0] if details and isinstance(details[0], dict) else {}
-    field = first.get("key")
     message = first.get("message") or error.detail
-    if field:
-        message = f"{field}: {message}"
-    return error_response(400, "invalid_input", message, field)
+    field = first.get("key")
+    if field == "data":  # the body as a whole: name the field msgspec names, if it does
+        named = NAMED_FIELD.search(message)
+        field = named.group(1) if named else "body"
+    return error_response(400, "invalid_input", f"{field}: {message}" if field else message, field)
 
 
 def http_error(_: Request, error: HTTPException) -> Response[dict[str, Any]]:

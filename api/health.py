@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from litestar import Response, get
+from litestar.di import NamedDependency
 from sqlalchemy import text
 
 from api.services import Services
 
 
 @get("/health", operation_id="health", summary="Is the service up and its database reachable", sync_to_thread=True)
-def health(services: Services) -> Response[dict[str, str]]:
+def health(services: NamedDependency[Services]) -> Response[dict[str, str]]:
     try:
         with services.engine.connect() as conn:
             conn.execute(text("SELECT 1"))

@@ -6,7 +6,8 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, get, patch, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from api.schemas import NewTicket, StatusChange
 from api.services import Services
@@ -15,8 +16,8 @@ from commands.tickets import change_status, open_ticket
 from domain.permissions import Action, Actor, read_scope, require
 from projections.ticket_queries import HistoryPage, TicketFilters, TicketPage, TicketView, get_ticket, list_tickets, ticket_history
 
-Page = Annotated[int, Parameter(ge=1, description="Page number, from 1")]
-PageSize = Annotated[int, Parameter(ge=1, le=200, description="Items per page, at most 200")]
+Page = Annotated[int, QueryParameter(ge=1, description="Page number, from 1")]
+PageSize = Annotated[int, QueryParameter(ge=1, le=200, description="Items per page, at most 200")]
 
 
 class TicketController(Controller):
@@ -24,7 +25,7 @@ class TicketController(Controller):
     tags = ["tickets"]
 
     @post("/", operation_id="openTicket", summary="Open a ticket", sync_to_thread=True)
-    def open(self, data: NewTicket, actor: Actor, services: Services) -> Opened:
+    def open(self, data: JSONBody[NewTicket], actor: NamedDependency[Actor], services: NamedDependency[Services]) -> Opened:
         location = Location(lat=data.location.lat, lon=data.location.lon) if data.location else None
         command = OpenTicket(
             actor=actor,
@@ -40,10 +41,10 @@ class TicketController(Controller):
     @get("/", operation_id="listTickets", summary="List tickets, newest first", sync_to_thread=True)
     def list(
         self,
-        actor: Actor,
-        services: Services,
-        status: str | None = None,
-        category: str | None = None,
+        actor: NamedDependency[Actor],
+        services: NamedDependency[Services],
+        status: FromQuery[str | None] = None,
+        category: FromQuery[str | None] = None,
         page: Page = 1,
         page_size: PageSize = 50,
     ) -> TicketPage:
@@ -51,11 +52,11 @@ class TicketController(Controller):
         return list_tickets(services.engine, read_scope(actor), filters, page, page_size)
 
     @get("/{ticket_id:uuid}", operation_id="getTicket", summary="One ticket", sync_to_thread=True)
-    def detail(self, ticket_id: UUID, actor: Actor, services: Services) -> TicketView:
+    def detail(self, ticket_id: FromPath[UUID], actor: NamedDependency[Actor], services: NamedDependency[Services]) -> TicketView:
         return get_ticket(services.engine, read_scope(actor), ticket_id)
 
     @patch("/{ticket_id:uuid}/status", operation_id="changeTicketStatus", summary="Move a ticket to another status", sync_to_thread=True)
-    def change_status(self, ticket_id: UUID, data: StatusChange, actor: Actor, services: Services) -> Changed:
+    def change_status(self, ticket_id: FromPath[UUID], data: JSONBody[StatusChange], actor: NamedDependency[Actor], services: NamedDependency[Services]) -> Changed:
         command = ChangeStatus(
             actor=actor, ticket_id=ticket_id, status=data.status, note=data.note, expected_version=data.expected_version
         )
@@ -63,7 +64,7 @@ class TicketController(Controller):
 
     @get("/{ticket_id:uuid}/history", operation_id="getTicketHistory", summary="A ticket's events in order", sync_to_thread=True)
     def history(
-        self, ticket_id: UUID, actor: Actor, services: Services, page: Page = 1, page_size: PageSize = 200
+        self, ticket_id: FromPath[UUID], actor: NamedDependency[Actor], services: NamedDependency[Services], page: Page = 1, page_size: PageSize = 200
     ) -> HistoryPage:
         require(actor, Action.READ_HISTORY)
         return ticket_history(services.engine, read_scope(actor), ticket_id, page, page_size)
