@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 import msgspec
@@ -27,11 +28,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"docket: {error}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Until a role installs its own handlers, SIGTERM unwinds like Ctrl-C, so embedded servers still stop.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return args.handler(settings, args) or 0
     except SettingsError as error:
         print(f"docket: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        log.info("interrupted")
+        return 130
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,74 @@
+"""`docket serve` on the embedded defaults, driven over HTTP and watched over NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from tests.e2e.processes import Service, docket, docket_env
+from tests.nats_helpers import read_subject
+from workers.embedded import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def eventually(check, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)
+
+
+def test_serve_takes_a_ticket_from_http_to_the_read_model_and_nats_and_keeps_it_across_a_restart(tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = docket_env(tmp_path / "data", DOCKET_HTTP_PORT=str(port))
+    serve = Service(["serve"], env, tmp_path / "serve.log")
+    try:
+        serve.wait_healthy(base)
+        nats_url = serve.wait_for_log(r"embedded nats-server ready at (nats://\S+)").group(1)
+        reporter = {"Authorization": "Bearer " + docket("token", "--tenant", "city", "--role", "reporter", "--sub", "ann", env=env).strip()}
+        manager = {"Authorization": "Bearer " + docket("token", "--tenant", "city", "--role", "manager", "--sub", "bo", env=env).strip()}
+
+        opened = httpx.post(f"{base}/api/v1/tickets", json={"title": "Pothole", "description": "Deep", "category": "roads"}, headers=reporter)
+        assert opened.status_code == 201, opened.text
+        ticket_id = opened.json()["id"]
+        changed = httpx.patch(f"{base}/api/v1/tickets/{ticket_id}/status", json={"status": "in_progress"}, headers=manager)
+        assert changed.status_code == 200, changed.text
+
+        def listed():
+            items = httpx.get(f"{base}/api/v1/tickets", params={"status": "in_progress"}, headers=manager).json()["items"]
+            return [t for t in items if t["id"] == ticket_id]
+
+        assert eventually(listed), "the ticket never reached the list"
+        history = httpx.get(f"{base}/api/v1/tickets/{ticket_id}/history", headers=manager).json()["items"]
+        assert [(e["event"], e["actor"]) for e in history] == [("Opened", "ann"), ("StatusChanged", "bo")]
+
+        messages = asyncio.run(read_subject(nats_url, "docket.city.tickets.>", expected=2))
+        assert [m[2]["event"] for m in messages] == ["Opened", "StatusChanged"]
+        assert {m[2]["ticket_id"] for m in messages} == {ticket_id}
+
+        rebuilt = docket("projections", "rebuild", "tickets", env=env)
+        assert "rebuilt tickets up to notification" in rebuilt
+        assert listed()
+
+        assert serve.terminate() == 0
+        assert "stopped" in serve.text()
+
+        serve = Service(["serve"], env, tmp_path / "serve-again.log")
+        serve.wait_healthy(base)
+        again = httpx.get(f"{base}/api/v1/tickets/{ticket_id}", headers=manager)
+        assert (again.status_code, again.json()["status"]) == (200, "in_progress")
+        assert httpx.post(f"{base}/api/v1/tickets", json={"title": "Leak", "description": "d", "category": "water"}, headers=reporter).json()["tracking_number"] == "TKT-000002"
+        nats_url = serve.wait_for_log(r"embedded nats-server ready at (nats://\S+)").group(1)
+        messages = asyncio.run(read_subject(nats_url, "docket.city.tickets.>", expected=3))
+        assert [m[2]["event"] for m in messages] == ["Opened", "StatusChanged", "Opened"]
+        assert serve.terminate() == 0
+    finally:
+        if serve.process.poll() is None:
+            serve.kill()
