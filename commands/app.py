@@ -17,8 +17,9 @@ class Docket(Application):
     name = "Docket"
 
 
-def eventsourcing_env(database_url: str, **extra: str) -> dict[str, str]:
-    """Translates a postgresql:// URL (host may be a socket directory) into eventsourcing's settings."""
+def eventsourcing_env(database_url: str, cipher_key: str) -> dict[str, str]:
+    """eventsourcing's settings: the postgresql:// URL (host may be a socket directory) taken
+    apart, and AES-GCM encryption of every stored event with `cipher_key` (base64, 32 bytes)."""
     info = conninfo_to_dict(database_url)
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -29,8 +30,9 @@ def eventsourcing_env(database_url: str, **extra: str) -> dict[str, str]:
         "POSTGRES_PASSWORD": str(info.get("password") or ""),
         "POSTGRES_POOL_SIZE": "4",
         "POSTGRES_MAX_OVERFLOW": "8",
+        "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
+        "CIPHER_KEY": cipher_key,
     }
-    env.update(extra)
     return env
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -23,6 +24,7 @@ from tests.servers import fresh_database, owned_nats
 from workers.settings import load_settings
 
 JWT_SECRET = "test-secret-" + "x" * 32
+CIPHER_KEY = base64.b64encode(b"k" * 32).decode()
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +46,7 @@ def nats_url(settings, tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def es_env(database_url) -> dict[str, str]:
-    return eventsourcing_env(database_url)
+    return eventsourcing_env(database_url, CIPHER_KEY)
 
 
 @pytest.fixture(scope="session")

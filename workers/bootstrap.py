@@ -22,10 +22,11 @@ log = logging.getLogger(__name__)
 class Endpoints:
     database_url: str
     nats_url: str | None
+    cipher_key: str
 
     @property
     def eventsourcing_env(self) -> dict[str, str]:
-        return eventsourcing_env(self.database_url)
+        return eventsourcing_env(self.database_url, self.cipher_key)
 
 
 @contextmanager
@@ -42,7 +43,7 @@ def endpoints(settings: Settings, *, nats: str = "none") -> Iterator[Endpoints]:
             raise SettingsError("This role needs DOCKET_NATS_URL (nats://host:port); only `docket serve` embeds NATS.")
         if nats_url is None and nats == "embedded":
             nats_url = stack.enter_context(embedded_nats(settings.data_dir))
-        yield Endpoints(database_url, nats_url)
+        yield Endpoints(database_url, nats_url, settings.cipher_key)
 
 
 @contextmanager

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import msgspec
@@ -21,11 +22,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     jwt_secret: str = ""
+    cipher_key: str = ""
     log_level: str = "INFO"
-
-    @property
-    def jwt_secret_file(self) -> Path:
-        return self.data_dir / "jwt_secret"
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -39,8 +37,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         http_port=_port(env.get("DOCKET_HTTP_PORT") or "8000"),
         log_level=(env.get("DOCKET_LOG_LEVEL") or "INFO").upper(),
     )
-    secret = env.get("DOCKET_JWT_SECRET") or _kept_secret(settings.jwt_secret_file)
-    return msgspec.structs.replace(settings, jwt_secret=secret)
+    return msgspec.structs.replace(
+        settings,
+        jwt_secret=env.get("DOCKET_JWT_SECRET") or _kept_secret(data_dir / "jwt_secret", lambda: secrets.token_urlsafe(48)),
+        # Losing this key loses the events: back it up with the database.
+        cipher_key=env.get("DOCKET_CIPHER_KEY") or _kept_secret(data_dir / "cipher_key", _new_cipher_key),
+    )
 
 
 def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
@@ -56,12 +58,16 @@ def _port(value: str) -> int:
     return int(value)
 
 
-def _kept_secret(path: Path) -> str:
-    """A JWT secret generated once and kept in the data dir, so tokens outlive restarts."""
+def _new_cipher_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _kept_secret(path: Path, make: Callable[[], str]) -> str:
+    """A secret generated once and kept in the data dir, so it outlives restarts."""
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
+    secret = make()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # another process wrote it first

@@ -11,7 +11,7 @@ import pytest
 
 from commands.structs import OpenTicket
 from commands.tickets import open_ticket
-from tests.conftest import JWT_SECRET
+from tests.conftest import CIPHER_KEY, JWT_SECRET
 from tests.e2e.processes import Service, docket_env
 from tests.e2e.test_serve import eventually
 from tests.nats_helpers import read_subject
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_a_relay_killed_at_random_moments_neither_loses_nor_repeats_a_message(app, actor, tenant, database_url, nats_url, tmp_path):
-    env = docket_env(tmp_path, DOCKET_DATABASE_URL=database_url, DOCKET_NATS_URL=nats_url)
+    env = docket_env(tmp_path, DOCKET_DATABASE_URL=database_url, DOCKET_NATS_URL=nats_url, DOCKET_CIPHER_KEY=CIPHER_KEY)
     opened = 0
     rng = random.Random(7)
     for round_ in range(4):
@@ -47,7 +47,7 @@ def test_api_projector_and_relay_run_as_separate_processes(database_url, nats_ur
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = docket_env(tmp_path, DOCKET_DATABASE_URL=database_url, DOCKET_NATS_URL=nats_url, DOCKET_HTTP_PORT=str(port), DOCKET_JWT_SECRET=JWT_SECRET)
+    env = docket_env(tmp_path, DOCKET_DATABASE_URL=database_url, DOCKET_NATS_URL=nats_url, DOCKET_HTTP_PORT=str(port), DOCKET_JWT_SECRET=JWT_SECRET, DOCKET_CIPHER_KEY=CIPHER_KEY)
     roles = [Service([role], env, tmp_path / f"{role}.log") for role in ("api", "projector", "relay")]
     try:
         roles[0].wait_healthy(base)
