@@ -25,6 +25,7 @@ class NewTicket(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     priority: Priority = "medium"
     ward: Name | None = None
     location: LocationBody | None = None
+    is_sensitive: bool = False
 
 
 class StatusChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

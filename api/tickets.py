@@ -13,7 +13,7 @@ from api.schemas import NewTicket, StatusChange
 from api.services import Services
 from commands.structs import ChangeStatus, Changed, Location, OpenTicket, Opened
 from commands.tickets import change_status, open_ticket
-from domain.permissions import Action, Actor, read_scope, require
+from domain.permissions import Action, Actor, require
 from projections.ticket_queries import HistoryPage, TicketFilters, TicketPage, TicketView, get_ticket, list_tickets, ticket_history
 
 Page = Annotated[int, QueryParameter(ge=1, description="Page number, from 1")]
@@ -35,6 +35,7 @@ class TicketController(Controller):
             priority=data.priority,
             ward=data.ward,
             location=location,
+            is_sensitive=data.is_sensitive,
         )
         return open_ticket(services.app, command)
 
@@ -49,11 +50,11 @@ class TicketController(Controller):
         page_size: PageSize = 50,
     ) -> TicketPage:
         filters = TicketFilters(status=status, category=category)
-        return list_tickets(services.engine, read_scope(actor), filters, page, page_size)
+        return list_tickets(services.engine, actor, filters, page, page_size)
 
     @get("/{ticket_id:uuid}", operation_id="getTicket", summary="One ticket", sync_to_thread=True)
     def detail(self, ticket_id: FromPath[UUID], actor: NamedDependency[Actor], services: NamedDependency[Services]) -> TicketView:
-        return get_ticket(services.engine, read_scope(actor), ticket_id)
+        return get_ticket(services.engine, actor, ticket_id)
 
     @patch("/{ticket_id:uuid}/status", operation_id="changeTicketStatus", summary="Move a ticket to another status", sync_to_thread=True)
     def change_status(self, ticket_id: FromPath[UUID], data: JSONBody[StatusChange], actor: NamedDependency[Actor], services: NamedDependency[Services]) -> Changed:
@@ -67,4 +68,4 @@ class TicketController(Controller):
         self, ticket_id: FromPath[UUID], actor: NamedDependency[Actor], services: NamedDependency[Services], page: Page = 1, page_size: PageSize = 200
     ) -> HistoryPage:
         require(actor, Action.READ_HISTORY)
-        return ticket_history(services.engine, read_scope(actor), ticket_id, page, page_size)
+        return ticket_history(services.engine, actor, ticket_id, page, page_size)

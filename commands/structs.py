@@ -24,6 +24,7 @@ class OpenTicket(msgspec.Struct, frozen=True, kw_only=True):
     ward: str | None = None
     location: Location | None = None
     workflow: str = "municipal"
+    is_sensitive: bool = False
 
 
 class ChangeStatus(msgspec.Struct, frozen=True, kw_only=True):

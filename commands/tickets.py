@@ -35,6 +35,7 @@ def open_ticket(app: Docket, cmd: OpenTicket) -> Opened:
             priority=cmd.priority,
             ward=cmd.ward,
             location=location,
+            is_sensitive=cmd.is_sensitive,
         )
         try:
             recordings = app.save(numbers, ticket)

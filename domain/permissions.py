@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from domain.errors import Forbidden
+from domain.errors import Forbidden, TicketNotFound
 
 
 class Role(StrEnum):
@@ -23,6 +23,8 @@ class Action(StrEnum):
     CHANGE_STATUS = "change_status"
     READ_TICKETS = "read_tickets"
     READ_HISTORY = "read_history"
+    READ_SENSITIVE = "read_sensitive"
+    READ_ORDINARY = "read_ordinary"
 
 
 STAFF = frozenset({Role.AGENT, Role.MANAGER, Role.LIAISON, Role.ADMIN})
@@ -33,6 +35,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.CHANGE_STATUS: STAFF,
     Action.READ_TICKETS: EVERYONE,
     Action.READ_HISTORY: EVERYONE,
+    # Sensitive reports (gender-based violence, say) are for liaison officers and administrators;
+    # liaison officers handle nothing else. A reporter always sees their own report.
+    Action.READ_SENSITIVE: frozenset({Role.LIAISON, Role.ADMIN}),
+    Action.READ_ORDINARY: EVERYONE - {Role.LIAISON},
 }
 
 
@@ -49,11 +55,26 @@ class Actor:
 
 @dataclass(frozen=True, slots=True)
 class ReadScope:
-    """The tickets a caller may read: always one tenant, narrowed by role."""
+    """The tickets a caller may read: always one tenant, narrowed by role.
+
+    `sensitive` and `ordinary` say whether sensitive and ordinary tickets are in scope.
+    """
 
     tenant: str
     reporter_id: str | None = None
     ward: str | None = None
+    sensitive: bool = False
+    ordinary: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFacts:
+    """What access control needs to know of a ticket."""
+
+    tenant: str
+    reporter_id: str
+    ward: str | None
+    is_sensitive: bool
 
 
 def may(role: Role, action: Action) -> bool:
@@ -70,10 +91,32 @@ def require(actor: Actor, action: Action) -> None:
 
 
 def read_scope(actor: Actor) -> ReadScope:
-    """Reporters read their own tickets; ward councillors their ward's; other roles the tenant's."""
+    """Reporters read their own tickets; ward councillors their ward's; other roles the tenant's;
+    and of those, only the sensitive or ordinary ones their role may read."""
     require(actor, Action.READ_TICKETS)
     if actor.role is Role.REPORTER:
-        return ReadScope(tenant=actor.tenant, reporter_id=actor.id)
-    if actor.role is Role.WARD_COUNCILLOR:
-        return ReadScope(tenant=actor.tenant, ward=actor.ward or "")
-    return ReadScope(tenant=actor.tenant)
+        return ReadScope(tenant=actor.tenant, reporter_id=actor.id, sensitive=True)
+    return ReadScope(
+        tenant=actor.tenant,
+        ward=(actor.ward or "") if actor.role is Role.WARD_COUNCILLOR else None,
+        sensitive=may(actor.role, Action.READ_SENSITIVE),
+        ordinary=may(actor.role, Action.READ_ORDINARY),
+    )
+
+
+def ensure_visible(actor: Actor, ticket_id: object, facts: TicketFacts) -> None:
+    """Outside the caller's scope (tenant, own reports, ward) a ticket does not exist: 404.
+    Inside it, a ticket of a kind the role may not read is refused without a word of it: 403."""
+    scope = read_scope(actor)
+    if (
+        facts.tenant != scope.tenant
+        or (scope.reporter_id is not None and facts.reporter_id != scope.reporter_id)
+        or (scope.ward is not None and facts.ward != scope.ward)
+    ):
+        raise TicketNotFound(ticket_id)
+    if facts.is_sensitive and not scope.sensitive:
+        raise Forbidden(
+            "This ticket is restricted to liaison officers and administrators.", code="restricted_ticket"
+        )
+    if not facts.is_sensitive and not scope.ordinary:
+        raise Forbidden("Liaison officers handle sensitive tickets only.", code="outside_role")

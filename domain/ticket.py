@@ -7,8 +7,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import Invalid, TicketNotFound
-from domain.permissions import Action, Actor, Role, require
+from domain.errors import Invalid
+from domain.permissions import Action, Actor, TicketFacts, ensure_visible, require
 from domain.workflow import Workflow, workflow_named
 
 PRIORITIES = ("low", "medium", "high", "urgent")
@@ -32,6 +32,7 @@ class Ticket(Aggregate):
         priority: str,
         ward: str | None,
         location: dict[str, float] | None,
+        is_sensitive: bool = False,
     ) -> None:
         self.tenant = tenant
         self.reporter_id = actor_id
@@ -45,11 +46,13 @@ class Ticket(Aggregate):
         self.priority = priority
         self.ward = ward
         self.location = location
+        self.is_sensitive = is_sensitive
 
     @classmethod
     def open(cls, actor: Actor, tracking_number: str, workflow: Workflow, **details: Any) -> Ticket:
         require(actor, Action.OPEN_TICKET)
         _check_details(details)
+        details.setdefault("is_sensitive", False)
         return cls(
             tenant=actor.tenant,
             actor_id=actor.id,
@@ -65,12 +68,12 @@ class Ticket(Aggregate):
     def workflow(self) -> Workflow:
         return workflow_named(self.workflow_name)
 
+    @property
+    def facts(self) -> TicketFacts:
+        return TicketFacts(tenant=self.tenant, reporter_id=self.reporter_id, ward=self.ward, is_sensitive=self.is_sensitive)
+
     def ensure_visible_to(self, actor: Actor) -> None:
-        """A ticket of another tenant does not exist for the caller, so it is a 404, never a 403."""
-        if actor.tenant != self.tenant:
-            raise TicketNotFound(self.id)
-        if actor.role is Role.REPORTER and actor.id != self.reporter_id:
-            raise TicketNotFound(self.id)
+        ensure_visible(actor, self.id, self.facts)
 
     def change_status(self, actor: Actor, to_status: str, note: str | None = None) -> None:
         self.ensure_visible_to(actor)
@@ -83,8 +86,11 @@ class Ticket(Aggregate):
             from_status=self.status,
             to_status=to_status,
             note=note,
+            is_sensitive=self.is_sensitive,
         )
 
+    # Every event repeats `is_sensitive`, so whoever reads one event alone (the relay, a
+    # dashboard projection) can keep a sensitive ticket's events to sensitive channels.
     @event("StatusChanged")
     def _status_changed(
         self,
@@ -95,6 +101,7 @@ class Ticket(Aggregate):
         from_status: str,
         to_status: str,
         note: str | None,
+        is_sensitive: bool = False,
     ) -> None:
         self.status = to_status
 

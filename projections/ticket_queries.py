@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Engine
 
 from domain.errors import TicketNotFound
-from domain.permissions import ReadScope
+from domain.permissions import Actor, ReadScope, TicketFacts, ensure_visible, read_scope
 from projections.tickets import LIVE
 
 tickets = LIVE.tickets
@@ -35,6 +35,7 @@ class TicketView(msgspec.Struct, frozen=True):
     ward: str | None
     location: Location | None
     reporter_id: str
+    is_sensitive: bool
     created_at: datetime
     updated_at: datetime
     version: int
@@ -72,8 +73,8 @@ class TicketFilters(msgspec.Struct, frozen=True):
     category: str | None = None
 
 
-def list_tickets(engine: Engine, scope: ReadScope, filters: TicketFilters, page: int, page_size: int) -> TicketPage:
-    query = _scoped(select(tickets), scope)
+def list_tickets(engine: Engine, actor: Actor, filters: TicketFilters, page: int, page_size: int) -> TicketPage:
+    query = _scoped(select(tickets), read_scope(actor))
     if filters.status:
         query = query.where(tickets.c.status == filters.status)
     if filters.category:
@@ -92,16 +93,19 @@ def list_tickets(engine: Engine, scope: ReadScope, filters: TicketFilters, page:
     )
 
 
-def get_ticket(engine: Engine, scope: ReadScope, ticket_id: UUID) -> TicketView:
+def get_ticket(engine: Engine, actor: Actor, ticket_id: UUID) -> TicketView:
+    query = select(tickets).where(tickets.c.tenant == actor.tenant, tickets.c.id == ticket_id)
     with engine.connect() as conn:
-        row = conn.execute(_scoped(select(tickets), scope).where(tickets.c.id == ticket_id)).mappings().first()
+        row = conn.execute(query).mappings().first()
     if row is None:
         raise TicketNotFound(ticket_id)
+    facts = TicketFacts(tenant=row["tenant"], reporter_id=row["reporter_id"], ward=row["ward"], is_sensitive=row["is_sensitive"])
+    ensure_visible(actor, ticket_id, facts)
     return _view(row)
 
 
-def ticket_history(engine: Engine, scope: ReadScope, ticket_id: UUID, page: int, page_size: int) -> HistoryPage:
-    ticket = get_ticket(engine, scope, ticket_id)
+def ticket_history(engine: Engine, actor: Actor, ticket_id: UUID, page: int, page_size: int) -> HistoryPage:
+    ticket = get_ticket(engine, actor, ticket_id)
     query = (
         select(history)
         .where(history.c.ticket_id == ticket_id)
@@ -134,6 +138,10 @@ def _scoped(query: Select, scope: ReadScope) -> Select:
         query = query.where(tickets.c.reporter_id == scope.reporter_id)
     if scope.ward is not None:
         query = query.where(tickets.c.ward == scope.ward)
+    if not scope.sensitive:
+        query = query.where(tickets.c.is_sensitive.is_(False))
+    if not scope.ordinary:
+        query = query.where(tickets.c.is_sensitive.is_(True))
     return query
 
 
@@ -151,6 +159,7 @@ def _view(row: Any) -> TicketView:
         ward=row["ward"],
         location=location,
         reporter_id=row["reporter_id"],
+        is_sensitive=row["is_sensitive"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         version=row["version"],

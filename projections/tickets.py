@@ -14,6 +14,7 @@ from psycopg import Cursor
 from psycopg.types.json import Jsonb
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Double,
@@ -35,7 +36,7 @@ from projections.sql import execute
 
 log = logging.getLogger(__name__)
 
-OPENED_FIELDS = ("tracking_number", "workflow", "status", "title", "description", "category", "priority", "ward", "location")
+OPENED_FIELDS = ("tracking_number", "workflow", "status", "title", "description", "category", "priority", "ward", "location", "is_sensitive")
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ def ticket_tables(suffix: str = "") -> TicketTables:
         Column("lat", Double),
         Column("lon", Double),
         Column("reporter_id", Text, nullable=False),
+        Column("is_sensitive", Boolean, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("updated_at", DateTime(timezone=True), nullable=False),
         Column("version", Integer, nullable=False),
@@ -143,6 +145,7 @@ class TicketsProjection(Projection[PostgresTrackingRecorder]):
                 lat=location.get("lat"),
                 lon=location.get("lon"),
                 reporter_id=e.actor_id,
+                is_sensitive=e.is_sensitive,
                 created_at=e.timestamp,
                 updated_at=e.timestamp,
                 version=e.originator_version,

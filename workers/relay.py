@@ -8,6 +8,7 @@ killed between publishing and tracking neither skips nor repeats a message.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import Any
 
@@ -25,7 +26,9 @@ from projections.operations import events_after, tracking_recorder
 log = logging.getLogger(__name__)
 
 STREAM = "DOCKET_EVENTS"
-STREAM_SUBJECTS = ["docket.*.tickets.>"]
+# Sensitive tickets' events go to their own subjects, so that a consumer's NATS permissions
+# (see deploy/nats) can keep them from anyone not cleared to read them.
+STREAM_SUBJECTS = ["docket.*.tickets.>", "docket.*.sensitive.>"]
 DUPLICATE_WINDOW = 24 * 3600.0
 BATCH = 500
 IDLE_WAIT = 1.0
@@ -35,7 +38,8 @@ _encoder = msgspec.json.Encoder()
 
 
 def subject_for(domain_event: Any) -> str:
-    return f"docket.{domain_event.tenant}.tickets.{event_name(domain_event)}"
+    kind = "sensitive" if domain_event.is_sensitive else "tickets"
+    return f"docket.{domain_event.tenant}.{kind}.{event_name(domain_event)}"
 
 
 def payload_for(domain_event: Any, notification_id: int) -> bytes:
@@ -54,10 +58,14 @@ def payload_for(domain_event: Any, notification_id: int) -> bytes:
 
 async def ensure_stream(js: JetStreamContext) -> None:
     try:
-        await js.stream_info(STREAM)
+        info = await js.stream_info(STREAM)
     except NotFoundError:
         log.info("creating JetStream stream %s for %s", STREAM, STREAM_SUBJECTS)
         await js.add_stream(name=STREAM, subjects=STREAM_SUBJECTS, duplicate_window=DUPLICATE_WINDOW)
+        return
+    if sorted(info.config.subjects or []) != sorted(STREAM_SUBJECTS):
+        log.info("updating JetStream stream %s to subjects %s", STREAM, STREAM_SUBJECTS)
+        await js.update_stream(dataclasses.replace(info.config, subjects=STREAM_SUBJECTS))
 
 
 class Relay:
