@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Engine
 
 from domain.errors import TicketNotFound
-from domain.permissions import Actor, ReadScope, TicketFacts, ensure_visible, read_scope
+from domain.permissions import Action, Actor, ReadScope, TicketFacts, ensure_visible, read_scope, require
 from projections.tickets import LIVE
 
 tickets = LIVE.tickets
@@ -105,6 +105,7 @@ def get_ticket(engine: Engine, actor: Actor, ticket_id: UUID) -> TicketView:
 
 
 def ticket_history(engine: Engine, actor: Actor, ticket_id: UUID, page: int, page_size: int) -> HistoryPage:
+    require(actor, Action.READ_HISTORY)
     ticket = get_ticket(engine, actor, ticket_id)
     query = (
         select(history)

@@ -69,3 +69,15 @@ def test_a_relay_that_died_between_publishing_and_tracking_repeats_nothing(app, 
     assert ids == sorted(ids)
     stored = [t.notification_id for e, t in events_after(app, 0, TICKET_TOPICS, limit=100_000) if e.tenant == tenant]
     assert ids == stored
+
+
+def test_a_sensitive_tickets_events_go_only_to_its_sensitive_subjects(app, actor, tenant, database_url, nats_url):
+    opened = open_ticket(app, OpenTicket(actor=actor("reporter", "c1"), title="GBV", description="x", category="gbv", is_sensitive=True))
+    change_status(app, ChangeStatus(actor=actor("liaison"), ticket_id=opened.id, status="in_progress"))
+    open_and_change(app, actor)
+    sensitive = asyncio.run(run_relay_until_published(app, database_url, nats_url, f"docket.{tenant}.sensitive.>", 2))
+    ordinary = asyncio.run(read_subject(nats_url, f"docket.{tenant}.tickets.>", 2))
+    assert [m[0] for m in sensitive] == [f"docket.{tenant}.sensitive.Opened", f"docket.{tenant}.sensitive.StatusChanged"]
+    assert {m[2]["ticket_id"] for m in sensitive} == {str(opened.id)}
+    assert str(opened.id) not in {m[2]["ticket_id"] for m in ordinary}
+    assert len(ordinary) == 2

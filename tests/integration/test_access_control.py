@@ -1,0 +1,114 @@
+"""Access control over every read endpoint, for random callers and random tickets.
+
+The oracle below restates the rules of issue 7 in plain terms, independently of domain/:
+a reporter sees only their own tickets; a ward councillor only their ward's; sensitive
+tickets only liaison officers, administrators and their own reporter; liaison officers only
+sensitive tickets; nobody another tenant's.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api.auth import issue_token
+from tests.conftest import JWT_SECRET
+
+ROLES = ["reporter", "agent", "manager", "ward_councillor", "liaison", "admin", "auditor"]
+WARDS = ["w1", "w2"]
+REPORTERS = ["r1", "r2"]
+
+tickets_strategy = st.lists(
+    st.fixed_dictionaries(
+        {"tenant": st.sampled_from([0, 1]), "ward": st.sampled_from(WARDS), "reporter": st.sampled_from(REPORTERS), "sensitive": st.booleans()}
+    ),
+    min_size=1,
+    max_size=6,
+)
+callers_strategy = st.lists(
+    st.fixed_dictionaries(
+        {"tenant": st.sampled_from([0, 1]), "role": st.sampled_from(ROLES), "ward": st.sampled_from(WARDS), "sub": st.sampled_from(REPORTERS)}
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+def expected(caller, ticket):
+    """200, 403 or 404 for this caller reading this ticket."""
+    if caller["tenant"] != ticket["tenant"]:
+        return 404
+    if caller["role"] == "reporter":
+        return 200 if ticket["reporter"] == caller["sub"] else 404
+    if caller["role"] == "ward_councillor" and caller["ward"] != ticket["ward"]:
+        return 404
+    if ticket["sensitive"]:
+        return 200 if caller["role"] in ("liaison", "admin") else 403
+    return 403 if caller["role"] == "liaison" else 200
+
+
+def headers(tenants, caller):
+    token = issue_token(JWT_SECRET, tenant=tenants[caller["tenant"]], role=caller["role"], sub=caller["sub"], ward=caller["ward"])
+    return {"Authorization": f"Bearer {token}"}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(tickets=tickets_strategy, callers=callers_strategy)
+def test_no_read_endpoint_shows_or_counts_a_ticket_the_rules_forbid(client, projected, tickets, callers):
+    tenants = [f"a{uuid.uuid4().hex[:10]}", f"b{uuid.uuid4().hex[:10]}"]
+    for ticket in tickets:
+        opener = {"tenant": ticket["tenant"], "role": "reporter", "sub": ticket["reporter"], "ward": ticket["ward"]}
+        body = {"title": "Report", "description": "Details", "category": "safety", "ward": ticket["ward"], "is_sensitive": ticket["sensitive"]}
+        response = client.post("/api/v1/tickets", json=body, headers=headers(tenants, opener))
+        assert response.status_code == 201, response.text
+        ticket["id"] = response.json()["id"]
+    projected()
+
+    for caller in callers:
+        auth = headers(tenants, caller)
+        visible = {t["id"] for t in tickets if expected(caller, t) == 200}
+        listed = client.get("/api/v1/tickets", params={"page_size": 200}, headers=auth).json()
+        assert {t["id"] for t in listed["items"]} == visible
+        assert listed["total"] == len(visible)
+        for ticket in tickets:
+            want = expected(caller, ticket)
+            detail = client.get(f"/api/v1/tickets/{ticket['id']}", headers=auth)
+            history = client.get(f"/api/v1/tickets/{ticket['id']}/history", headers=auth)
+            assert (detail.status_code, history.status_code) == (want, want), (caller, ticket)
+            if want != 200:
+                assert "Report" not in detail.text and "Details" not in history.text
+
+
+def test_a_sensitive_ticket_is_403_for_a_manager_and_200_for_liaison_and_admin(client, auth, projected):
+    opened = client.post(
+        "/api/v1/tickets",
+        json={"title": "GBV report", "description": "Confidential", "category": "gbv", "is_sensitive": True},
+        headers=auth("reporter", "survivor"),
+    ).json()
+    projected()
+    url = f"/api/v1/tickets/{opened['id']}"
+    refused = client.get(url, headers=auth("manager"))
+    assert refused.status_code == 403 and "Confidential" not in refused.text and "GBV" not in refused.text
+    assert client.get(url, headers=auth("liaison")).status_code == 200
+    assert client.get(url, headers=auth("admin")).status_code == 200
+    assert client.get(url, headers=auth("reporter", "survivor")).json()["is_sensitive"] is True
+    assert client.patch(f"{url}/status", json={"status": "in_progress"}, headers=auth("manager")).status_code == 403
+    assert client.patch(f"{url}/status", json={"status": "in_progress"}, headers=auth("liaison")).status_code == 200
+
+
+def test_a_ward_councillor_sees_only_their_ward_and_cannot_change_status(client, auth, projected):
+    mine = client.post("/api/v1/tickets", json={"title": "A", "description": "d", "category": "c", "ward": "w1"}, headers=auth("reporter")).json()
+    other = client.post("/api/v1/tickets", json={"title": "B", "description": "d", "category": "c", "ward": "w2"}, headers=auth("reporter")).json()
+    projected()
+    councillor = auth("ward_councillor", ward="w1")
+    assert [t["id"] for t in client.get("/api/v1/tickets", headers=councillor).json()["items"]] == [mine["id"]]
+    assert client.get(f"/api/v1/tickets/{other['id']}", headers=councillor).status_code == 404
+    assert client.patch(f"/api/v1/tickets/{mine['id']}/status", json={"status": "closed"}, headers=councillor).status_code == 403
+
+
+def test_a_subscriber_cannot_change_the_status_of_their_own_ticket(client, auth):
+    opened = client.post("/api/v1/tickets", json={"title": "A", "description": "d", "category": "c"}, headers=auth("reporter", "sub-1")).json()
+    response = client.patch(f"/api/v1/tickets/{opened['id']}/status", json={"status": "closed"}, headers=auth("reporter", "sub-1"))
+    assert response.status_code == 403
