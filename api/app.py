@@ -10,8 +10,14 @@ from litestar.openapi.spec import Components, SecurityScheme
 from api.dependencies import provide_actor
 from api.errors import EXCEPTION_HANDLERS
 from api.health import health
+from api.attachments import AttachmentController
+from api.replies import ReplyController
 from api.services import Services
 from api.tickets import TicketController
+from api.workflows import TenantSettingsController, WorkflowController
+
+# Room for the multipart envelope around the largest accepted file.
+MULTIPART_OVERHEAD = 64 * 1024
 
 
 def create_app(services: Services) -> Litestar:
@@ -19,7 +25,15 @@ def create_app(services: Services) -> Litestar:
         return services
 
     return Litestar(
-        route_handlers=[health, TicketController],
+        route_handlers=[
+            health,
+            TicketController,
+            ReplyController,
+            AttachmentController,
+            WorkflowController,
+            TenantSettingsController,
+        ],
+        request_max_body_size=services.attachment_rules.max_bytes + MULTIPART_OVERHEAD,
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),

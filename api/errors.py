@@ -9,13 +9,13 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
-from domain.errors import DomainError, Forbidden, Invalid, NotFound, Refused
+from domain.errors import DomainError, Forbidden, Invalid, NotFound, Refused, TooLarge, UnsupportedType
 
 log = logging.getLogger(__name__)
 
 NAMED_FIELD = re.compile(r"field `([^`]+)`")
 
-DOMAIN_STATUS = ((Invalid, 400), (Forbidden, 403), (NotFound, 404), (Refused, 409))
+DOMAIN_STATUS = ((Invalid, 400), (Forbidden, 403), (NotFound, 404), (Refused, 409), (TooLarge, 413), (UnsupportedType, 415))
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type"}
 
 

@@ -2,33 +2,126 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
+
+from domain.permissions import Role
+from domain.workflow import Category
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 LongText = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Note = Annotated[str, msgspec.Meta(max_length=5_000)]
+Labels = Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]], msgspec.Meta(max_length=50)]
+CustomFields = dict[str, str | int | float | bool | None]
+Version = Annotated[int, msgspec.Meta(ge=1)]
 Priority = Literal["low", "medium", "high", "urgent"]
+Severity = Literal["minor", "moderate", "major", "critical"]
 
 
-class LocationBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Body(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Every body refuses fields it does not know, so a misspelt field is a 400, not a silent no-op."""
+
+
+class LocationBody(Body, frozen=True):
     lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
     lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
 
 
-class NewTicket(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class ReporterBody(Body, frozen=True):
+    id: Name | None = None
+    name: Text | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
+
+
+class NewTicket(Body, frozen=True):
     title: Text
     description: LongText
     category: Name
     priority: Priority = "medium"
-    ward: Name | None = None
+    severity: Severity | None = None
+    ticket_type: Name | None = None
+    workflow: Name | None = None
+    reporter: ReporterBody | None = None
     location: LocationBody | None = None
+    address: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    ward: Name | None = None
+    tags: Labels = []
+    watchers: Labels = []
+    custom_fields: CustomFields = {}
     is_sensitive: bool = False
 
 
-class StatusChange(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class StatusChange(Body, frozen=True):
     status: Name
     note: Note | None = None
-    expected_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    expected_version: Version | None = None
+    assignee_id: Name | None = None
+    completion_notes: LongText | None = None
+    fields: dict[str, Annotated[str, msgspec.Meta(max_length=20_000)]] = {}  # what a tenant's workflow requires
+
+    def transition_fields(self) -> dict[str, Any]:
+        named = {"assignee_id": self.assignee_id, "completion_notes": self.completion_notes}
+        return {**self.fields, **{k: v for k, v in named.items() if v is not None}}
+
+
+class TicketEdit(Body, frozen=True):
+    """Only the fields present change; `null` clears an optional one."""
+
+    title: Text | UnsetType = UNSET
+    description: LongText | UnsetType = UNSET
+    category: Name | UnsetType = UNSET
+    priority: Priority | UnsetType = UNSET
+    severity: Severity | None | UnsetType = UNSET
+    ticket_type: Name | None | UnsetType = UNSET
+    address: Annotated[str, msgspec.Meta(max_length=500)] | None | UnsetType = UNSET
+    tags: Labels | UnsetType = UNSET
+    watchers: Labels | UnsetType = UNSET
+    custom_fields: CustomFields | UnsetType = UNSET
+    expected_version: Version | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return {f: v for f in self.__struct_fields__ if f != "expected_version" and (v := getattr(self, f)) is not UNSET}
+
+
+class NewReply(Body, frozen=True):
+    body: LongText
+    internal: bool = False
+    is_solution: bool = False
+
+
+class Transfer(Body, frozen=True):
+    assignee_id: Name
+    reason: Note | None = None
+    expected_version: Version | None = None
+
+
+class Redaction(Body, frozen=True):
+    field: Literal["reporter_name", "reporter_phone", "reporter_email", "address", "location"]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=5_000)]
+
+
+class TransitionBody(Body, frozen=True, rename={"source": "from"}):
+    source: Name
+    to: Name
+    roles: list[Role] = []
+    requires: list[Name] = []
+    assignee_only: bool = False
+
+
+class WorkflowDefinition(Body, frozen=True):
+    initial: Name
+    states: Annotated[dict[Name, Category], msgspec.Meta(min_length=1, max_length=100)]
+    transitions: Annotated[list[TransitionBody], msgspec.Meta(max_length=1_000)]
+    reporter_reply: dict[Name, Name] = {}
+
+    def as_dict(self) -> dict[str, Any]:
+        return msgspec.to_builtins(self)
+
+
+class TenantSettings(Body, frozen=True):
+    default_workflow: Name | None = None
+    reporter_reply_moves_ticket: bool | None = None

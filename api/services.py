@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 
 from api.auth import TokenVerifier
 from commands.app import Docket
+from commands.attachments import AttachmentRules, BlobStore
 
 
 @dataclass(frozen=True)
@@ -15,3 +16,5 @@ class Services:
     app: Docket
     engine: Engine
     tokens: TokenVerifier
+    blobs: BlobStore
+    attachment_rules: AttachmentRules = AttachmentRules()

@@ -5,19 +5,34 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, get, patch, post
+import msgspec
+from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from api.schemas import NewTicket, StatusChange
+from api.schemas import NewTicket, Redaction, StatusChange, TicketEdit, Transfer
 from api.services import Services
-from commands.structs import ChangeStatus, Changed, Location, OpenTicket, Opened
-from commands.tickets import change_status, open_ticket
+from commands.structs import (
+    ArchiveTicket,
+    ChangeStatus,
+    Changed,
+    EditTicket,
+    Location,
+    OpenTicket,
+    Opened,
+    RedactField,
+    Reporter,
+    TransferTicket,
+)
+from commands.tickets import archive_ticket, change_status, edit_ticket, open_ticket, redact_field, transfer_ticket
 from domain.permissions import Actor
 from projections.ticket_queries import HistoryPage, TicketFilters, TicketPage, TicketView, get_ticket, list_tickets, ticket_history
 
 Page = Annotated[int, QueryParameter(ge=1, description="Page number, from 1")]
 PageSize = Annotated[int, QueryParameter(ge=1, le=200, description="Items per page, at most 200")]
+TicketId = FromPath[UUID]
+Caller = NamedDependency[Actor]
+Used = NamedDependency[Services]
 
 
 class TicketController(Controller):
@@ -25,25 +40,17 @@ class TicketController(Controller):
     tags = ["tickets"]
 
     @post("/", operation_id="openTicket", summary="Open a ticket", sync_to_thread=True)
-    def open(self, data: JSONBody[NewTicket], actor: NamedDependency[Actor], services: NamedDependency[Services]) -> Opened:
-        location = Location(lat=data.location.lat, lon=data.location.lon) if data.location else None
-        command = OpenTicket(
-            actor=actor,
-            title=data.title,
-            description=data.description,
-            category=data.category,
-            priority=data.priority,
-            ward=data.ward,
-            location=location,
-            is_sensitive=data.is_sensitive,
-        )
-        return open_ticket(services.app, command)
+    def open(self, data: JSONBody[NewTicket], actor: Caller, services: Used) -> Opened:
+        body = msgspec.structs.asdict(data)
+        body["location"] = Location(lat=data.location.lat, lon=data.location.lon) if data.location else None
+        body["reporter"] = Reporter(**msgspec.structs.asdict(data.reporter)) if data.reporter else None
+        return open_ticket(services.app, OpenTicket(actor=actor, **body))
 
-    @get("/", operation_id="listTickets", summary="List tickets, newest first", sync_to_thread=True)
+    @get("/", operation_id="listTickets", summary="List tickets, newest first (archived ones left out)", sync_to_thread=True)
     def list(
         self,
-        actor: NamedDependency[Actor],
-        services: NamedDependency[Services],
+        actor: Caller,
+        services: Used,
         status: FromQuery[str | None] = None,
         category: FromQuery[str | None] = None,
         page: Page = 1,
@@ -52,19 +59,42 @@ class TicketController(Controller):
         filters = TicketFilters(status=status, category=category)
         return list_tickets(services.engine, actor, filters, page, page_size)
 
-    @get("/{ticket_id:uuid}", operation_id="getTicket", summary="One ticket", sync_to_thread=True)
-    def detail(self, ticket_id: FromPath[UUID], actor: NamedDependency[Actor], services: NamedDependency[Services]) -> TicketView:
+    @get("/{ticket_id:uuid}", operation_id="getTicket", summary="One ticket, its full record", sync_to_thread=True)
+    def detail(self, ticket_id: TicketId, actor: Caller, services: Used) -> TicketView:
         return get_ticket(services.engine, actor, ticket_id)
 
+    @patch("/{ticket_id:uuid}", operation_id="editTicket", summary="Change fields of a ticket; each change is recorded old and new", sync_to_thread=True)
+    def edit(self, ticket_id: TicketId, data: JSONBody[TicketEdit], actor: Caller, services: Used) -> Changed:
+        command = EditTicket(actor=actor, ticket_id=ticket_id, changes=data.changes(), expected_version=data.expected_version)
+        return edit_ticket(services.app, command)
+
+    @delete("/{ticket_id:uuid}", operation_id="archiveTicket", summary="Archive a ticket: gone from lists, kept in the audit trail", status_code=200, sync_to_thread=True)
+    def archive(self, ticket_id: TicketId, actor: Caller, services: Used, reason: FromQuery[str | None] = None) -> Changed:
+        return archive_ticket(services.app, ArchiveTicket(actor=actor, ticket_id=ticket_id, reason=reason))
+
     @patch("/{ticket_id:uuid}/status", operation_id="changeTicketStatus", summary="Move a ticket to another status", sync_to_thread=True)
-    def change_status(self, ticket_id: FromPath[UUID], data: JSONBody[StatusChange], actor: NamedDependency[Actor], services: NamedDependency[Services]) -> Changed:
+    def change_status(self, ticket_id: TicketId, data: JSONBody[StatusChange], actor: Caller, services: Used) -> Changed:
         command = ChangeStatus(
-            actor=actor, ticket_id=ticket_id, status=data.status, note=data.note, expected_version=data.expected_version
+            actor=actor,
+            ticket_id=ticket_id,
+            status=data.status,
+            note=data.note,
+            fields=data.transition_fields(),
+            expected_version=data.expected_version,
         )
         return change_status(services.app, command)
 
+    @post("/{ticket_id:uuid}/transfer", operation_id="transferTicket", summary="Hand a ticket to another person", status_code=200, sync_to_thread=True)
+    def transfer(self, ticket_id: TicketId, data: JSONBody[Transfer], actor: Caller, services: Used) -> Changed:
+        command = TransferTicket(
+            actor=actor, ticket_id=ticket_id, assignee_id=data.assignee_id, reason=data.reason, expected_version=data.expected_version
+        )
+        return transfer_ticket(services.app, command)
+
+    @post("/{ticket_id:uuid}/redactions", operation_id="redactTicketField", summary="Redact a personal field (admin)", status_code=200, sync_to_thread=True)
+    def redact(self, ticket_id: TicketId, data: JSONBody[Redaction], actor: Caller, services: Used) -> Changed:
+        return redact_field(services.app, RedactField(actor=actor, ticket_id=ticket_id, field=data.field, reason=data.reason))
+
     @get("/{ticket_id:uuid}/history", operation_id="getTicketHistory", summary="A ticket's events in order", sync_to_thread=True)
-    def history(
-        self, ticket_id: FromPath[UUID], actor: NamedDependency[Actor], services: NamedDependency[Services], page: Page = 1, page_size: PageSize = 200
-    ) -> HistoryPage:
+    def history(self, ticket_id: TicketId, actor: Caller, services: Used, page: Page = 1, page_size: PageSize = 200) -> HistoryPage:
         return ticket_history(services.engine, actor, ticket_id, page, page_size)

@@ -6,9 +6,12 @@ from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict
 
+from domain.tenant import TenantConfig
 from domain.ticket import Ticket
 
-TICKET_TOPICS = (get_topic(Ticket.Opened), get_topic(Ticket.StatusChanged))
+TICKET_EVENTS = ("Opened", "StatusChanged", "ReplyAdded", "Edited", "Transferred", "Archived", "FieldRedacted", "AttachmentAdded")
+TICKET_TOPICS = tuple(get_topic(getattr(Ticket, name)) for name in TICKET_EVENTS)
+CONFIG_TOPICS = tuple(get_topic(getattr(TenantConfig, name)) for name in ("WorkflowDefined", "SettingsChanged"))
 
 
 class Docket(Application):
@@ -36,8 +39,9 @@ def eventsourcing_env(database_url: str, cipher_key: str) -> dict[str, str]:
     return env
 
 
-def last_notification_id(recordings: list) -> int:
-    return max(r.notification.id for r in recordings)
+def last_notification_id(recordings: list) -> int | None:
+    """The global position of what a command recorded; None when it recorded nothing."""
+    return max((r.notification.id for r in recordings), default=None)
 
 
 def event_name(domain_event: object) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -15,24 +16,87 @@ class Location(msgspec.Struct, frozen=True):
     lon: float
 
 
+class Reporter(msgspec.Struct, frozen=True, kw_only=True):
+    id: str | None = None
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
 class OpenTicket(msgspec.Struct, frozen=True, kw_only=True):
     actor: Actor
     title: str
     description: str
     category: str
     priority: str = "medium"
-    ward: str | None = None
+    severity: str | None = None
+    ticket_type: str | None = None
+    workflow: str | None = None  # None: the tenant's default workflow, else municipal
+    reporter: Reporter | None = None
     location: Location | None = None
-    workflow: str = "municipal"
+    address: str | None = None
+    ward: str | None = None
+    tags: list[str] = []
+    watchers: list[str] = []
+    custom_fields: dict[str, Any] = {}
     is_sensitive: bool = False
 
 
-class ChangeStatus(msgspec.Struct, frozen=True, kw_only=True):
+class TicketCommand(msgspec.Struct, frozen=True, kw_only=True):
+    """A command on one existing ticket; `expected_version` guards against lost updates."""
+
     actor: Actor
     ticket_id: UUID
+    expected_version: int | None = None
+
+
+class ChangeStatus(TicketCommand, frozen=True, kw_only=True):
     status: str
     note: str | None = None
-    expected_version: int | None = None
+    fields: dict[str, Any] = {}  # what the transition requires, e.g. assignee_id, completion_notes
+
+
+class AddReply(TicketCommand, frozen=True, kw_only=True):
+    body: str
+    internal: bool = False
+    is_solution: bool = False
+
+
+class EditTicket(TicketCommand, frozen=True, kw_only=True):
+    changes: dict[str, Any]
+
+
+class TransferTicket(TicketCommand, frozen=True, kw_only=True):
+    assignee_id: str
+    reason: str | None = None
+
+
+class ArchiveTicket(TicketCommand, frozen=True, kw_only=True):
+    reason: str | None = None
+
+
+class RedactField(TicketCommand, frozen=True, kw_only=True):
+    field: str
+    reason: str
+
+
+class AddAttachment(TicketCommand, frozen=True, kw_only=True):
+    name: str
+    content_type: str
+    content: bytes
+    kind: str = "ticket"
+
+
+class DefineWorkflow(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Actor
+    name: str
+    definition: dict[str, Any]
+
+
+class ChangeTenantSettings(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Actor
+    default_workflow: str | None = None
+    reporter_reply_moves_ticket: bool | None = None
 
 
 class Opened(msgspec.Struct, frozen=True):
@@ -46,7 +110,41 @@ class Opened(msgspec.Struct, frozen=True):
 
 
 class Changed(msgspec.Struct, frozen=True):
+    """What a command on a ticket answers: its state after the command."""
+
     id: UUID
     status: str
     version: int
+    notification_id: int | None  # None when the command changed nothing
+
+
+class Replied(msgspec.Struct, frozen=True):
+    id: UUID
+    ticket_id: UUID
+    status: str
+    version: int
     notification_id: int
+
+
+class Attached(msgspec.Struct, frozen=True):
+    id: UUID
+    ticket_id: UUID
+    sha256: str
+    name: str
+    content_type: str
+    size: int
+    kind: str
+    version: int
+    notification_id: int
+
+
+class WorkflowSaved(msgspec.Struct, frozen=True):
+    name: str
+    version: int
+    notification_id: int | None  # None when the definition was already the current one
+
+
+class SettingsSaved(msgspec.Struct, frozen=True):
+    default_workflow: str
+    reporter_reply_moves_ticket: bool
+    notification_id: int | None  # None when nothing changed

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from commands.app import Docket, last_notification_id
-from commands.structs import ChangeStatus, Changed, OpenTicket, Opened
+from commands.structs import (
+    AddReply,
+    ArchiveTicket,
+    ChangeStatus,
+    Changed,
+    EditTicket,
+    OpenTicket,
+    Opened,
+    RedactField,
+    Replied,
+    TicketCommand,
+    TransferTicket,
+)
+from commands.tenants import tenant_config
 from domain.errors import TicketNotFound, VersionConflict
+from domain.permissions import Role
 from domain.ticket import Ticket, TrackingNumbers, tracking_numbers_id
-from domain.workflow import workflow_named
 
 log = logging.getLogger(__name__)
 
@@ -21,22 +36,13 @@ OPEN_ATTEMPTS = 50
 
 
 def open_ticket(app: Docket, cmd: OpenTicket) -> Opened:
-    workflow = workflow_named(cmd.workflow)
-    location = {"lat": cmd.location.lat, "lon": cmd.location.lon} if cmd.location else None
+    workflow = tenant_config(app, cmd.actor.tenant).workflow(cmd.workflow)
+    details = {f: getattr(cmd, f) for f in cmd.__struct_fields__ if f not in ("actor", "workflow", "reporter", "location")}
+    details["reporter"] = {"id": cmd.reporter.id, "name": cmd.reporter.name, "phone": cmd.reporter.phone, "email": cmd.reporter.email} if cmd.reporter else None
+    details["location"] = {"lat": cmd.location.lat, "lon": cmd.location.lon} if cmd.location else None
     for _ in range(OPEN_ATTEMPTS):
         numbers = _tracking_numbers(app, cmd.actor.tenant)
-        ticket = Ticket.open(
-            cmd.actor,
-            numbers.issue(),
-            workflow,
-            title=cmd.title,
-            description=cmd.description,
-            category=cmd.category,
-            priority=cmd.priority,
-            ward=cmd.ward,
-            location=location,
-            is_sensitive=cmd.is_sensitive,
-        )
+        ticket = Ticket.open(cmd.actor, numbers.issue(), workflow, **details)
         try:
             recordings = app.save(numbers, ticket)
         except IntegrityError:
@@ -53,24 +59,40 @@ def open_ticket(app: Docket, cmd: OpenTicket) -> Opened:
 
 
 def change_status(app: Docket, cmd: ChangeStatus) -> Changed:
-    ticket = load_ticket(app, cmd.ticket_id)
-    ticket.ensure_visible_to(cmd.actor)
-    if cmd.expected_version is not None and cmd.expected_version != ticket.version:
-        raise VersionConflict(
-            f"Ticket {ticket.id} is at version {ticket.version}, not {cmd.expected_version}; reload it and retry."
-        )
-    ticket.change_status(cmd.actor, cmd.status, cmd.note)
-    recordings = _save(app, ticket)
-    log.info("ticket %s moved to %s by %s", ticket.id, ticket.status, cmd.actor.id)
-    return Changed(
-        id=ticket.id,
-        status=ticket.status,
-        version=ticket.version,
-        notification_id=last_notification_id(recordings),
+    return _changed(*run_ticket_command(app, cmd, lambda t: t.change_status(cmd.actor, cmd.status, cmd.note, cmd.fields)))
+
+
+def edit_ticket(app: Docket, cmd: EditTicket) -> Changed:
+    return _changed(*run_ticket_command(app, cmd, lambda t: t.edit(cmd.actor, cmd.changes)))
+
+
+def transfer_ticket(app: Docket, cmd: TransferTicket) -> Changed:
+    return _changed(*run_ticket_command(app, cmd, lambda t: t.transfer(cmd.actor, cmd.assignee_id, cmd.reason)))
+
+
+def archive_ticket(app: Docket, cmd: ArchiveTicket) -> Changed:
+    return _changed(*run_ticket_command(app, cmd, lambda t: t.archive(cmd.actor, cmd.reason)))
+
+
+def redact_field(app: Docket, cmd: RedactField) -> Changed:
+    return _changed(*run_ticket_command(app, cmd, lambda t: t.redact(cmd.actor, cmd.field, cmd.reason)))
+
+
+def add_reply(app: Docket, cmd: AddReply) -> Replied:
+    # Only a reporter's reply can move the ticket, and only where the tenant turned that on.
+    moves = cmd.actor.role is Role.REPORTER and tenant_config(app, cmd.actor.tenant).reporter_reply_moves_ticket
+    reply_id = uuid4()
+    ticket, recordings = run_ticket_command(
+        app,
+        cmd,
+        lambda t: t.reply(cmd.actor, reply_id, cmd.body, internal=cmd.internal, is_solution=cmd.is_solution, reporter_reply_moves=moves),
+    )
+    return Replied(
+        id=reply_id, ticket_id=ticket.id, status=ticket.status, version=ticket.version, notification_id=last_notification_id(recordings)
     )
 
 
-def load_ticket(app: Docket, ticket_id) -> Ticket:
+def load_ticket(app: Docket, ticket_id: UUID) -> Ticket:
     try:
         ticket = app.repository.get(ticket_id)
     except AggregateNotFoundError:
@@ -80,13 +102,28 @@ def load_ticket(app: Docket, ticket_id) -> Ticket:
     return ticket
 
 
-def _save(app: Docket, ticket: Ticket) -> list:
+def run_ticket_command(app: Docket, cmd: TicketCommand, act: Callable[[Ticket], None]) -> tuple[Ticket, list]:
+    """Loads the ticket, lets the aggregate decide, and saves what it recorded, all or nothing."""
+    ticket = load_ticket(app, cmd.ticket_id)
+    ticket.ensure_visible_to(cmd.actor)
+    if cmd.expected_version is not None and cmd.expected_version != ticket.version:
+        raise VersionConflict(
+            f"Ticket {ticket.id} is at version {ticket.version}, not {cmd.expected_version}; reload it and retry."
+        )
+    act(ticket)
     try:
-        return app.save(ticket)
+        recordings = app.save(ticket)
     except IntegrityError:
         raise VersionConflict(
             f"Ticket {ticket.id} was changed by someone else at the same time; reload it and retry."
         ) from None
+    if recordings:
+        log.info("ticket %s: %s by %s", ticket.id, ", ".join(type(r.domain_event).__name__ for r in recordings), cmd.actor.id)
+    return ticket, recordings
+
+
+def _changed(ticket: Ticket, recordings: list) -> Changed:
+    return Changed(id=ticket.id, status=ticket.status, version=ticket.version, notification_id=last_notification_id(recordings))
 
 
 def _tracking_numbers(app: Docket, tenant: str) -> TrackingNumbers:

@@ -1,6 +1,7 @@
 """Domain errors. Each carries a machine-readable code and a sentence a person can act on.
 
-The API maps the four kinds to HTTP statuses: Invalid 400, Forbidden 403, NotFound 404, Refused 409.
+The API maps the kinds to HTTP statuses: Invalid 400, Forbidden 403, NotFound 404, Refused 409,
+TooLarge 413, UnsupportedType 415.
 """
 
 from __future__ import annotations
@@ -46,3 +47,11 @@ class TicketNotFound(NotFound):
 
     def __init__(self, ticket_id: object) -> None:
         super().__init__(f"No ticket {ticket_id} exists.")
+
+
+class TooLarge(DomainError):
+    code = "too_large"
+
+
+class UnsupportedType(DomainError):
+    code = "unsupported_media_type"

@@ -25,6 +25,16 @@ class Action(StrEnum):
     READ_HISTORY = "read_history"
     READ_SENSITIVE = "read_sensitive"
     READ_ORDINARY = "read_ordinary"
+    EDIT_TICKET = "edit_ticket"
+    REPLY = "reply"
+    ADD_INTERNAL_NOTE = "add_internal_note"
+    READ_INTERNAL_NOTES = "read_internal_notes"
+    TRANSFER = "transfer"
+    ARCHIVE = "archive"
+    REDACT = "redact"
+    ATTACH = "attach"
+    DEFINE_WORKFLOWS = "define_workflows"
+    READ_WORKFLOWS = "read_workflows"
 
 
 STAFF = frozenset({Role.AGENT, Role.MANAGER, Role.LIAISON, Role.ADMIN})
@@ -39,6 +49,17 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     # liaison officers handle nothing else. A reporter always sees their own report.
     Action.READ_SENSITIVE: frozenset({Role.LIAISON, Role.ADMIN}),
     Action.READ_ORDINARY: EVERYONE - {Role.LIAISON},
+    Action.EDIT_TICKET: STAFF,
+    Action.REPLY: frozenset({Role.REPORTER, *STAFF}),
+    Action.ADD_INTERNAL_NOTE: STAFF,
+    # Internal notes never reach the reporter; auditors read everything that was recorded.
+    Action.READ_INTERNAL_NOTES: frozenset({*STAFF, Role.AUDITOR}),
+    Action.TRANSFER: STAFF,
+    Action.ARCHIVE: frozenset({Role.MANAGER, Role.ADMIN}),
+    Action.REDACT: frozenset({Role.ADMIN}),
+    Action.ATTACH: frozenset({Role.REPORTER, *STAFF}),
+    Action.DEFINE_WORKFLOWS: frozenset({Role.ADMIN}),
+    Action.READ_WORKFLOWS: EVERYONE,
 }
 
 

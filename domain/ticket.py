@@ -1,4 +1,6 @@
-"""The Ticket aggregate. Every change is an event that names tenant, actor and role."""
+"""The Ticket aggregate. Every change is an event that names tenant, actor and role, and
+repeats `is_sensitive` so that whoever reads one event alone (the relay, a dashboard
+projection) can keep a sensitive ticket's events to sensitive channels."""
 
 from __future__ import annotations
 
@@ -7,11 +9,12 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import Invalid
-from domain.permissions import Action, Actor, TicketFacts, ensure_visible, require
-from domain.workflow import Workflow, workflow_named
+from domain import ticket_fields as rules
+from domain.errors import Forbidden, Invalid, Refused
+from domain.permissions import STAFF, Action, Actor, Role, TicketFacts, ensure_visible, require
+from domain.workflow import Category, Workflow, workflow_of
 
-PRIORITIES = ("low", "medium", "high", "urgent")
+ATTACHMENT_KINDS = ("ticket", "completion")
 
 
 class Ticket(Aggregate):
@@ -25,34 +28,45 @@ class Ticket(Aggregate):
         tracking_number: str,
         workflow: str,
         workflow_version: int,
+        workflow_definition: dict[str, Any],
         status: str,
         title: str,
         description: str,
         category: str,
         priority: str,
-        ward: str | None,
+        severity: str | None,
+        ticket_type: str | None,
+        reporter_id: str,
+        reporter_name: str | None,
+        reporter_phone: str | None,
+        reporter_email: str | None,
         location: dict[str, float] | None,
-        is_sensitive: bool = False,
+        address: str | None,
+        ward: str | None,
+        tags: list[str],
+        watchers: list[str],
+        custom_fields: dict[str, Any],
+        is_sensitive: bool,
     ) -> None:
         self.tenant = tenant
-        self.reporter_id = actor_id
         self.tracking_number = tracking_number
-        self.workflow_name = workflow
-        self.workflow_version = workflow_version
+        self.workflow = workflow_of(workflow, workflow_version, workflow_definition)
         self.status = status
-        self.title = title
-        self.description = description
-        self.category = category
-        self.priority = priority
-        self.ward = ward
-        self.location = location
+        self.title, self.description, self.category = title, description, category
+        self.priority, self.severity, self.ticket_type = priority, severity, ticket_type
+        self.reporter_id = reporter_id
+        self.reporter_name, self.reporter_phone, self.reporter_email = reporter_name, reporter_phone, reporter_email
+        self.location, self.address, self.ward = location, address, ward
+        self.tags, self.watchers, self.custom_fields = tags, watchers, custom_fields
         self.is_sensitive = is_sensitive
+        self.assignee_id: str | None = None
+        self.archived = False
+        self.reopen_count = 0
+        self.attachments: dict[str, str] = {}  # attachment id -> content hash
 
     @classmethod
     def open(cls, actor: Actor, tracking_number: str, workflow: Workflow, **details: Any) -> Ticket:
         require(actor, Action.OPEN_TICKET)
-        _check_details(details)
-        details.setdefault("is_sensitive", False)
         return cls(
             tenant=actor.tenant,
             actor_id=actor.id,
@@ -60,13 +74,10 @@ class Ticket(Aggregate):
             tracking_number=tracking_number,
             workflow=workflow.name,
             workflow_version=workflow.version,
+            workflow_definition=workflow.to_definition(),
             status=workflow.initial,
-            **details,
+            **_opening_details(actor, details),
         )
-
-    @property
-    def workflow(self) -> Workflow:
-        return workflow_named(self.workflow_name)
 
     @property
     def facts(self) -> TicketFacts:
@@ -75,35 +86,154 @@ class Ticket(Aggregate):
     def ensure_visible_to(self, actor: Actor) -> None:
         ensure_visible(actor, self.id, self.facts)
 
-    def change_status(self, actor: Actor, to_status: str, note: str | None = None) -> None:
-        self.ensure_visible_to(actor)
-        require(actor, Action.CHANGE_STATUS)
-        self.workflow.check(self.status, to_status, actor.role)
+    # Status
+
+    def change_status(self, actor: Actor, to_status: str, note: str | None = None, values: dict[str, Any] | None = None) -> None:
+        self._allow(actor, Action.CHANGE_STATUS)
+        transition = self.workflow.check(
+            self.status, to_status, actor.role, is_assignee=actor.id == self.assignee_id, fields=values or {}
+        )
+        recorded = {name: str((values or {})[name]).strip() for name in transition.requires}
+        self._move(actor, to_status, note, recorded)
+
+    def _move(self, actor: Actor, to_status: str, note: str | None, values: dict[str, Any]) -> None:
         self._status_changed(
-            tenant=self.tenant,
-            actor_id=actor.id,
-            actor_role=actor.role.value,
+            **self._stamp(actor),
             from_status=self.status,
             to_status=to_status,
+            from_category=self.workflow.category(self.status).value,
+            to_category=self.workflow.category(to_status).value,
             note=note,
-            is_sensitive=self.is_sensitive,
+            fields=values,
         )
 
-    # Every event repeats `is_sensitive`, so whoever reads one event alone (the relay, a
-    # dashboard projection) can keep a sensitive ticket's events to sensitive channels.
     @event("StatusChanged")
     def _status_changed(
-        self,
-        *,
-        tenant: str,
-        actor_id: str,
-        actor_role: str,
-        from_status: str,
-        to_status: str,
-        note: str | None,
-        is_sensitive: bool = False,
-    ) -> None:
+        self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool,
+        from_status: str, to_status: str, from_category: str, to_category: str, note: str | None, fields: dict[str, Any],
+    ) -> None:  # fmt: skip
+        if from_category in (Category.RESOLVED, Category.CLOSED) and to_category in (Category.OPEN, Category.PENDING):
+            self.reopen_count += 1
         self.status = to_status
+        self.assignee_id = fields.get("assignee_id", self.assignee_id)
+
+    # Conversation
+
+    def reply(self, actor: Actor, reply_id: UUID, body: str, *, internal: bool = False, is_solution: bool = False, reporter_reply_moves: bool = False) -> None:
+        self._allow(actor, Action.ADD_INTERNAL_NOTE if internal else Action.REPLY)
+        if is_solution and actor.role not in STAFF:
+            raise Forbidden("Only staff may mark a reply as the solution.", code="role_not_allowed", field="is_solution")
+        self._reply_added(
+            **self._stamp(actor), reply_id=reply_id, body=rules.required_text("body", body), internal=internal, is_solution=is_solution
+        )
+        reopens_to = self.workflow.reporter_reply.get(self.status)
+        if reporter_reply_moves and reopens_to and not internal and actor.id == self.reporter_id and actor.role is Role.REPORTER:
+            self._move(actor, reopens_to, "The reporter replied.", {})
+
+    @event("ReplyAdded")
+    def _reply_added(
+        self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool,
+        reply_id: UUID, body: str, internal: bool, is_solution: bool,
+    ) -> None:  # fmt: skip
+        pass
+
+    # The record
+
+    def edit(self, actor: Actor, changes: dict[str, Any]) -> None:
+        """Records the fields whose value changes, old and new; an edit that changes nothing records nothing."""
+        self._allow(actor, Action.EDIT_TICKET)
+        checked = {name: rules.edited_value(name, value) for name, value in changes.items()}
+        diff = {name: {"old": getattr(self, name), "new": new} for name, new in checked.items() if getattr(self, name) != new}
+        if diff:
+            self._edited(**self._stamp(actor), changes=diff)
+
+    @event("Edited")
+    def _edited(self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, changes: dict[str, Any]) -> None:
+        for name, change in changes.items():
+            setattr(self, name, change["new"])
+
+    def transfer(self, actor: Actor, to_assignee: str, reason: str | None = None) -> None:
+        self._allow(actor, Action.TRANSFER)
+        to_assignee = rules.required_text("assignee_id", to_assignee)
+        if to_assignee == self.assignee_id:
+            raise Refused(f"The ticket is already with {to_assignee}.", code="already_assigned", field="assignee_id")
+        self._transferred(**self._stamp(actor), from_assignee=self.assignee_id, to_assignee=to_assignee, reason=reason)
+
+    @event("Transferred")
+    def _transferred(
+        self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, from_assignee: str | None, to_assignee: str, reason: str | None
+    ) -> None:
+        self.assignee_id = to_assignee
+
+    def archive(self, actor: Actor, reason: str | None = None) -> None:
+        self._allow(actor, Action.ARCHIVE)
+        self._archived(**self._stamp(actor), reason=reason)
+
+    @event("Archived")
+    def _archived(self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, reason: str | None) -> None:
+        self.archived = True
+
+    def redact(self, actor: Actor, field: str, reason: str) -> None:
+        self._allow(actor, Action.REDACT)
+        if field not in rules.REDACTABLE:
+            raise Invalid(f"'{field}' cannot be redacted; redactable: {', '.join(rules.REDACTABLE)}.", code="not_redactable", field="field")
+        if getattr(self, field) is None:
+            raise Refused(f"The ticket holds no {field} to redact.", code="nothing_to_redact", field="field")
+        self._redacted(**self._stamp(actor), field=field, reason=rules.required_text("reason", reason))
+
+    @event("FieldRedacted")
+    def _redacted(self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, field: str, reason: str) -> None:
+        setattr(self, field, None)
+
+    def attach(self, actor: Actor, attachment_id: UUID, *, sha256: str, name: str, content_type: str, size: int, kind: str = "ticket") -> None:
+        self._allow(actor, Action.ATTACH)
+        rules.one_of("kind", kind, ATTACHMENT_KINDS)
+        self._attachment_added(
+            **self._stamp(actor), attachment_id=attachment_id, sha256=sha256, name=name, content_type=content_type, size=size, kind=kind
+        )
+
+    @event("AttachmentAdded")
+    def _attachment_added(
+        self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool,
+        attachment_id: UUID, sha256: str, name: str, content_type: str, size: int, kind: str,
+    ) -> None:  # fmt: skip
+        self.attachments[str(attachment_id)] = sha256
+
+    # Shared by every command
+
+    def _allow(self, actor: Actor, action: Action) -> None:
+        """The caller may see this ticket, their role may take this action, and the ticket is not archived."""
+        self.ensure_visible_to(actor)
+        require(actor, action)
+        if self.archived:
+            raise Refused(f"Ticket {self.tracking_number} is archived; it no longer changes.", code="archived")
+
+    def _stamp(self, actor: Actor) -> dict[str, Any]:
+        return {"tenant": self.tenant, "actor_id": actor.id, "actor_role": actor.role.value, "is_sensitive": self.is_sensitive}
+
+
+def _opening_details(actor: Actor, details: dict[str, Any]) -> dict[str, Any]:
+    """The checked record of a new ticket. A reporter always reports for themselves; staff may
+    open a ticket on a reporter's behalf by naming them."""
+    reporter = details.get("reporter") or {}
+    reporter_id = actor.id if actor.role is Role.REPORTER else (rules.optional_text("reporter id", reporter.get("id")) or actor.id)
+    return {
+        "title": rules.required_text("title", details.get("title")),
+        "description": rules.required_text("description", details.get("description")),
+        "category": rules.required_text("category", details.get("category")),
+        "priority": rules.one_of("priority", details.get("priority", "medium"), rules.PRIORITIES),
+        "severity": rules.one_of("severity", details.get("severity"), rules.SEVERITIES, optional=True),
+        "ticket_type": rules.optional_text("ticket_type", details.get("ticket_type")),
+        "reporter_id": reporter_id,
+        **rules.contact(reporter.get("name"), reporter.get("phone"), reporter.get("email")),
+        "location": rules.location(details.get("location")),
+        "address": rules.optional_text("address", details.get("address")),
+        "ward": rules.optional_text("ward", details.get("ward")),
+        "tags": rules.labels("tags", details.get("tags")),
+        "watchers": rules.labels("watchers", details.get("watchers")),
+        "custom_fields": rules.custom_fields(details.get("custom_fields")),
+        "is_sensitive": bool(details.get("is_sensitive", False)),
+    }
 
 
 class TrackingNumbers(Aggregate):
@@ -129,18 +259,3 @@ class TrackingNumbers(Aggregate):
 
 def tracking_numbers_id(tenant: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"docket:tracking-numbers:{tenant}")
-
-
-def _check_details(details: dict[str, Any]) -> None:
-    for name in ("title", "description", "category"):
-        if not str(details.get(name) or "").strip():
-            raise Invalid(f"The {name} must not be empty.", code="missing_field", field=name)
-    if details.get("priority") not in PRIORITIES:
-        raise Invalid(
-            f"Unknown priority '{details.get('priority')}'; one of: {', '.join(PRIORITIES)}.",
-            code="unknown_priority",
-            field="priority",
-        )
-    location = details.get("location")
-    if location is not None and not (-90 <= location["lat"] <= 90 and -180 <= location["lon"] <= 180):
-        raise Invalid("A location needs lat within -90..90 and lon within -180..180.", code="bad_location", field="location")

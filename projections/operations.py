@@ -14,7 +14,8 @@ from psycopg.sql import SQL, Identifier
 
 from commands.app import Docket
 from projections.sql import create_tables, drop_tables
-from projections.tickets import LIVE, TicketsProjection, TicketTables, ticket_tables
+from projections.ticket_tables import LIVE, TicketTables, ticket_tables
+from projections.tickets import TicketsProjection
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Engine
 
 from domain.errors import TicketNotFound
-from domain.permissions import Action, Actor, ReadScope, TicketFacts, ensure_visible, read_scope, require
-from projections.tickets import LIVE
+from domain.permissions import Action, Actor, ReadScope, TicketFacts, ensure_visible, may, read_scope, require
+from projections.ticket_tables import LIVE
 
 tickets = LIVE.tickets
 history = LIVE.history
@@ -23,6 +23,13 @@ class Location(msgspec.Struct, frozen=True):
     lon: float
 
 
+class Reporter(msgspec.Struct, frozen=True):
+    id: str
+    name: str | None
+    phone: str | None
+    email: str | None
+
+
 class TicketView(msgspec.Struct, frozen=True):
     id: UUID
     tracking_number: str
@@ -30,12 +37,29 @@ class TicketView(msgspec.Struct, frozen=True):
     description: str
     category: str
     priority: str
+    severity: str | None
+    ticket_type: str | None
     status: str
+    status_category: str
     workflow: str
-    ward: str | None
+    workflow_version: int
+    reporter: Reporter
     location: Location | None
-    reporter_id: str
+    address: str | None
+    ward: str | None
+    assignee_id: str | None
+    tags: list[str]
+    watchers: list[str]
+    custom_fields: dict[str, Any]
     is_sensitive: bool
+    archived: bool
+    reply_count: int
+    internal_note_count: int | None  # None for callers who may not read internal notes
+    attachment_count: int
+    reopen_count: int
+    first_responded_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
     created_at: datetime
     updated_at: datetime
     version: int
@@ -74,7 +98,7 @@ class TicketFilters(msgspec.Struct, frozen=True):
 
 
 def list_tickets(engine: Engine, actor: Actor, filters: TicketFilters, page: int, page_size: int) -> TicketPage:
-    query = _scoped(select(tickets), read_scope(actor))
+    query = _scoped(select(tickets), read_scope(actor)).where(tickets.c.archived.is_(False))
     if filters.status:
         query = query.where(tickets.c.status == filters.status)
     if filters.category:
@@ -85,7 +109,7 @@ def list_tickets(engine: Engine, actor: Actor, filters: TicketFilters, page: int
         total = conn.execute(count).scalar_one()
         rows = conn.execute(rows_query).mappings().all()
     return TicketPage(
-        items=[_view(row) for row in rows],
+        items=[_view(row, actor) for row in rows],
         total=total,
         page=page,
         page_size=page_size,
@@ -94,6 +118,12 @@ def list_tickets(engine: Engine, actor: Actor, filters: TicketFilters, page: int
 
 
 def get_ticket(engine: Engine, actor: Actor, ticket_id: UUID) -> TicketView:
+    """One ticket, archived ones included: they are gone from lists, not from the record."""
+    return _view(visible_row(engine, actor, ticket_id), actor)
+
+
+def visible_row(engine: Engine, actor: Actor, ticket_id: UUID) -> Any:
+    """The ticket's row, if the caller may see it: 404 outside their scope, 403 for a kind they may not read."""
     query = select(tickets).where(tickets.c.tenant == actor.tenant, tickets.c.id == ticket_id)
     with engine.connect() as conn:
         row = conn.execute(query).mappings().first()
@@ -101,21 +131,18 @@ def get_ticket(engine: Engine, actor: Actor, ticket_id: UUID) -> TicketView:
         raise TicketNotFound(ticket_id)
     facts = TicketFacts(tenant=row["tenant"], reporter_id=row["reporter_id"], ward=row["ward"], is_sensitive=row["is_sensitive"])
     ensure_visible(actor, ticket_id, facts)
-    return _view(row)
+    return row
 
 
 def ticket_history(engine: Engine, actor: Actor, ticket_id: UUID, page: int, page_size: int) -> HistoryPage:
     require(actor, Action.READ_HISTORY)
-    ticket = get_ticket(engine, actor, ticket_id)
-    query = (
-        select(history)
-        .where(history.c.ticket_id == ticket_id)
-        .order_by(history.c.version)
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    )
+    visible_row(engine, actor, ticket_id)
+    query = select(history).where(history.c.ticket_id == ticket_id)
+    if not may(actor.role, Action.READ_INTERNAL_NOTES):
+        query = query.where(history.c.internal.is_(False))
     with engine.connect() as conn:
-        rows = conn.execute(query).mappings().all()
+        total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+        rows = conn.execute(query.order_by(history.c.version).limit(page_size).offset((page - 1) * page_size)).mappings().all()
     items = [
         HistoryEntry(
             event=r["event"],
@@ -129,7 +156,6 @@ def ticket_history(engine: Engine, actor: Actor, ticket_id: UUID, page: int, pag
         )
         for r in rows
     ]
-    total = ticket.version
     return HistoryPage(items=items, total=total, page=page, page_size=page_size, page_count=-(-total // page_size))
 
 
@@ -146,22 +172,9 @@ def _scoped(query: Select, scope: ReadScope) -> Select:
     return query
 
 
-def _view(row: Any) -> TicketView:
+def _view(row: Any, actor: Actor) -> TicketView:
     location = Location(lat=row["lat"], lon=row["lon"]) if row["lat"] is not None else None
-    return TicketView(
-        id=row["id"],
-        tracking_number=row["tracking_number"],
-        title=row["title"],
-        description=row["description"],
-        category=row["category"],
-        priority=row["priority"],
-        status=row["status"],
-        workflow=row["workflow"],
-        ward=row["ward"],
-        location=location,
-        reporter_id=row["reporter_id"],
-        is_sensitive=row["is_sensitive"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        version=row["version"],
-    )
+    reporter = Reporter(id=row["reporter_id"], name=row["reporter_name"], phone=row["reporter_phone"], email=row["reporter_email"])
+    internal = row["internal_note_count"] if may(actor.role, Action.READ_INTERNAL_NOTES) else None
+    plain = {name: row[name] for name in TicketView.__struct_fields__ if name in row}
+    return TicketView(**{**plain, "location": location, "reporter": reporter, "internal_note_count": internal})

@@ -1,9 +1,9 @@
-"""The `tickets` read model: one row per ticket, and one row per event for its history."""
+"""The `tickets` read model: one row per ticket, one per event for its history, its replies and
+attachments; and each tenant's workflows and settings, which tickets are opened under."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -12,95 +12,33 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    DateTime,
-    Double,
-    Index,
-    Integer,
-    MetaData,
-    PrimaryKeyConstraint,
-    Table,
-    Text,
-    Uuid,
-    insert,
-    update,
-)
+from sqlalchemy import ARRAY, Text, func, insert, literal, update
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as upsert
 
-from commands.app import TICKET_TOPICS, event_name
+from commands.app import CONFIG_TOPICS, TICKET_TOPICS, event_name
+from domain.permissions import STAFF
+from domain.tenant import TenantConfig
 from domain.ticket import Ticket
+from domain.workflow import Category
 from projections.sql import execute
+from projections.ticket_tables import LIVE, TicketTables
 
 log = logging.getLogger(__name__)
 
-OPENED_FIELDS = ("tracking_number", "workflow", "status", "title", "description", "category", "priority", "ward", "location", "is_sensitive")
-
-
-@dataclass(frozen=True)
-class TicketTables:
-    suffix: str
-    metadata: MetaData
-    tickets: Table
-    history: Table
-
-
-def ticket_tables(suffix: str = "") -> TicketTables:
-    """The tables, under names with `suffix` so that a rebuild can fill a copy beside the live ones."""
-    metadata = MetaData()
-    name = f"tickets{suffix}"
-    tickets = Table(
-        name,
-        metadata,
-        Column("id", Uuid, nullable=False),
-        Column("tenant", Text, nullable=False),
-        Column("tracking_number", Text, nullable=False),
-        Column("workflow", Text, nullable=False),
-        Column("status", Text, nullable=False),
-        Column("title", Text, nullable=False),
-        Column("description", Text, nullable=False),
-        Column("category", Text, nullable=False),
-        Column("priority", Text, nullable=False),
-        Column("ward", Text),
-        Column("lat", Double),
-        Column("lon", Double),
-        Column("reporter_id", Text, nullable=False),
-        Column("is_sensitive", Boolean, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("updated_at", DateTime(timezone=True), nullable=False),
-        Column("version", Integer, nullable=False),
-        PrimaryKeyConstraint("id", name=f"{name}_pkey"),
-        Index(f"{name}_tenant_created", "tenant", "created_at", "id"),
-        Index(f"{name}_tenant_status", "tenant", "status"),
-        Index(f"{name}_tenant_tracking_number", "tenant", "tracking_number", unique=True),
-    )
-    history_name = f"ticket_history{suffix}"
-    history = Table(
-        history_name,
-        metadata,
-        Column("ticket_id", Uuid, nullable=False),
-        Column("version", Integer, nullable=False),
-        Column("tenant", Text, nullable=False),
-        Column("notification_id", BigInteger, nullable=False),
-        Column("event", Text, nullable=False),
-        Column("at", DateTime(timezone=True), nullable=False),
-        Column("actor", Text, nullable=False),
-        Column("role", Text, nullable=False),
-        Column("changes", JSONB, nullable=False),
-        Column("note", Text),
-        PrimaryKeyConstraint("ticket_id", "version", name=f"{history_name}_pkey"),
-    )
-    return TicketTables(suffix, metadata, tickets, history)
-
-
-LIVE = ticket_tables()
+# What the history shows of an opening; the workflow definition is kept on the event alone.
+OPENED_FIELDS = (
+    "tracking_number", "workflow", "workflow_version", "status", "title", "description", "category", "priority", "severity",
+    "ticket_type", "reporter_id", "reporter_name", "reporter_phone", "reporter_email", "location", "address", "ward", "tags",
+    "watchers", "custom_fields", "is_sensitive",
+)  # fmt: skip
+STAFF_ROLES = {role.value for role in STAFF}
+REDACTED = "[redacted]"
 
 
 class TicketsProjection(Projection[PostgresTrackingRecorder]):
     name = "tickets"
-    topics = TICKET_TOPICS
+    topics = TICKET_TOPICS + CONFIG_TOPICS
 
     def __init__(self, view: PostgresTrackingRecorder, tables: TicketTables = LIVE) -> None:
         super().__init__(view)
@@ -129,44 +67,154 @@ class TicketsProjection(Projection[PostgresTrackingRecorder]):
     @apply.register
     def _opened(self, e: Ticket.Opened, tracking: Tracking, curs: Cursor[Any]) -> None:
         location = e.location or {}
+        columns = {f: getattr(e, f) for f in OPENED_FIELDS if f not in ("location", "custom_fields")}
         execute(
             curs,
             insert(self.tables.tickets).values(
                 id=e.originator_id,
                 tenant=e.tenant,
-                tracking_number=e.tracking_number,
-                workflow=e.workflow,
-                status=e.status,
-                title=e.title,
-                description=e.description,
-                category=e.category,
-                priority=e.priority,
-                ward=e.ward,
+                **columns,
+                custom_fields=Jsonb(e.custom_fields),
+                status_category=Category.OPEN.value,
                 lat=location.get("lat"),
                 lon=location.get("lon"),
-                reporter_id=e.actor_id,
-                is_sensitive=e.is_sensitive,
+                archived=False,
+                reply_count=0,
+                internal_note_count=0,
+                attachment_count=0,
+                reopen_count=0,
                 created_at=e.timestamp,
                 updated_at=e.timestamp,
                 version=e.originator_version,
             ),
         )
-        changes = {f: {"old": None, "new": getattr(e, f)} for f in OPENED_FIELDS if getattr(e, f) is not None}
-        self._record_history(curs, e, tracking, changes, note=None)
+        opened = {f: getattr(e, f) for f in OPENED_FIELDS}
+        self._record(curs, e, tracking, {f: {"old": None, "new": v} for f, v in opened.items() if v not in (None, [], {})})
 
     @apply.register
     def _status_changed(self, e: Ticket.StatusChanged, tracking: Tracking, curs: Cursor[Any]) -> None:
-        tickets = self.tables.tickets
+        t = self.tables.tickets.c
+        reopened = e.from_category in (Category.RESOLVED, Category.CLOSED) and e.to_category in (Category.OPEN, Category.PENDING)
+        values: dict[str, Any] = {"status": e.to_status, "status_category": e.to_category}
+        if "assignee_id" in e.fields:
+            values["assignee_id"] = e.fields["assignee_id"]
+        if e.actor_role in STAFF_ROLES:
+            values["first_responded_at"] = func.coalesce(t.first_responded_at, e.timestamp)
+        if e.to_category == Category.RESOLVED:
+            values["resolved_at"] = e.timestamp
+        if e.to_category == Category.CLOSED:
+            values["closed_at"] = e.timestamp
+        if reopened:
+            values.update(resolved_at=None, closed_at=None, reopen_count=t.reopen_count + 1)
+        self._touch(curs, e, **values)
+        changes = {"status": {"old": e.from_status, "new": e.to_status}}
+        changes.update({name: {"old": None, "new": value} for name, value in e.fields.items()})
+        self._record(curs, e, tracking, changes, note=e.note)
+
+    @apply.register
+    def _reply_added(self, e: Ticket.ReplyAdded, tracking: Tracking, curs: Cursor[Any]) -> None:
+        t = self.tables.tickets.c
         execute(
             curs,
-            update(tickets)
-            .where(tickets.c.id == e.originator_id)
-            .values(status=e.to_status, updated_at=e.timestamp, version=e.originator_version),
+            insert(self.tables.replies).values(
+                id=e.reply_id,
+                ticket_id=e.originator_id,
+                tenant=e.tenant,
+                author=e.actor_id,
+                role=e.actor_role,
+                body=e.body,
+                internal=e.internal,
+                is_solution=e.is_solution,
+                at=e.timestamp,
+                version=e.originator_version,
+            ),
         )
-        changes = {"status": {"old": e.from_status, "new": e.to_status}}
-        self._record_history(curs, e, tracking, changes, note=e.note)
+        values: dict[str, Any] = {"internal_note_count": t.internal_note_count + 1} if e.internal else {"reply_count": t.reply_count + 1}
+        if e.actor_role in STAFF_ROLES and not e.internal:
+            values["first_responded_at"] = func.coalesce(t.first_responded_at, e.timestamp)
+        self._touch(curs, e, **values)
+        changes = {"reply_id": {"old": None, "new": str(e.reply_id)}, "internal": {"old": None, "new": e.internal}}
+        if e.is_solution:
+            changes["is_solution"] = {"old": None, "new": True}
+        self._record(curs, e, tracking, changes, internal=e.internal)
 
-    def _record_history(self, curs: Cursor[Any], e: Any, tracking: Tracking, changes: dict[str, Any], note: str | None) -> None:
+    @apply.register
+    def _edited(self, e: Ticket.Edited, tracking: Tracking, curs: Cursor[Any]) -> None:
+        values = {name: change["new"] for name, change in e.changes.items()}
+        if "custom_fields" in values:
+            values["custom_fields"] = Jsonb(values["custom_fields"])
+        self._touch(curs, e, **values)
+        self._record(curs, e, tracking, e.changes)
+
+    @apply.register
+    def _transferred(self, e: Ticket.Transferred, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._touch(curs, e, assignee_id=e.to_assignee)
+        self._record(curs, e, tracking, {"assignee_id": {"old": e.from_assignee, "new": e.to_assignee}}, note=e.reason)
+
+    @apply.register
+    def _archived(self, e: Ticket.Archived, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._touch(curs, e, archived=True)
+        self._record(curs, e, tracking, {"archived": {"old": False, "new": True}}, note=e.reason)
+
+    @apply.register
+    def _field_redacted(self, e: Ticket.FieldRedacted, tracking: Tracking, curs: Cursor[Any]) -> None:
+        """Clears the field on the ticket and every value of it in the ticket's history."""
+        self._touch(curs, e, **({"lat": None, "lon": None} if e.field == "location" else {e.field: None}))
+        history = self.tables.history
+        scrubbed = func.jsonb_set(history.c.changes, literal([e.field], ARRAY(Text)), literal({"old": REDACTED, "new": REDACTED}, JSONB))
+        execute(
+            curs,
+            update(history)
+            .where(history.c.ticket_id == e.originator_id, history.c.changes.has_key(e.field))
+            .values(changes=scrubbed),
+        )
+        self._record(curs, e, tracking, {e.field: {"old": REDACTED, "new": None}}, note=e.reason)
+
+    @apply.register
+    def _attachment_added(self, e: Ticket.AttachmentAdded, tracking: Tracking, curs: Cursor[Any]) -> None:
+        execute(
+            curs,
+            insert(self.tables.attachments).values(
+                id=e.attachment_id,
+                ticket_id=e.originator_id,
+                tenant=e.tenant,
+                sha256=e.sha256,
+                name=e.name,
+                content_type=e.content_type,
+                size=e.size,
+                kind=e.kind,
+                added_by=e.actor_id,
+                at=e.timestamp,
+            ),
+        )
+        self._touch(curs, e, attachment_count=self.tables.tickets.c.attachment_count + 1)
+        changes = {"attachment": {"old": None, "new": {"id": str(e.attachment_id), "name": e.name, "kind": e.kind}}}
+        self._record(curs, e, tracking, changes)
+
+    @apply.register
+    def _workflow_defined(self, e: TenantConfig.WorkflowDefined, tracking: Tracking, curs: Cursor[Any]) -> None:
+        execute(
+            curs,
+            insert(self.tables.workflows).values(
+                tenant=e.tenant, name=e.name, version=e.version, definition=Jsonb(e.definition), defined_by=e.actor_id, defined_at=e.timestamp
+            ),
+        )
+
+    @apply.register
+    def _settings_changed(self, e: TenantConfig.SettingsChanged, tracking: Tracking, curs: Cursor[Any]) -> None:
+        table = self.tables.tenant_settings
+        row = {"tenant": e.tenant, "default_workflow": None, "reporter_reply_moves_ticket": False, **e.changes, "updated_at": e.timestamp}
+        statement = upsert(table).values(**row).on_conflict_do_update(index_elements=["tenant"], set_={**e.changes, "updated_at": e.timestamp})
+        execute(curs, statement)
+
+    def _touch(self, curs: Cursor[Any], e: Any, **values: Any) -> None:
+        tickets = self.tables.tickets
+        statement = update(tickets).where(tickets.c.id == e.originator_id)
+        execute(curs, statement.values(**values, updated_at=e.timestamp, version=e.originator_version))
+
+    def _record(
+        self, curs: Cursor[Any], e: Any, tracking: Tracking, changes: dict[str, Any], note: str | None = None, internal: bool = False
+    ) -> None:
         execute(
             curs,
             insert(self.tables.history).values(
@@ -180,5 +228,6 @@ class TicketsProjection(Projection[PostgresTrackingRecorder]):
                 role=e.actor_role,
                 changes=Jsonb(changes),
                 note=note,
+                internal=internal,
             ),
         )

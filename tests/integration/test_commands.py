@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from commands.structs import ChangeStatus, OpenTicket
-from commands.tickets import change_status, load_ticket, open_ticket
+from commands.tickets import run_ticket_command, change_status, load_ticket, open_ticket
 from domain.errors import DomainError, TicketNotFound, TransitionNotAllowed, VersionConflict
 
 
@@ -44,14 +44,14 @@ def test_a_stale_expected_version_is_a_conflict(app, actor):
 
 def test_two_writers_on_one_version_one_wins_and_the_other_gets_a_conflict(app, actor):
     opened = open_one(app, actor)
-    first, second = load_ticket(app, opened.id), load_ticket(app, opened.id)
-    first.change_status(actor(), "in_progress")
-    second.change_status(actor(), "escalated")
-    app.save(first)
-    from commands.tickets import _save
+
+    def while_another_writer_commits(ticket):
+        change_status(app, ChangeStatus(actor=actor(), ticket_id=opened.id, status="in_progress"))
+        ticket.change_status(actor(), "escalated")
 
     with pytest.raises(VersionConflict):
-        _save(app, second)
+        command = ChangeStatus(actor=actor(), ticket_id=opened.id, status="escalated")
+        run_ticket_command(app, command, while_another_writer_commits)
     assert load_ticket(app, opened.id).status == "in_progress"
 
 

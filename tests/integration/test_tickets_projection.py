@@ -8,7 +8,8 @@ from sqlalchemy import select
 from commands.structs import ChangeStatus, OpenTicket
 from commands.tickets import change_status, open_ticket
 from projections.operations import events_after, rebuild_tickets, status
-from projections.tickets import LIVE, TicketsProjection
+from projections.ticket_tables import LIVE
+from projections.tickets import TicketsProjection
 from projections.operations import tracking_recorder
 
 

@@ -1,0 +1,104 @@
+"""Attachments: the content is stored once by its SHA-256, the ticket records `AttachmentAdded`."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import uuid4
+
+from commands.app import Docket, last_notification_id
+from commands.structs import AddAttachment, Attached
+from commands.tickets import load_ticket, run_ticket_command
+from domain.errors import Invalid, NotFound, TooLarge, UnsupportedType
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_TYPES = (
+    "image/jpeg", "image/png", "image/gif", "image/webp", "image/heic",
+    "application/pdf", "text/plain", "text/csv",
+)  # fmt: skip
+# The first bytes of kinds whose content can be checked against the type a client claims.
+SIGNATURES = {
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "application/pdf": (b"%PDF-",),
+}
+
+
+@dataclass(frozen=True)
+class AttachmentRules:
+    max_bytes: int = DEFAULT_MAX_BYTES
+    content_types: tuple[str, ...] = DEFAULT_TYPES
+
+    def check(self, content_type: str, content: bytes) -> None:
+        if len(content) > self.max_bytes:
+            raise TooLarge(f"The file is {len(content)} bytes; at most {self.max_bytes} are accepted.", field="file")
+        if content_type not in self.content_types:
+            raise UnsupportedType(f"Files of type {content_type} are not accepted; accepted: {', '.join(self.content_types)}.", field="file")
+        signatures = SIGNATURES.get(content_type)
+        if signatures and not content.startswith(signatures):
+            raise UnsupportedType(f"The file's content is not {content_type}, as its type claims.", field="file")
+        if not content:
+            raise Invalid("The file is empty.", code="empty_file", field="file")
+
+
+class BlobStore:
+    """Content-addressed files under one directory: the same content is kept once."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def put(self, content: bytes) -> str:
+        digest = hashlib.sha256(content).hexdigest()
+        path = self.path(digest)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
+                tmp.write(content)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            os.replace(tmp.name, path)  # atomic: a reader never sees half a file
+        return digest
+
+    def path(self, digest: str) -> Path:
+        return self.root / digest[:2] / digest
+
+    def read(self, digest: str) -> bytes:
+        try:
+            return self.path(digest).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"The content {digest} is missing from the attachment store.", code="content_missing") from None
+
+
+def add_attachment(app: Docket, blobs: BlobStore, rules: AttachmentRules, cmd: AddAttachment) -> Attached:
+    """Checks the caller may attach before storing anything, then stores the content, then records it."""
+    load_ticket(app, cmd.ticket_id).ensure_visible_to(cmd.actor)
+    rules.check(cmd.content_type, cmd.content)
+    name = Path(cmd.name).name.strip() or "attachment"
+    digest = blobs.put(cmd.content)
+    attachment_id = uuid4()
+    ticket, recordings = run_ticket_command(
+        app,
+        cmd,
+        lambda t: t.attach(
+            cmd.actor, attachment_id, sha256=digest, name=name, content_type=cmd.content_type, size=len(cmd.content), kind=cmd.kind
+        ),
+    )
+    log.info("ticket %s: attachment %s (%s, %s bytes) by %s", ticket.id, attachment_id, cmd.content_type, len(cmd.content), cmd.actor.id)
+    return Attached(
+        id=attachment_id,
+        ticket_id=ticket.id,
+        sha256=digest,
+        name=name,
+        content_type=cmd.content_type,
+        size=len(cmd.content),
+        kind=cmd.kind,
+        version=ticket.version,
+        notification_id=last_notification_id(recordings),
+    )

@@ -1,0 +1,75 @@
+"""A tenant's configuration: its own workflows, each versioned, and its ticket settings."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import Invalid
+from domain.permissions import Action, Actor, require
+from domain.workflow import BUILT_IN, Workflow, workflow_from_definition, workflow_of
+
+WORKFLOW_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+DEFAULT_WORKFLOW = "municipal"
+
+
+class TenantConfig(Aggregate):
+    @staticmethod
+    def create_id(tenant: str) -> UUID:
+        return tenant_config_id(tenant)
+
+    @event("Started")
+    def __init__(self, tenant: str) -> None:
+        self.tenant = tenant
+        self.definitions: dict[str, tuple[int, dict[str, Any]]] = {}  # name -> latest (version, definition)
+        self.default_workflow: str | None = None
+        self.reporter_reply_moves_ticket = False
+
+    def workflow(self, name: str | None = None) -> Workflow:
+        """The named workflow, else the tenant's default, else municipal; the tenant's own version first."""
+        name = name or self.default_workflow or DEFAULT_WORKFLOW
+        if name in self.definitions:
+            version, definition = self.definitions[name]
+            return workflow_of(name, version, definition)
+        if name in BUILT_IN:
+            return BUILT_IN[name]
+        known = ", ".join(sorted({*BUILT_IN, *self.definitions}))
+        raise Invalid(f"Unknown workflow '{name}'; known: {known}.", code="unknown_workflow", field="workflow")
+
+    def define_workflow(self, actor: Actor, name: str, definition: dict[str, Any]) -> Workflow:
+        """A new version of the named workflow; submitting the current definition again changes nothing."""
+        require(actor, Action.DEFINE_WORKFLOWS)
+        if not WORKFLOW_NAME.match(name):
+            raise Invalid("A workflow name is 1-64 lower-case letters, digits and _, starting with a letter.", code="invalid_workflow", field="name")
+        current = self.workflow(name) if name in self.definitions or name in BUILT_IN else None
+        checked = workflow_from_definition(name, (current.version if current else 0) + 1, definition)
+        if current and current.to_definition() == checked.to_definition():
+            return current
+        self._workflow_defined(tenant=self.tenant, actor_id=actor.id, actor_role=actor.role.value, name=name, version=checked.version, definition=checked.to_definition())
+        return checked
+
+    @event("WorkflowDefined")
+    def _workflow_defined(self, *, tenant: str, actor_id: str, actor_role: str, name: str, version: int, definition: dict[str, Any]) -> None:
+        self.definitions[name] = (version, definition)
+
+    def change_settings(self, actor: Actor, *, default_workflow: str | None = None, reporter_reply_moves_ticket: bool | None = None) -> None:
+        require(actor, Action.DEFINE_WORKFLOWS)
+        changes: dict[str, Any] = {}
+        if default_workflow is not None and default_workflow != self.default_workflow:
+            changes["default_workflow"] = self.workflow(default_workflow).name
+        if reporter_reply_moves_ticket is not None and reporter_reply_moves_ticket != self.reporter_reply_moves_ticket:
+            changes["reporter_reply_moves_ticket"] = reporter_reply_moves_ticket
+        if changes:
+            self._settings_changed(tenant=self.tenant, actor_id=actor.id, actor_role=actor.role.value, changes=changes)
+
+    @event("SettingsChanged")
+    def _settings_changed(self, *, tenant: str, actor_id: str, actor_role: str, changes: dict[str, Any]) -> None:
+        for name, value in changes.items():
+            setattr(self, name, value)
+
+
+def tenant_config_id(tenant: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"docket:tenant-config:{tenant}")

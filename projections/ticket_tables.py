@@ -1,0 +1,184 @@
+"""The tables of the `tickets` read model: tickets, their history, replies and attachments,
+and each tenant's workflows and settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+@dataclass(frozen=True)
+class TicketTables:
+    suffix: str
+    metadata: MetaData
+    tickets: Table
+    history: Table
+    replies: Table
+    attachments: Table
+    workflows: Table
+    tenant_settings: Table
+
+
+def ticket_tables(suffix: str = "") -> TicketTables:
+    """The tables, under names with `suffix` so that a rebuild can fill a copy beside the live ones."""
+    metadata = MetaData()
+    return TicketTables(
+        suffix,
+        metadata,
+        tickets=_tickets(metadata, f"tickets{suffix}"),
+        history=_history(metadata, f"ticket_history{suffix}"),
+        replies=_replies(metadata, f"ticket_replies{suffix}"),
+        attachments=_attachments(metadata, f"ticket_attachments{suffix}"),
+        workflows=_workflows(metadata, f"workflows{suffix}"),
+        tenant_settings=_tenant_settings(metadata, f"tenant_settings{suffix}"),
+    )
+
+
+def _tickets(metadata: MetaData, name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", Uuid, nullable=False),
+        Column("tenant", Text, nullable=False),
+        Column("tracking_number", Text, nullable=False),
+        Column("workflow", Text, nullable=False),
+        Column("workflow_version", Integer, nullable=False),
+        Column("status", Text, nullable=False),
+        Column("status_category", Text, nullable=False),
+        Column("title", Text, nullable=False),
+        Column("description", Text, nullable=False),
+        Column("category", Text, nullable=False),
+        Column("priority", Text, nullable=False),
+        Column("severity", Text),
+        Column("ticket_type", Text),
+        Column("ward", Text),
+        Column("lat", Double),
+        Column("lon", Double),
+        Column("address", Text),
+        Column("reporter_id", Text, nullable=False),
+        Column("reporter_name", Text),
+        Column("reporter_phone", Text),
+        Column("reporter_email", Text),
+        Column("assignee_id", Text),
+        Column("tags", ARRAY(Text), nullable=False),
+        Column("watchers", ARRAY(Text), nullable=False),
+        Column("custom_fields", JSONB, nullable=False),
+        Column("is_sensitive", Boolean, nullable=False),
+        Column("archived", Boolean, nullable=False),
+        Column("reply_count", Integer, nullable=False),
+        Column("internal_note_count", Integer, nullable=False),
+        Column("attachment_count", Integer, nullable=False),
+        Column("reopen_count", Integer, nullable=False),
+        Column("first_responded_at", DateTime(timezone=True)),
+        Column("resolved_at", DateTime(timezone=True)),
+        Column("closed_at", DateTime(timezone=True)),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+        Column("version", Integer, nullable=False),
+        PrimaryKeyConstraint("id", name=f"{name}_pkey"),
+        Index(f"{name}_tenant_created", "tenant", "created_at", "id"),
+        Index(f"{name}_tenant_status", "tenant", "status"),
+        Index(f"{name}_tenant_tracking_number", "tenant", "tracking_number", unique=True),
+    )
+
+
+def _history(metadata: MetaData, name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("ticket_id", Uuid, nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("tenant", Text, nullable=False),
+        Column("notification_id", BigInteger, nullable=False),
+        Column("event", Text, nullable=False),
+        Column("at", DateTime(timezone=True), nullable=False),
+        Column("actor", Text, nullable=False),
+        Column("role", Text, nullable=False),
+        Column("changes", JSONB, nullable=False),
+        Column("note", Text),
+        Column("internal", Boolean, nullable=False),  # an internal note's entry: staff only
+        PrimaryKeyConstraint("ticket_id", "version", name=f"{name}_pkey"),
+    )
+
+
+def _replies(metadata: MetaData, name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", Uuid, nullable=False),
+        Column("ticket_id", Uuid, nullable=False),
+        Column("tenant", Text, nullable=False),
+        Column("author", Text, nullable=False),
+        Column("role", Text, nullable=False),
+        Column("body", Text, nullable=False),
+        Column("internal", Boolean, nullable=False),
+        Column("is_solution", Boolean, nullable=False),
+        Column("at", DateTime(timezone=True), nullable=False),
+        Column("version", Integer, nullable=False),
+        PrimaryKeyConstraint("id", name=f"{name}_pkey"),
+        Index(f"{name}_ticket", "ticket_id", "version"),
+    )
+
+
+def _attachments(metadata: MetaData, name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", Uuid, nullable=False),
+        Column("ticket_id", Uuid, nullable=False),
+        Column("tenant", Text, nullable=False),
+        Column("sha256", Text, nullable=False),
+        Column("name", Text, nullable=False),
+        Column("content_type", Text, nullable=False),
+        Column("size", BigInteger, nullable=False),
+        Column("kind", Text, nullable=False),
+        Column("added_by", Text, nullable=False),
+        Column("at", DateTime(timezone=True), nullable=False),
+        PrimaryKeyConstraint("id", name=f"{name}_pkey"),
+        Index(f"{name}_ticket", "ticket_id", "at"),
+    )
+
+
+def _workflows(metadata: MetaData, name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("tenant", Text, nullable=False),
+        Column("name", Text, nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("definition", JSONB, nullable=False),
+        Column("defined_by", Text, nullable=False),
+        Column("defined_at", DateTime(timezone=True), nullable=False),
+        PrimaryKeyConstraint("tenant", "name", "version", name=f"{name}_pkey"),
+    )
+
+
+def _tenant_settings(metadata: MetaData, name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("tenant", Text, nullable=False),
+        Column("default_workflow", Text),
+        Column("reporter_reply_moves_ticket", Boolean, nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+        PrimaryKeyConstraint("tenant", name=f"{name}_pkey"),
+    )
+
+
+LIVE = ticket_tables()

@@ -1,0 +1,81 @@
+"""The workflows a tenant's tickets can be opened under: the built-in ones and its own."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from domain.errors import NotFound
+from domain.permissions import Action, Actor, require
+from domain.tenant import DEFAULT_WORKFLOW
+from domain.workflow import BUILT_IN
+from projections.ticket_tables import LIVE
+
+workflows = LIVE.workflows
+settings = LIVE.tenant_settings
+
+
+class WorkflowView(msgspec.Struct, frozen=True):
+    name: str
+    version: int
+    built_in: bool
+    is_default: bool
+    definition: dict[str, Any]
+    defined_by: str | None = None
+    defined_at: datetime | None = None
+
+
+class TenantSettingsView(msgspec.Struct, frozen=True):
+    default_workflow: str
+    reporter_reply_moves_ticket: bool
+
+
+def list_workflows(engine: Engine, actor: Actor) -> list[WorkflowView]:
+    """Each workflow at its latest version; a tenant's own version of a built-in name replaces it."""
+    require(actor, Action.READ_WORKFLOWS)
+    default = tenant_settings(engine, actor).default_workflow
+    latest = (
+        select(workflows)
+        .where(workflows.c.tenant == actor.tenant)
+        .distinct(workflows.c.name)
+        .order_by(workflows.c.name, workflows.c.version.desc())
+    )
+    with engine.connect() as conn:
+        own = {row["name"]: row for row in conn.execute(latest).mappings()}
+    views = {
+        name: WorkflowView(name=name, version=w.version, built_in=True, is_default=name == default, definition=w.to_definition())
+        for name, w in BUILT_IN.items()
+    }
+    for name, row in own.items():
+        views[name] = WorkflowView(
+            name=name,
+            version=row["version"],
+            built_in=False,
+            is_default=name == default,
+            definition=row["definition"],
+            defined_by=row["defined_by"],
+            defined_at=row["defined_at"],
+        )
+    return sorted(views.values(), key=lambda view: view.name)
+
+
+def get_workflow(engine: Engine, actor: Actor, name: str) -> WorkflowView:
+    for view in list_workflows(engine, actor):
+        if view.name == name:
+            return view
+    raise NotFound(f"No workflow '{name}' exists in this tenant.", code="workflow_not_found")
+
+
+def tenant_settings(engine: Engine, actor: Actor) -> TenantSettingsView:
+    query = select(settings).where(settings.c.tenant == actor.tenant)
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        return TenantSettingsView(default_workflow=DEFAULT_WORKFLOW, reporter_reply_moves_ticket=False)
+    return TenantSettingsView(
+        default_workflow=row["default_workflow"] or DEFAULT_WORKFLOW, reporter_reply_moves_ticket=row["reporter_reply_moves_ticket"]
+    )
