@@ -36,7 +36,7 @@ def create_app(services: Services) -> Litestar:
         request_max_body_size=services.attachment_rules.max_bytes + MULTIPART_OVERHEAD,
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
-            "actor": Provide(provide_actor, sync_to_thread=False),
+            "actor": Provide(provide_actor, sync_to_thread=True),  # may fetch signing keys
         },
         exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,  # the process configures logging once, for every role

@@ -1,23 +1,59 @@
-"""Bearer tokens: HS256 JWTs with the claims sub, tenant, role and optional ward and team."""
+"""Bearer tokens: JWTs naming the caller (sub), their tenant and role, and optionally ward and team.
+
+HS256 tokens are verified with Docket's secret; RS256 and ES256 tokens from an identity provider
+(Keycloak, say) with the key their `kid` names in a JWKS, fetched from a URL or read from a file.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import jwt
-from litestar.exceptions import NotAuthorizedException
+import msgspec
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
 from domain.permissions import Actor, Role
 
+log = logging.getLogger(__name__)
+
 TENANT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 ALGORITHM = "HS256"
+# Only these are accepted with a key from a JWKS; an HMAC key there would let a token choose
+# to be verified with a secret that is published.
+ASYMMETRIC = ("RS256", "ES256")
 DEFAULT_TTL = 30 * 24 * 3600
+LEEWAY = 30  # seconds of clock difference tolerated between the identity provider and us
+# Token checks run on the event loop: a stalled identity provider must not hold it for long.
+JWKS_TIMEOUT = 5
+
+
+class TokenConfig(msgspec.Struct, frozen=True, kw_only=True):
+    secret: str = ""
+    jwks_url: str | None = None
+    jwks_file: Path | None = None
+    issuer: str | None = None
+    audience: str | None = None
+    tenant_claim: str = "tenant"
+    role_claim: str = "role"
 
 
 class TokenVerifier:
-    def __init__(self, secret: str) -> None:
-        self._secret = secret
+    """Turns a bearer token into an Actor, or refuses it with a 401 that says why.
+
+    A bare string is taken as the HS256 secret.
+    """
+
+    def __init__(self, config: TokenConfig | str) -> None:
+        self._config = config if isinstance(config, TokenConfig) else TokenConfig(secret=config)
+        self._keys = _signing_keys(self._config)
+        if not self._config.secret and self._keys is None:
+            raise ValueError("Tokens need a secret (HS256) or a JWKS (RS256, ES256) to be verified with.")
+        self.algorithms = ((ALGORITHM,) if self._config.secret else ()) + (ASYMMETRIC if self._keys else ())
 
     def actor_from_header(self, authorization: str | None) -> Actor:
         if not authorization:
@@ -28,24 +64,136 @@ class TokenVerifier:
         return self.actor_from_token(token.strip())
 
     def actor_from_token(self, token: str) -> Actor:
+        config = self._config
         try:
-            claims = jwt.decode(token, self._secret, algorithms=[ALGORITHM], options={"require": ["sub", "tenant", "role"]})
-        except jwt.ExpiredSignatureError:
-            raise NotAuthorizedException("The token has expired.") from None
-        except jwt.InvalidTokenError as error:
-            raise NotAuthorizedException(f"The token is not valid: {error}.") from None
-        return actor_from_claims(claims)
+            key, algorithm = self._verification_key(jwt.get_unverified_header(token))
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                issuer=config.issuer,
+                audience=config.audience,
+                leeway=LEEWAY,
+                # Without a configured audience the aud claim is not ours to judge (Keycloak always sets one).
+                options={"require": ["exp"], "verify_aud": config.audience is not None},
+            )
+        except jwt.PyJWTError as error:
+            raise NotAuthorizedException(f"The token is not valid: {self._reason(error)}.") from None
+        if algorithm == ALGORITHM:  # Docket's own tokens (`docket token`) carry its claims at the top level
+            return actor_from_claims(claims)
+        return actor_from_claims(claims, tenant_claim=config.tenant_claim, role_claim=config.role_claim)
+
+    def _verification_key(self, header: Mapping[str, Any]) -> tuple[Any, str]:
+        """The key and the one algorithm it verifies. The header only says which source to ask;
+        the algorithm comes from the source, so a token cannot pick HS256 with a public key."""
+        alg, kid = header.get("alg"), header.get("kid")
+        if alg == ALGORITHM and self._config.secret:
+            return self._config.secret, ALGORITHM
+        if alg in ASYMMETRIC and self._keys is not None:
+            if not isinstance(kid, str):
+                raise jwt.InvalidTokenError("it names no key id (kid)")
+            try:
+                jwk = self._keys.get_signing_key(kid)
+            except jwt.PyJWKClientConnectionError:
+                raise jwt.InvalidTokenError("the identity provider's signing keys could not be fetched") from None
+            except (jwt.PyJWKClientError, KeyError):
+                raise jwt.InvalidTokenError(f"unknown key id {kid!r}") from None
+            if jwk.algorithm_name != alg:
+                raise jwt.InvalidAlgorithmError(f"the key {kid!r} is for {jwk.algorithm_name}, not {alg}")
+            return jwk.key, jwk.algorithm_name
+        raise jwt.InvalidAlgorithmError(f"the algorithm {alg!r} is not accepted here (accepted: {', '.join(self.algorithms)})")
+
+    def _reason(self, error: jwt.PyJWTError) -> str:
+        match error:
+            case jwt.ExpiredSignatureError():
+                return "it has expired"
+            case jwt.ImmatureSignatureError():
+                return "it is not valid yet"
+            case jwt.MissingRequiredClaimError():
+                return f"it has no {error.claim!r} claim"
+            case jwt.InvalidIssuerError():
+                return f"wrong issuer, expected {self._config.issuer!r}"
+            case jwt.InvalidAudienceError():
+                return f"wrong audience, expected {self._config.audience!r}"
+            case jwt.InvalidSignatureError():
+                return "its signature does not verify"
+            case jwt.DecodeError():
+                return f"it is not a well-formed JWT ({error})"
+        return str(error)
 
 
-def actor_from_claims(claims: dict) -> Actor:
-    tenant, role, sub = claims.get("tenant"), claims.get("role"), claims.get("sub")
+def _signing_keys(config: TokenConfig) -> _IdentityProviderKeys | _FileKeys | None:
+    if config.jwks_url:
+        return _IdentityProviderKeys(config.jwks_url, timeout=JWKS_TIMEOUT)
+    if config.jwks_file:
+        return _FileKeys(config.jwks_file)
+    return None
+
+
+class _IdentityProviderKeys(jwt.PyJWKClient):
+    """PyJWKClient caches the key set and refetches it for an unknown kid; this logs each fetch
+    and reports any failure to get usable keys (unreachable, not JSON, no keys) as a connection error."""
+
+    def fetch_data(self) -> Any:
+        log.info("fetching signing keys from %s", self.uri)
+        try:
+            data = super().fetch_data()
+        except (jwt.PyJWTError, ValueError) as error:
+            log.warning("could not fetch signing keys from %s: %s", self.uri, error)
+            raise jwt.PyJWKClientConnectionError(str(error)) from error
+        log.info("fetched signing keys %s from %s", _key_ids(data.get("keys")), self.uri)
+        return data
+
+
+class _FileKeys:
+    """A JWKS file, read once at start: restart to take up a new key."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            keys = jwt.PyJWKSet.from_json(path.read_text())
+        except (OSError, ValueError, jwt.PyJWTError) as error:
+            raise ValueError(f"{path} is not a usable JWKS: {error}") from None
+        self._keys = {key.key_id: key for key in keys if key.public_key_use in ("sig", None)}
+        log.info("read signing keys %s from %s", _key_ids(self._keys), path)
+
+    def get_signing_key(self, kid: str) -> jwt.PyJWK:
+        return self._keys[kid]
+
+
+def _key_ids(keys: Any) -> str:
+    return ", ".join(str(key.get("kid") if isinstance(key, dict) else key) for key in keys or ())
+
+
+def claim(claims: Mapping[str, Any], path: str) -> Any:
+    """A claim by name or by dotted path into nested objects (`realm_access.roles`)."""
+    if path in claims:  # namespaced claim names such as "https://example.org/tenant" hold dots
+        return claims[path]
+    value: Any = claims
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def role_from(value: Any) -> Role | None:
+    """The Docket role a claim names; of a list of roles, the first that is a Docket role."""
+    for name in value if isinstance(value, list) else [value]:
+        if isinstance(name, str) and name in Role._value2member_map_:
+            return Role(name)
+    return None
+
+
+def actor_from_claims(claims: Mapping[str, Any], *, tenant_claim: str = "tenant", role_claim: str = "role") -> Actor:
+    tenant, role, sub = claim(claims, tenant_claim), role_from(claim(claims, role_claim)), claims.get("sub")
     if not isinstance(tenant, str) or not TENANT.match(tenant):
-        raise NotAuthorizedException("The token's tenant must be 1-64 letters, digits, '-' or '_'.")
-    if role not in Role._value2member_map_:
-        raise NotAuthorizedException(f"The token's role must be one of: {', '.join(Role)}.")
+        raise NotAuthorizedException(f"The token's tenant ({tenant_claim}) must be 1-64 letters, digits, '-' or '_'.")
     if not isinstance(sub, str) or not sub:
         raise NotAuthorizedException("The token's sub must name the caller.")
-    return Actor(id=sub, tenant=tenant, role=Role(role), ward=claims.get("ward"), team=claims.get("team"))
+    if role is None:
+        # The token is good and names the caller: they are known, but hold no Docket role.
+        raise PermissionDeniedException(f"The token's role ({role_claim}) must be one of: {', '.join(Role)}.")
+    return Actor(id=sub, tenant=tenant, role=role, ward=claims.get("ward"), team=claims.get("team"))
 
 
 def issue_token(
@@ -57,12 +205,12 @@ def issue_token(
     ward: str | None = None,
     team: str | None = None,
     ttl: int = DEFAULT_TTL,
+    issuer: str | None = None,
+    audience: str | None = None,
 ) -> str:
     now = int(time.time())
-    claims = {"sub": sub, "tenant": tenant, "role": role, "iat": now, "exp": now + ttl}
-    if ward:
-        claims["ward"] = ward
-    if team:
-        claims["team"] = team
+    claims: dict[str, Any] = {"sub": sub, "tenant": tenant, "role": role, "iat": now, "exp": now + ttl}
+    optional = {"ward": ward, "team": team, "iss": issuer, "aud": audience}
+    claims.update({name: value for name, value in optional.items() if value})
     actor_from_claims(claims)
     return jwt.encode(claims, secret, algorithm=ALGORITHM)

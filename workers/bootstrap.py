@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from api.auth import TokenVerifier
+from api.auth import TokenConfig, TokenVerifier
 from api.services import Services
 from commands.app import Docket, eventsourcing_env
+from commands.attachments import BlobStore
 from projections.operations import ensure_tables
 from projections.sql import engine_for
 from workers.embedded import embedded_nats, embedded_postgres
@@ -57,4 +58,25 @@ def application(found: Endpoints) -> Iterator[Docket]:
 
 
 def api_services(settings: Settings, app: Docket, found: Endpoints) -> Services:
-    return Services(app=app, engine=engine_for(found.database_url), tokens=TokenVerifier(settings.jwt_secret))
+    return Services(
+        app=app,
+        engine=engine_for(found.database_url),
+        tokens=token_verifier(settings),
+        blobs=BlobStore(settings.data_dir / "attachments"),
+    )
+
+
+def token_verifier(settings: Settings) -> TokenVerifier:
+    config = TokenConfig(
+        secret=settings.jwt_secret,
+        jwks_url=settings.jwt_jwks_url,
+        jwks_file=settings.jwt_jwks_file,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        tenant_claim=settings.jwt_tenant_claim,
+        role_claim=settings.jwt_role_claim,
+    )
+    try:
+        return TokenVerifier(config)
+    except ValueError as error:  # an unreadable JWKS file
+        raise SettingsError(f"DOCKET_JWT_JWKS_FILE: {error}") from None

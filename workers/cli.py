@@ -70,7 +70,25 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
-    print(issue_token(settings.jwt_secret, tenant=args.tenant, role=args.role, sub=args.sub, ward=args.ward, team=args.team, ttl=args.ttl))
+    if not settings.jwt_secret:
+        print(
+            "docket: tokens come from the identity provider (DOCKET_JWT_JWKS_URL or DOCKET_JWT_JWKS_FILE is set);"
+            " set DOCKET_JWT_SECRET as well to issue HS256 tokens here.",
+            file=sys.stderr,
+        )
+        return 2
+    token = issue_token(
+        settings.jwt_secret,
+        tenant=args.tenant,
+        role=args.role,
+        sub=args.sub,
+        ward=args.ward,
+        team=args.team,
+        ttl=args.ttl,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+    print(token)
     return 0
 
 

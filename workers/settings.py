@@ -22,6 +22,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     jwt_secret: str = ""
+    jwt_jwks_url: str | None = None
+    jwt_jwks_file: Path | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_tenant_claim: str = "tenant"
+    jwt_role_claim: str = "role"
     cipher_key: str = ""
     log_level: str = "INFO"
 
@@ -29,6 +35,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     data_dir = Path(env.get("DOCKET_DATA_DIR") or ".docket").resolve()
+    jwks_url, jwks_file = _jwks_source(env)
     settings = Settings(
         database_url=_url(env, "DOCKET_DATABASE_URL", ("postgresql://", "postgres://")),
         nats_url=_url(env, "DOCKET_NATS_URL", ("nats://", "tls://")),
@@ -36,10 +43,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         http_host=env.get("DOCKET_HTTP_HOST") or "127.0.0.1",
         http_port=_port(env.get("DOCKET_HTTP_PORT") or "8000"),
         log_level=(env.get("DOCKET_LOG_LEVEL") or "INFO").upper(),
+        jwt_jwks_url=jwks_url,
+        jwt_jwks_file=jwks_file,
+        jwt_issuer=env.get("DOCKET_JWT_ISSUER") or None,
+        jwt_audience=env.get("DOCKET_JWT_AUDIENCE") or None,
+        jwt_tenant_claim=_claim_path(env, "DOCKET_JWT_TENANT_CLAIM", "tenant"),
+        jwt_role_claim=_claim_path(env, "DOCKET_JWT_ROLE_CLAIM", "role"),
     )
     return msgspec.structs.replace(
         settings,
-        jwt_secret=env.get("DOCKET_JWT_SECRET") or _kept_secret(data_dir / "jwt_secret", lambda: secrets.token_urlsafe(48)),
+        jwt_secret=env.get("DOCKET_JWT_SECRET") or _default_jwt_secret(settings),
         # Losing this key loses the events: back it up with the database.
         cipher_key=env.get("DOCKET_CIPHER_KEY") or _kept_secret(data_dir / "cipher_key", _new_cipher_key),
     )
@@ -50,6 +63,30 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
     if value is not None and not value.startswith(schemes):
         raise SettingsError(f"{name} must start with {' or '.join(schemes)}, got {value!r}")
     return value
+
+
+def _jwks_source(env: Mapping[str, str]) -> tuple[str | None, Path | None]:
+    """Where an identity provider's signing keys are: a URL, a file, or neither."""
+    if env.get("DOCKET_JWT_JWKS_URL") and env.get("DOCKET_JWT_JWKS_FILE"):
+        raise SettingsError("Set DOCKET_JWT_JWKS_URL or DOCKET_JWT_JWKS_FILE, not both.")
+    file = env.get("DOCKET_JWT_JWKS_FILE") or None
+    if file is not None and not Path(file).is_file():
+        raise SettingsError(f"DOCKET_JWT_JWKS_FILE names no file: {file!r}")
+    return _url(env, "DOCKET_JWT_JWKS_URL", ("https://", "http://")), Path(file).resolve() if file else None
+
+
+def _claim_path(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name) or default
+    if not all(value.split(".")):
+        raise SettingsError(f"{name} must be a claim name or a dotted path such as realm_access.roles, got {value!r}")
+    return value
+
+
+def _default_jwt_secret(settings: Settings) -> str:
+    """With an identity provider, HS256 tokens are accepted only with a secret set explicitly."""
+    if settings.jwt_jwks_url or settings.jwt_jwks_file:
+        return ""
+    return _kept_secret(settings.data_dir / "jwt_secret", lambda: secrets.token_urlsafe(48))
 
 
 def _port(value: str) -> int:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from domain.permissions import Actor, Role
 from domain.ticket import Ticket
-from domain.workflow import MUNICIPAL
+from domain.workflow import MUNICIPAL, Workflow
 
 TENANT = "city"
 
@@ -11,7 +11,7 @@ def actor(role: str = "manager", sub: str | None = None, tenant: str = TENANT) -
     return Actor(id=sub or f"{role}-1", tenant=tenant, role=Role(role))
 
 
-def new_ticket(**overrides) -> Ticket:
+def new_ticket(workflow: Workflow = MUNICIPAL, **overrides) -> Ticket:
     details = {
         "title": "Pothole on Main St",
         "description": "Deep enough to lose a wheel",
@@ -21,7 +21,7 @@ def new_ticket(**overrides) -> Ticket:
         "location": {"lat": -33.9, "lon": 18.4},
     }
     details.update(overrides)
-    return Ticket.open(actor("reporter", "citizen-1"), "TKT-000001", MUNICIPAL, **details)
+    return Ticket.open(actor("reporter", "citizen-1"), "TKT-000001", workflow, **details)
 
 
 def replayed(ticket: Ticket, events: list) -> Ticket:
