@@ -8,12 +8,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 from uuid import uuid4
 
 from commands.app import Docket, last_notification_id
 from commands.structs import AddAttachment, Attached
 from commands.tickets import load_ticket, run_ticket_command
 from domain.errors import Invalid, NotFound, TooLarge, UnsupportedType
+from domain.permissions import Action, require
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ class AttachmentRules:
     content_types: tuple[str, ...] = DEFAULT_TYPES
 
     def check(self, content_type: str, content: bytes) -> None:
+        if not content:
+            raise Invalid("The file is empty.", code="empty_file", field="file")
         if len(content) > self.max_bytes:
             raise TooLarge(f"The file is {len(content)} bytes; at most {self.max_bytes} are accepted.", field="file")
         if content_type not in self.content_types:
@@ -44,12 +48,18 @@ class AttachmentRules:
         signatures = SIGNATURES.get(content_type)
         if signatures and not content.startswith(signatures):
             raise UnsupportedType(f"The file's content is not {content_type}, as its type claims.", field="file")
-        if not content:
-            raise Invalid("The file is empty.", code="empty_file", field="file")
 
 
-class BlobStore:
-    """Content-addressed files under one directory: the same content is kept once."""
+class BlobStore(Protocol):
+    """Where attachment content lives, addressed by its SHA-256: the same content is kept once."""
+
+    def put(self, content: bytes) -> str: ...
+
+    def read(self, digest: str) -> bytes: ...
+
+
+class FileBlobStore:
+    """Content-addressed files under one directory (by default `<data dir>/attachments`)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -73,12 +83,39 @@ class BlobStore:
         try:
             return self.path(digest).read_bytes()
         except FileNotFoundError:
-            raise NotFound(f"The content {digest} is missing from the attachment store.", code="content_missing") from None
+            raise _missing(digest) from None
+
+
+class S3BlobStore:
+    """Content-addressed objects in an S3-compatible bucket (AWS S3, MinIO, Ceph, R2)."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "attachments/") -> None:
+        self.client, self.bucket, self.prefix = client, bucket, prefix
+
+    def put(self, content: bytes) -> str:
+        digest = hashlib.sha256(content).hexdigest()
+        # Objects appear whole or not at all, and the same key always holds the same bytes.
+        self.client.put_object(Bucket=self.bucket, Key=self.key(digest), Body=content, ChecksumAlgorithm="SHA256")
+        return digest
+
+    def key(self, digest: str) -> str:
+        return f"{self.prefix}{digest[:2]}/{digest}"
+
+    def read(self, digest: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self.key(digest))["Body"].read()
+        except self.client.exceptions.NoSuchKey:
+            raise _missing(digest) from None
+
+
+def _missing(digest: str) -> NotFound:
+    return NotFound(f"The content {digest} is missing from the attachment store.", code="content_missing")
 
 
 def add_attachment(app: Docket, blobs: BlobStore, rules: AttachmentRules, cmd: AddAttachment) -> Attached:
     """Checks the caller may attach before storing anything, then stores the content, then records it."""
     load_ticket(app, cmd.ticket_id).ensure_visible_to(cmd.actor)
+    require(cmd.actor, Action.ATTACH)
     rules.check(cmd.content_type, cmd.content)
     name = Path(cmd.name).name.strip() or "attachment"
     digest = blobs.put(cmd.content)

@@ -16,7 +16,7 @@ from api.app import create_app
 from api.auth import TokenVerifier, issue_token
 from api.services import Services
 from commands.app import Docket, eventsourcing_env
-from commands.attachments import BlobStore
+from commands.attachments import FileBlobStore
 from domain.permissions import Actor, Role
 from projections.operations import ensure_tables
 from projections.sql import engine_for
@@ -98,7 +98,7 @@ def actor(tenant) -> Callable[..., Actor]:
 
 @pytest.fixture(scope="session")
 def client(app, engine, tmp_path_factory) -> Iterator[TestClient]:
-    services = Services(app=app, engine=engine, tokens=TokenVerifier(JWT_SECRET), blobs=BlobStore(tmp_path_factory.mktemp("blobs")))
+    services = Services(app=app, engine=engine, tokens=TokenVerifier(JWT_SECRET), blobs=FileBlobStore(tmp_path_factory.mktemp("blobs")))
     with TestClient(create_app(services)) as test_client:
         yield test_client
 

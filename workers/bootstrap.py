@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from api.auth import TokenConfig, TokenVerifier
 from api.services import Services
 from commands.app import Docket, eventsourcing_env
-from commands.attachments import BlobStore
+from commands.attachments import DEFAULT_TYPES, AttachmentRules, BlobStore, FileBlobStore, S3BlobStore
 from projections.operations import ensure_tables
 from projections.sql import engine_for
 from workers.embedded import embedded_nats, embedded_postgres
@@ -62,8 +62,26 @@ def api_services(settings: Settings, app: Docket, found: Endpoints) -> Services:
         app=app,
         engine=engine_for(found.database_url),
         tokens=token_verifier(settings),
-        blobs=BlobStore(settings.data_dir / "attachments"),
+        blobs=blob_store(settings),
+        attachment_rules=AttachmentRules(settings.attachment_max_bytes, settings.attachment_types or DEFAULT_TYPES),
     )
+
+
+def blob_store(settings: Settings) -> BlobStore:
+    """Attachments in S3-compatible storage when a bucket is configured, else in the data dir."""
+    if settings.s3_bucket is None:
+        return FileBlobStore(settings.data_dir / "attachments")
+    import boto3  # only deployments that use S3 pay for importing it
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url,
+        region_name=settings.s3_region,
+        aws_access_key_id=settings.s3_access_key_id,
+        aws_secret_access_key=settings.s3_secret_access_key,
+    )
+    log.info("attachments go to bucket %s at %s", settings.s3_bucket, settings.s3_endpoint_url or "AWS S3")
+    return S3BlobStore(client, settings.s3_bucket, settings.s3_prefix)
 
 
 def token_verifier(settings: Settings) -> TokenVerifier:

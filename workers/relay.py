@@ -26,9 +26,9 @@ from projections.operations import events_after, tracking_recorder
 log = logging.getLogger(__name__)
 
 STREAM = "DOCKET_EVENTS"
-# Sensitive tickets' events go to their own subjects, so that a consumer's NATS permissions
-# (see deploy/nats) can keep them from anyone not cleared to read them.
-STREAM_SUBJECTS = ["docket.*.tickets.>", "docket.*.sensitive.>"]
+# Sensitive tickets' events and staff-only internal notes go to their own subjects, so that a
+# consumer's NATS permissions (see deploy/nats) keep them from anyone not cleared to read them.
+STREAM_SUBJECTS = ["docket.*.tickets.>", "docket.*.internal.>", "docket.*.sensitive.>"]
 DUPLICATE_WINDOW = 24 * 3600.0
 BATCH = 500
 IDLE_WAIT = 1.0
@@ -38,7 +38,12 @@ _encoder = msgspec.json.Encoder()
 
 
 def subject_for(domain_event: Any) -> str:
-    kind = "sensitive" if domain_event.is_sensitive else "tickets"
+    if domain_event.is_sensitive:
+        kind = "sensitive"
+    elif getattr(domain_event, "internal", False):
+        kind = "internal"
+    else:
+        kind = "tickets"
     return f"docket.{domain_event.tenant}.{kind}.{event_name(domain_event)}"
 
 

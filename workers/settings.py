@@ -30,6 +30,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_role_claim: str = "role"
     cipher_key: str = ""
     log_level: str = "INFO"
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    attachment_types: tuple[str, ...] = ()  # empty: the built-in list of photo and document types
+    s3_bucket: str | None = None  # set: attachments go to S3-compatible storage, not the data dir
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_prefix: str = "attachments/"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -49,6 +57,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jwt_audience=env.get("DOCKET_JWT_AUDIENCE") or None,
         jwt_tenant_claim=_claim_path(env, "DOCKET_JWT_TENANT_CLAIM", "tenant"),
         jwt_role_claim=_claim_path(env, "DOCKET_JWT_ROLE_CLAIM", "role"),
+        attachment_max_bytes=_positive(env, "DOCKET_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
+        attachment_types=tuple(t.strip() for t in (env.get("DOCKET_ATTACHMENT_TYPES") or "").split(",") if t.strip()),
+        s3_bucket=env.get("DOCKET_S3_BUCKET") or None,
+        s3_endpoint_url=_url(env, "DOCKET_S3_ENDPOINT_URL", ("https://", "http://")),
+        s3_region=env.get("DOCKET_S3_REGION") or None,
+        s3_prefix=env.get("DOCKET_S3_PREFIX") or "attachments/",
+        s3_access_key_id=env.get("DOCKET_S3_ACCESS_KEY_ID") or None,
+        s3_secret_access_key=env.get("DOCKET_S3_SECRET_ACCESS_KEY") or None,
     )
     return msgspec.structs.replace(
         settings,
@@ -87,6 +103,13 @@ def _default_jwt_secret(settings: Settings) -> str:
     if settings.jwt_jwks_url or settings.jwt_jwks_file:
         return ""
     return _kept_secret(settings.data_dir / "jwt_secret", lambda: secrets.token_urlsafe(48))
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name) or str(default)
+    if not value.isdigit() or int(value) < 1:
+        raise SettingsError(f"{name} must be a positive whole number, got {value!r}")
+    return int(value)
 
 
 def _port(value: str) -> int:

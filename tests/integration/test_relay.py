@@ -6,12 +6,12 @@ import asyncio
 
 import nats
 
-from commands.structs import ChangeStatus, OpenTicket
-from commands.tickets import change_status, open_ticket
+from commands.app import TICKET_TOPICS
+from commands.structs import AddReply, ChangeStatus, OpenTicket
+from commands.tickets import add_reply, change_status, open_ticket
 from projections.operations import events_after
 from tests.nats_helpers import read_subject
 from workers.relay import Relay, ensure_stream
-from commands.app import TICKET_TOPICS
 
 
 def open_and_change(app, actor, n=1):
@@ -81,3 +81,14 @@ def test_a_sensitive_tickets_events_go_only_to_its_sensitive_subjects(app, actor
     assert {m[2]["ticket_id"] for m in sensitive} == {str(opened.id)}
     assert str(opened.id) not in {m[2]["ticket_id"] for m in ordinary}
     assert len(ordinary) == 2
+
+
+def test_an_internal_note_goes_only_to_the_internal_subjects_and_a_public_reply_to_tickets(app, actor, tenant, database_url, nats_url):
+    [ticket_id] = open_and_change(app, actor)
+    add_reply(app, AddReply(actor=actor("agent"), ticket_id=ticket_id, body="Neighbour is the culprit", internal=True))
+    add_reply(app, AddReply(actor=actor("agent"), ticket_id=ticket_id, body="A crew comes on Tuesday"))
+    internal = asyncio.run(run_relay_until_published(app, database_url, nats_url, f"docket.{tenant}.internal.>", 1))
+    public = asyncio.run(read_subject(nats_url, f"docket.{tenant}.tickets.>", 3))
+    assert [(m[0], m[2]["body"]) for m in internal] == [(f"docket.{tenant}.internal.ReplyAdded", "Neighbour is the culprit")]
+    assert [m[0].rsplit(".", 1)[1] for m in public] == ["Opened", "StatusChanged", "ReplyAdded"]
+    assert public[-1][2]["body"] == "A crew comes on Tuesday" and public[-1][2]["internal"] is False

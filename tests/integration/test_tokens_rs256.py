@@ -31,7 +31,7 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.services import Services
-from commands.attachments import BlobStore
+from commands.attachments import FileBlobStore
 from workers.bootstrap import token_verifier
 from workers.settings import SettingsError, load_settings
 
@@ -102,7 +102,7 @@ def idp() -> Iterator[JWKSServer]:
 def docket_client(app, engine, tmp_path: Path, **env: str) -> Iterator[TestClient]:
     """The API with its token verifier built from these settings, as `docket api` builds it."""
     settings = load_settings({"DOCKET_DATA_DIR": str(tmp_path), **env})
-    services = Services(app=app, engine=engine, tokens=token_verifier(settings), blobs=BlobStore(tmp_path / "attachments"))
+    services = Services(app=app, engine=engine, tokens=token_verifier(settings), blobs=FileBlobStore(tmp_path / "attachments"))
     with TestClient(create_app(services)) as client:
         yield client
 
