@@ -36,9 +36,11 @@ def validation_error(_: Request, error: ValidationException) -> Response[dict[st
     first = details[0] if details and isinstance(details[0], dict) else {}
     message = first.get("message") or error.detail
     field = first.get("key")
+    named = NAMED_FIELD.search(message)
     if field == "data":  # the body as a whole: name the field msgspec names, if it does
-        named = NAMED_FIELD.search(message)
         field = named.group(1) if named else "body"
+    elif field and named:  # a field missing inside a nested object: name it in full
+        field = f"{field}.{named.group(1)}"
     return error_response(400, "invalid_input", f"{field}: {message}" if field else message, field)
 
 

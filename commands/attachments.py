@@ -113,20 +113,19 @@ def _missing(digest: str) -> NotFound:
 
 
 def add_attachment(app: Docket, blobs: BlobStore, rules: AttachmentRules, cmd: AddAttachment) -> Attached:
-    """Checks the caller may attach before storing anything, then stores the content, then records it."""
+    """Checks the caller may attach and the ticket takes it before storing anything, then stores the content, then records it."""
     load_ticket(app, cmd.ticket_id).ensure_visible_to(cmd.actor)
     require(cmd.actor, Action.ATTACH)
     rules.check(cmd.content_type, cmd.content)
     name = Path(cmd.name).name.strip() or "attachment"
-    digest = blobs.put(cmd.content)
+    digest = hashlib.sha256(cmd.content).hexdigest()
     attachment_id = uuid4()
-    ticket, recordings = run_ticket_command(
-        app,
-        cmd,
-        lambda t: t.attach(
-            cmd.actor, attachment_id, sha256=digest, name=name, content_type=cmd.content_type, size=len(cmd.content), kind=cmd.kind
-        ),
-    )
+
+    def attach(t) -> None:
+        t.attach(cmd.actor, attachment_id, sha256=digest, name=name, content_type=cmd.content_type, size=len(cmd.content), kind=cmd.kind)
+        blobs.put(cmd.content)  # only once the ticket took it (not archived, say): a refused upload leaves nothing behind
+
+    ticket, recordings = run_ticket_command(app, cmd, attach)
     log.info("ticket %s: attachment %s (%s, %s bytes) by %s", ticket.id, attachment_id, cmd.content_type, len(cmd.content), cmd.actor.id)
     return Attached(
         id=attachment_id,

@@ -97,6 +97,7 @@ class ChangeTenantSettings(msgspec.Struct, frozen=True, kw_only=True):
     actor: Actor
     default_workflow: str | None = None
     reporter_reply_moves_ticket: bool | None = None
+    auto_route_on_open: bool | None = None
 
 
 class Opened(msgspec.Struct, frozen=True):
@@ -147,4 +148,79 @@ class WorkflowSaved(msgspec.Struct, frozen=True):
 class SettingsSaved(msgspec.Struct, frozen=True):
     default_workflow: str
     reporter_reply_moves_ticket: bool
+    auto_route_on_open: bool
     notification_id: int | None  # None when nothing changed
+
+
+class AssignTicket(TicketCommand, frozen=True, kw_only=True):
+    team_id: UUID | None = None  # None: the tenant's routing rules choose
+    assignee_id: str | None = None  # None: the team's strategy chooses (or the team queue)
+    reason: str | None = None
+
+
+class AcceptTicket(TicketCommand, frozen=True, kw_only=True):
+    pass
+
+
+class RejectTicket(TicketCommand, frozen=True, kw_only=True):
+    reason: str
+
+
+class UnassignTicket(TicketCommand, frozen=True, kw_only=True):
+    reason: str | None = None
+
+
+class Assignment(msgspec.Struct, frozen=True):
+    id: UUID
+    status: str
+    team_id: str | None
+    assignee_id: str | None
+    version: int
+    notification_id: int | None
+
+
+class CreateTeam(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Actor
+    name: str
+    categories: list[str] = []
+    wards: list[str] = []
+    is_restricted: bool = False
+    capacity: int | None = None
+    strategy: str = "none"
+
+
+class ChangeTeam(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Actor
+    team_id: UUID
+    changes: dict[str, Any]
+
+
+class AddMember(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Actor
+    team_id: UUID
+    user_id: str
+    display_name: str
+    role: str = "agent"
+
+
+class RemoveMember(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Actor
+    team_id: UUID
+    user_id: str
+
+
+class TeamSaved(msgspec.Struct, frozen=True):
+    id: UUID
+    version: int
+    notification_id: int | None
+
+
+class SetRoutingRules(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Actor
+    rules: list[dict[str, Any]]
+    fallback_team_id: str | None = None
+
+
+class RoutingRulesSaved(msgspec.Struct, frozen=True):
+    version: int
+    notification_id: int | None

@@ -34,13 +34,12 @@ def define_workflow(app: Docket, cmd: DefineWorkflow) -> WorkflowSaved:
 
 def change_tenant_settings(app: Docket, cmd: ChangeTenantSettings) -> SettingsSaved:
     config = tenant_config(app, cmd.actor.tenant)
-    config.change_settings(
-        cmd.actor, default_workflow=cmd.default_workflow, reporter_reply_moves_ticket=cmd.reporter_reply_moves_ticket
-    )
+    config.change_settings(cmd.actor, {name: getattr(cmd, name) for name in cmd.__struct_fields__ if name != "actor"})
     recordings = _save(app, config)
     return SettingsSaved(
         default_workflow=config.workflow().name,
         reporter_reply_moves_ticket=config.reporter_reply_moves_ticket,
+        auto_route_on_open=config.auto_route_on_open,
         notification_id=last_notification_id(recordings),
     )
 

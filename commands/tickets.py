@@ -23,6 +23,7 @@ from commands.structs import (
     TicketCommand,
     TransferTicket,
 )
+from commands.routing import Workload, no_workload, route_on_opening
 from commands.tenants import tenant_config
 from domain.errors import TicketNotFound, VersionConflict
 from domain.permissions import Role
@@ -35,16 +36,19 @@ log = logging.getLogger(__name__)
 OPEN_ATTEMPTS = 50
 
 
-def open_ticket(app: Docket, cmd: OpenTicket) -> Opened:
-    workflow = tenant_config(app, cmd.actor.tenant).workflow(cmd.workflow)
+def open_ticket(app: Docket, cmd: OpenTicket, workload: Workload = no_workload) -> Opened:
+    """Opens the ticket under the tenant's workflow and, where the tenant turned it on, routes it."""
+    config = tenant_config(app, cmd.actor.tenant)
+    workflow = config.workflow(cmd.workflow)
     details = {f: getattr(cmd, f) for f in cmd.__struct_fields__ if f not in ("actor", "workflow", "reporter", "location")}
     details["reporter"] = {"id": cmd.reporter.id, "name": cmd.reporter.name, "phone": cmd.reporter.phone, "email": cmd.reporter.email} if cmd.reporter else None
     details["location"] = {"lat": cmd.location.lat, "lon": cmd.location.lon} if cmd.location else None
     for _ in range(OPEN_ATTEMPTS):
         numbers = _tracking_numbers(app, cmd.actor.tenant)
         ticket = Ticket.open(cmd.actor, numbers.issue(), workflow, **details)
+        team = route_on_opening(app, workload, cmd.actor, ticket) if config.auto_route_on_open else None
         try:
-            recordings = app.save(numbers, ticket)
+            recordings = app.save(numbers, ticket, *([team] if team else []))
         except IntegrityError:
             continue
         log.info("opened ticket %s (%s) in tenant %s", ticket.id, ticket.tracking_number, ticket.tenant)
@@ -106,10 +110,7 @@ def run_ticket_command(app: Docket, cmd: TicketCommand, act: Callable[[Ticket], 
     """Loads the ticket, lets the aggregate decide, and saves what it recorded, all or nothing."""
     ticket = load_ticket(app, cmd.ticket_id)
     ticket.ensure_visible_to(cmd.actor)
-    if cmd.expected_version is not None and cmd.expected_version != ticket.version:
-        raise VersionConflict(
-            f"Ticket {ticket.id} is at version {ticket.version}, not {cmd.expected_version}; reload it and retry."
-        )
+    check_version(ticket, cmd.expected_version)
     act(ticket)
     try:
         recordings = app.save(ticket)
@@ -120,6 +121,11 @@ def run_ticket_command(app: Docket, cmd: TicketCommand, act: Callable[[Ticket], 
     if recordings:
         log.info("ticket %s: %s by %s", ticket.id, ", ".join(type(r.domain_event).__name__ for r in recordings), cmd.actor.id)
     return ticket, recordings
+
+
+def check_version(ticket: Ticket, expected: int | None) -> None:
+    if expected is not None and expected != ticket.version:
+        raise VersionConflict(f"Ticket {ticket.id} is at version {ticket.version}, not {expected}; reload it and retry.")
 
 
 def _changed(ticket: Ticket, recordings: list) -> Changed:

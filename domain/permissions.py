@@ -34,6 +34,9 @@ class Action(StrEnum):
     REDACT = "redact"
     ATTACH = "attach"
     DEFINE_WORKFLOWS = "define_workflows"
+    MANAGE_TEAMS = "manage_teams"
+    ASSIGN = "assign"
+    UNASSIGN = "unassign"
     READ_WORKFLOWS = "read_workflows"
 
 
@@ -59,6 +62,9 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.REDACT: frozenset({Role.ADMIN}),
     Action.ATTACH: frozenset({Role.REPORTER, *STAFF}),
     Action.DEFINE_WORKFLOWS: frozenset({Role.ADMIN}),
+    Action.MANAGE_TEAMS: frozenset({Role.ADMIN}),
+    Action.ASSIGN: frozenset({Role.MANAGER, Role.ADMIN}),
+    Action.UNASSIGN: frozenset({Role.ADMIN}),
     Action.READ_WORKFLOWS: EVERYONE,
 }
 

@@ -14,6 +14,7 @@ from domain.workflow import BUILT_IN, Workflow, workflow_from_definition, workfl
 
 WORKFLOW_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 DEFAULT_WORKFLOW = "municipal"
+SWITCHES = ("reporter_reply_moves_ticket", "auto_route_on_open")
 
 
 class TenantConfig(Aggregate):
@@ -27,6 +28,7 @@ class TenantConfig(Aggregate):
         self.definitions: dict[str, tuple[int, dict[str, Any]]] = {}  # name -> latest (version, definition)
         self.default_workflow: str | None = None
         self.reporter_reply_moves_ticket = False
+        self.auto_route_on_open = False
 
     def workflow(self, name: str | None = None) -> Workflow:
         """The named workflow, else the tenant's default, else municipal; the tenant's own version first."""
@@ -55,20 +57,28 @@ class TenantConfig(Aggregate):
     def _workflow_defined(self, *, tenant: str, actor_id: str, actor_role: str, name: str, version: int, definition: dict[str, Any]) -> None:
         self.definitions[name] = (version, definition)
 
-    def change_settings(self, actor: Actor, *, default_workflow: str | None = None, reporter_reply_moves_ticket: bool | None = None) -> None:
+    def change_settings(self, actor: Actor, changes: dict[str, Any]) -> None:
+        """Records the settings whose value changes; `None` leaves a setting as it is."""
         require(actor, Action.DEFINE_WORKFLOWS)
-        changes: dict[str, Any] = {}
-        if default_workflow is not None and default_workflow != self.default_workflow:
-            changes["default_workflow"] = self.workflow(default_workflow).name
-        if reporter_reply_moves_ticket is not None and reporter_reply_moves_ticket != self.reporter_reply_moves_ticket:
-            changes["reporter_reply_moves_ticket"] = reporter_reply_moves_ticket
-        if changes:
-            self._settings_changed(tenant=self.tenant, actor_id=actor.id, actor_role=actor.role.value, changes=changes)
+        checked = {name: _setting(self, name, value) for name, value in changes.items() if value is not None}
+        diff = {name: value for name, value in checked.items() if getattr(self, name) != value}
+        if diff:
+            self._settings_changed(tenant=self.tenant, actor_id=actor.id, actor_role=actor.role.value, changes=diff)
 
     @event("SettingsChanged")
     def _settings_changed(self, *, tenant: str, actor_id: str, actor_role: str, changes: dict[str, Any]) -> None:
         for name, value in changes.items():
             setattr(self, name, value)
+
+
+def _setting(config: TenantConfig, name: str, value: Any) -> Any:
+    if name == "default_workflow":
+        return config.workflow(value).name
+    if name in SWITCHES:
+        if not isinstance(value, bool):
+            raise Invalid(f"{name} is true or false.", code="invalid_setting", field=name)
+        return value
+    raise Invalid(f"Unknown setting '{name}'; settings: default_workflow, {', '.join(SWITCHES)}.", code="invalid_setting", field=name)
 
 
 def tenant_config_id(tenant: str) -> UUID:

@@ -4,6 +4,7 @@ projection) can keep a sensitive ticket's events to sensitive channels."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -15,6 +16,20 @@ from domain.permissions import STAFF, Action, Actor, Role, TicketFacts, ensure_v
 from domain.workflow import Category, Workflow, workflow_of
 
 ATTACHMENT_KINDS = ("ticket", "completion")
+ASSIGNED = "assigned"
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """Where an assignment sends a ticket, and why: the audit trail keeps all of it."""
+
+    team_id: str
+    team_name: str
+    team_restricted: bool
+    assignee_id: str | None
+    assignee_name: str | None
+    rule: str | None  # the routing rule that matched, None for a manual assignment
+    reason: str | None
 
 
 class Ticket(Aggregate):
@@ -59,7 +74,10 @@ class Ticket(Aggregate):
         self.location, self.address, self.ward = location, address, ward
         self.tags, self.watchers, self.custom_fields = tags, watchers, custom_fields
         self.is_sensitive = is_sensitive
+        self.team_id: str | None = None
         self.assignee_id: str | None = None
+        self.accepted = False
+        self.rejected_by: set[str] = set()  # who turned this ticket down: not offered it again
         self.archived = False
         self.reopen_count = 0
         self.attachments: dict[str, str] = {}  # attachment id -> content hash
@@ -163,7 +181,88 @@ class Ticket(Aggregate):
     def _transferred(
         self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, from_assignee: str | None, to_assignee: str, reason: str | None
     ) -> None:
-        self.assignee_id = to_assignee
+        self.assignee_id, self.accepted = to_assignee, False
+
+    # Assignment
+
+    def assign(self, actor: Actor, offer: Offer) -> None:
+        """Gives the ticket to a team (and a member of it, unless it waits in the team's queue)."""
+        self._allow(actor, Action.ASSIGN)
+        self._give(actor, offer)
+
+    def route_on_opening(self, actor: Actor, offer: Offer) -> None:
+        """Routing by the tenant's rules as the ticket opens: the tenant's admin turned it on, so
+        the opener needs no right to assign."""
+        if self.version != 1:
+            raise Refused("Only a ticket being opened is routed on opening.", code="not_opening")
+        self._give(actor, offer)
+
+    def _give(self, actor: Actor, offer: Offer) -> None:
+        if self.is_sensitive and not offer.team_restricted:
+            raise Refused(
+                f"A sensitive ticket may only go to a restricted team; {offer.team_name} is not one.",
+                code="team_not_restricted",
+                field="team_id",
+            )
+        self._offer(actor, offer)
+        # Where the workflow has a state for being with someone (field service), the ticket enters it.
+        if offer.assignee_id and any(t.source == self.status and t.to == ASSIGNED for t in self.workflow.transitions):
+            self._move(actor, ASSIGNED, offer.reason, {"assignee_id": offer.assignee_id})
+
+    def _offer(self, actor: Actor, offer: Offer) -> None:
+        self._assigned(
+            **self._stamp(actor),
+            team_id=offer.team_id,
+            team_name=offer.team_name,
+            assignee_id=offer.assignee_id,
+            assignee_name=offer.assignee_name,
+            rule=offer.rule,
+            reason=offer.reason,
+        )
+
+    @event("Assigned")
+    def _assigned(
+        self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, team_id: str, team_name: str,
+        assignee_id: str | None, assignee_name: str | None, rule: str | None, reason: str | None,
+    ) -> None:  # fmt: skip
+        self.team_id, self.assignee_id, self.accepted = team_id, assignee_id, False
+
+    def accept(self, actor: Actor) -> None:
+        self._allow_assignee(actor)
+        if self.accepted:
+            raise Refused("You have already accepted this ticket.", code="already_accepted")
+        self._accepted(**self._stamp(actor))
+
+    @event("AssignmentAccepted")
+    def _accepted(self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool) -> None:
+        self.accepted = True
+
+    def reject(self, actor: Actor, reason: str, next_offer: Offer | None = None) -> None:
+        """The assignee turns the ticket down; it goes back to the team's queue or to `next_offer`."""
+        self._allow_assignee(actor)
+        self._rejected(**self._stamp(actor), reason=rules.required_text("reason", reason))
+        if next_offer is not None:
+            self._offer(actor, next_offer)
+
+    @event("AssignmentRejected")
+    def _rejected(self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, reason: str) -> None:
+        self.rejected_by.add(actor_id)
+        self.assignee_id, self.accepted = None, False
+
+    def unassign(self, actor: Actor, reason: str | None = None) -> None:
+        self._allow(actor, Action.UNASSIGN)
+        if self.assignee_id is None:
+            raise Refused("The ticket has no assignee to take it from.", code="not_assigned")
+        self._unassigned(**self._stamp(actor), from_assignee=self.assignee_id, reason=reason)
+
+    @event("Unassigned")
+    def _unassigned(self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, from_assignee: str, reason: str | None) -> None:
+        self.assignee_id, self.accepted = None, False
+
+    def _allow_assignee(self, actor: Actor) -> None:
+        self._allow(actor, Action.READ_TICKETS)
+        if actor.id != self.assignee_id:
+            raise Forbidden("Only the person the ticket is assigned to may accept or reject it.", code="not_the_assignee")
 
     def archive(self, actor: Actor, reason: str | None = None) -> None:
         self._allow(actor, Action.ARCHIVE)
@@ -174,7 +273,8 @@ class Ticket(Aggregate):
         self.archived = True
 
     def redact(self, actor: Actor, field: str, reason: str) -> None:
-        self._allow(actor, Action.REDACT)
+        # Personal data must be erasable from archived tickets too.
+        self._allow(actor, Action.REDACT, archived_too=True)
         if field not in rules.REDACTABLE:
             raise Invalid(f"'{field}' cannot be redacted; redactable: {', '.join(rules.REDACTABLE)}.", code="not_redactable", field="field")
         if getattr(self, field) is None:
@@ -201,11 +301,11 @@ class Ticket(Aggregate):
 
     # Shared by every command
 
-    def _allow(self, actor: Actor, action: Action) -> None:
+    def _allow(self, actor: Actor, action: Action, archived_too: bool = False) -> None:
         """The caller may see this ticket, their role may take this action, and the ticket is not archived."""
         self.ensure_visible_to(actor)
         require(actor, action)
-        if self.archived:
+        if self.archived and not archived_too:
             raise Refused(f"Ticket {self.tracking_number} is archived; it no longer changes.", code="archived")
 
     def _stamp(self, actor: Actor) -> dict[str, Any]:

@@ -113,6 +113,12 @@ def workflow_from_definition(name: str, version: int, definition: Mapping[str, A
             raise Invalid(
                 f"reporter_reply maps {source} to {target}, and both must be states.", code="invalid_workflow", field="reporter_reply"
             )
+        if not any(t.source == source and t.to == target for t in transitions):
+            raise Invalid(
+                f"reporter_reply moves {source} to {target}, which is no transition of the workflow.",
+                code="invalid_workflow",
+                field="reporter_reply",
+            )
     workflow = Workflow(name, version, initial, states, transitions, reporter_reply)
     _check_reachable(workflow)
     return workflow
@@ -158,6 +164,13 @@ def _transition(index: int, raw: Mapping[str, Any], states: Mapping[str, Categor
     unknown = [r for r in roles if r not in Role._value2member_map_]
     if unknown:
         raise Invalid(f"Unknown roles {', '.join(unknown)}; known: {', '.join(Role)}.", code="invalid_workflow", field=f"{where}.roles")
+    never = [r for r in roles if Role(r) not in STAFF]
+    if never:
+        raise Invalid(
+            f"Transition {index} names {', '.join(never)}, who never change a status; staff roles: {', '.join(sorted(STAFF))}.",
+            code="invalid_workflow",
+            field=f"{where}.roles",
+        )
     requires = raw.get("requires") or []
     if not all(isinstance(name, str) and name for name in requires):
         raise Invalid(f"Transition {index} requires field names as text.", code="invalid_workflow", field=f"{where}.requires")

@@ -161,7 +161,7 @@ class TicketsProjection(Projection[PostgresTrackingRecorder]):
         """Clears the field on the ticket and every value of it in the ticket's history."""
         self._touch(curs, e, **({"lat": None, "lon": None} if e.field == "location" else {e.field: None}))
         history = self.tables.history
-        scrubbed = func.jsonb_set(history.c.changes, literal([e.field], ARRAY(Text)), literal({"old": REDACTED, "new": REDACTED}, JSONB))
+        scrubbed = func.jsonb_set(history.c.changes, literal([e.field], ARRAY(Text)), literal(Jsonb({"old": REDACTED, "new": REDACTED}), JSONB))
         execute(
             curs,
             update(history)

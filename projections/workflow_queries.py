@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from domain.errors import NotFound
@@ -38,12 +38,15 @@ def list_workflows(engine: Engine, actor: Actor) -> list[WorkflowView]:
     """Each workflow at its latest version; a tenant's own version of a built-in name replaces it."""
     require(actor, Action.READ_WORKFLOWS)
     default = tenant_settings(engine, actor).default_workflow
-    latest = (
-        select(workflows)
+    versions = (
+        select(workflows.c.name, func.max(workflows.c.version).label("version"))
         .where(workflows.c.tenant == actor.tenant)
-        .distinct(workflows.c.name)
-        .order_by(workflows.c.name, workflows.c.version.desc())
+        .group_by(workflows.c.name)
+        .subquery()
     )
+    latest = select(workflows).join(
+        versions, (workflows.c.name == versions.c.name) & (workflows.c.version == versions.c.version)
+    ).where(workflows.c.tenant == actor.tenant)
     with engine.connect() as conn:
         own = {row["name"]: row for row in conn.execute(latest).mappings()}
     views = {

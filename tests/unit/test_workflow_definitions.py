@@ -79,10 +79,10 @@ def test_a_tenants_own_municipal_workflow_replaces_the_built_in_one_as_version_2
 def test_the_default_workflow_is_the_tenants_choice_else_municipal_and_must_exist():
     config = TenantConfig(tenant=TENANT)
     with pytest.raises(Invalid) as unknown:
-        config.change_settings(actor("admin"), default_workflow="roads")
+        config.change_settings(actor("admin"), {"default_workflow": "roads"})
     assert (unknown.value.code, unknown.value.field) == ("unknown_workflow", "workflow")
     config.define_workflow(actor("admin"), "roads", ROADS)
-    config.change_settings(actor("admin"), default_workflow="roads")
+    config.change_settings(actor("admin"), {"default_workflow": "roads"})
     assert config.workflow().name == "roads"
     assert config.workflow("helpdesk").name == "helpdesk"
 
@@ -93,5 +93,5 @@ def test_only_an_admin_defines_workflows_or_changes_settings(role):
     with pytest.raises(Forbidden):
         config.define_workflow(actor(role), "roads", ROADS)
     with pytest.raises(Forbidden):
-        config.change_settings(actor(role), reporter_reply_moves_ticket=True)
+        config.change_settings(actor(role), {"reporter_reply_moves_ticket": True})
     assert [type(e).__name__ for e in config.collect_events()] == ["Started"]

@@ -1,0 +1,79 @@
+"""Routing on the command side: which team by the tenant's rules, which member by the team's strategy."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+from commands.app import Docket
+from commands.teams import load_team, routing_rules
+from domain.errors import Invalid
+from domain.permissions import Actor
+from domain.routing import Route, RoutingFacts, eligible_members, pick_least_open, pick_round_robin, route
+from domain.team import Team
+from domain.ticket import Offer, Ticket
+
+log = logging.getLogger(__name__)
+
+# Open tickets held by each of these users in a tenant, from the read model: what least-open
+# routing and capacities weigh. Injected by the composition root (commands do not read projections).
+Workload = Callable[[str, Sequence[str]], Mapping[str, int]]
+
+
+def no_workload(tenant: str, users: Sequence[str]) -> Mapping[str, int]:
+    return {}
+
+
+def route_on_opening(app: Docket, workload: Workload, actor: Actor, ticket: Ticket) -> Team | None:
+    """Where the tenant routes tickets as they open: the offer the new ticket records, if a rule leads anywhere."""
+    destination = route_by_rules(app, ticket)
+    if destination is None:
+        log.info("ticket %s opened unrouted: no rule or fallback team takes it", ticket.id)
+        return None
+    team, found = destination
+    ticket.route_on_opening(actor, offer_for(team, workload, ticket, found.rule, found.reason))
+    return team
+
+
+def route_by_rules(app: Docket, ticket: Ticket) -> tuple[Team, Route] | None:
+    rules = routing_rules(app, ticket.tenant)
+    team_ids = {r.team_id for r in rules.rules} | ({rules.fallback_team_id} if rules.fallback_team_id else set())
+    teams = {team_id: load_team(app, team_id, ticket.tenant) for team_id in team_ids}
+    restricted = {team_id for team_id, team in teams.items() if team.is_restricted}
+    facts = RoutingFacts(ticket.category, ticket.ward, ticket.workflow.name, ticket.priority, ticket.is_sensitive)
+    found = route(rules.rules, rules.fallback_team_id, facts, restricted)
+    return (teams[found.team_id], found) if found else None
+
+
+def offer_for(
+    team: Team, workload: Workload, ticket: Ticket, rule: str | None, reason: str, chosen: str | None = None, excluded: set[str] = frozenset()
+) -> Offer:
+    """The team's member for this ticket: the one chosen (who must be a member), else by the team's strategy."""
+    if chosen is not None and chosen not in team.members:
+        raise Invalid(f"{chosen} is not a member of team {team.name}.", code="not_a_member", field="assignee_id")
+    assignee = chosen if chosen is not None else pick_member(team, workload, ticket, excluded)
+    return Offer(
+        team_id=str(team.id),
+        team_name=team.name,
+        team_restricted=team.is_restricted,
+        assignee_id=assignee,
+        assignee_name=team.member_name(assignee),
+        rule=rule,
+        reason=reason,
+    )
+
+
+def pick_member(team: Team, workload: Workload, ticket: Ticket, excluded: set[str]) -> str | None:
+    if team.strategy == "none" or not team.members:
+        return None
+    members = list(team.members)
+    counts = workload(team.tenant, members)
+    eligible = eligible_members(members, counts, team.capacity, excluded | ticket.rejected_by)
+    if team.strategy == "least_open":
+        return pick_least_open(members, counts, eligible)
+    picked, rotation = pick_round_robin(members, team.rotation, eligible)
+    if picked is not None:
+        team.advance_rotation(rotation)
+    return picked
+
+
