@@ -10,9 +10,11 @@ from litestar.openapi.spec import Components, SecurityScheme
 from api.dependencies import provide_actor
 from api.errors import EXCEPTION_HANDLERS
 from api.health import health
+from api.assignments import AssignmentController, QueueController
 from api.attachments import AttachmentController
 from api.replies import ReplyController
 from api.services import Services
+from api.teams import RoutingRulesController, TeamController
 from api.tickets import TicketController
 from api.workflows import TenantSettingsController, WorkflowController
 
@@ -32,6 +34,10 @@ def create_app(services: Services) -> Litestar:
             AttachmentController,
             WorkflowController,
             TenantSettingsController,
+            AssignmentController,
+            QueueController,
+            TeamController,
+            RoutingRulesController,
         ],
         request_max_body_size=services.attachment_rules.max_bytes + MULTIPART_OVERHEAD,
         dependencies={

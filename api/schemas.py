@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -125,3 +126,75 @@ class WorkflowDefinition(Body, frozen=True):
 class TenantSettings(Body, frozen=True):
     default_workflow: Name | None = None
     reporter_reply_moves_ticket: bool | None = None
+    auto_route_on_open: bool | None = None
+
+
+class AssignBody(Body, frozen=True):
+    """No team: the tenant's routing rules choose. A team and no assignee: the team's strategy chooses."""
+
+    team_id: UUID | None = None
+    assignee_id: Name | None = None
+    reason: Note | None = None
+    expected_version: Version | None = None
+
+
+class RejectBody(Body, frozen=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=5_000)]
+    expected_version: Version | None = None
+
+
+class UnassignBody(Body, frozen=True):
+    reason: Note | None = None
+    expected_version: Version | None = None
+
+
+Strategy = Literal["round_robin", "least_open", "none"]
+Capacity = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class NewTeam(Body, frozen=True):
+    name: Text
+    categories: Labels = []
+    wards: Labels = []
+    is_restricted: bool = False
+    capacity: Capacity | None = None
+    strategy: Strategy = "none"
+
+
+class TeamEdit(Body, frozen=True):
+    """Only the fields present change; `"capacity": null` removes the limit."""
+
+    name: Text | UnsetType = UNSET
+    categories: Labels | UnsetType = UNSET
+    wards: Labels | UnsetType = UNSET
+    is_restricted: bool | UnsetType = UNSET
+    capacity: Capacity | None | UnsetType = UNSET
+    strategy: Strategy | UnsetType = UNSET
+
+    def changes(self) -> dict[str, Any]:
+        return {f: v for f in self.__struct_fields__ if (v := getattr(self, f)) is not UNSET}
+
+
+class MemberBody(Body, frozen=True):
+    display_name: Text
+    role: Literal["agent", "manager", "liaison", "admin"] = "agent"
+
+
+Criterion = Name | list[Name]
+
+
+class RuleBody(Body, frozen=True):
+    name: Name
+    team_id: UUID
+    category: Criterion | None = None
+    ward: Criterion | None = None
+    workflow: Criterion | None = None
+    priority: Priority | list[Priority] | None = None
+
+
+class RoutingRulesBody(Body, frozen=True):
+    rules: Annotated[list[RuleBody], msgspec.Meta(max_length=500)]
+    fallback_team_id: UUID | None = None
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [{k: v for k, v in msgspec.to_builtins(rule).items() if v is not None} for rule in self.rules]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -9,6 +10,7 @@ from sqlalchemy.engine import Engine
 from api.auth import TokenVerifier
 from commands.app import Docket
 from commands.attachments import AttachmentRules, BlobStore
+from projections.team_queries import open_counts
 
 
 @dataclass(frozen=True)
@@ -18,3 +20,7 @@ class Services:
     tokens: TokenVerifier
     blobs: BlobStore
     attachment_rules: AttachmentRules = AttachmentRules()
+
+    def workload(self, tenant: str, users: Sequence[str]) -> Mapping[str, int]:
+        """Open tickets per user, for least-open routing and team capacities."""
+        return open_counts(self.engine, tenant, users)

@@ -26,7 +26,7 @@ from commands.structs import (
 )
 from commands.tickets import archive_ticket, change_status, edit_ticket, open_ticket, redact_field, transfer_ticket
 from domain.permissions import Actor
-from projections.ticket_queries import HistoryPage, TicketFilters, TicketPage, TicketView, get_ticket, list_tickets, ticket_history
+from projections.ticket_queries import HistoryPage, TicketDetail, TicketFilters, TicketPage, get_ticket, list_tickets, ticket_history
 
 Page = Annotated[int, QueryParameter(ge=1, description="Page number, from 1")]
 PageSize = Annotated[int, QueryParameter(ge=1, le=200, description="Items per page, at most 200")]
@@ -44,7 +44,7 @@ class TicketController(Controller):
         body = msgspec.structs.asdict(data)
         body["location"] = Location(lat=data.location.lat, lon=data.location.lon) if data.location else None
         body["reporter"] = Reporter(**msgspec.structs.asdict(data.reporter)) if data.reporter else None
-        return open_ticket(services.app, OpenTicket(actor=actor, **body))
+        return open_ticket(services.app, OpenTicket(actor=actor, **body), services.workload)
 
     @get("/", operation_id="listTickets", summary="List tickets, newest first (archived ones left out)", sync_to_thread=True)
     def list(
@@ -59,8 +59,8 @@ class TicketController(Controller):
         filters = TicketFilters(status=status, category=category)
         return list_tickets(services.engine, actor, filters, page, page_size)
 
-    @get("/{ticket_id:uuid}", operation_id="getTicket", summary="One ticket, its full record", sync_to_thread=True)
-    def detail(self, ticket_id: TicketId, actor: Caller, services: Used) -> TicketView:
+    @get("/{ticket_id:uuid}", operation_id="getTicket", summary="One ticket: its full record and assignment history", sync_to_thread=True)
+    def detail(self, ticket_id: TicketId, actor: Caller, services: Used) -> TicketDetail:
         return get_ticket(services.engine, actor, ticket_id)
 
     @patch("/{ticket_id:uuid}", operation_id="editTicket", summary="Change fields of a ticket; each change is recorded old and new", sync_to_thread=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from litestar import Controller, get, put
 from litestar.params import FromPath, JSONBody
 
@@ -39,7 +40,5 @@ class TenantSettingsController(Controller):
 
     @put("/", operation_id="changeTenantSettings", summary="Change the tenant's default workflow and reply rule (admin)", sync_to_thread=True)
     def change(self, data: JSONBody[TenantSettings], actor: Caller, services: Used) -> SettingsSaved:
-        command = ChangeTenantSettings(
-            actor=actor, default_workflow=data.default_workflow, reporter_reply_moves_ticket=data.reporter_reply_moves_ticket
-        )
+        command = ChangeTenantSettings(actor=actor, **msgspec.structs.asdict(data))
         return change_tenant_settings(services.app, command)

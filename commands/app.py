@@ -6,12 +6,21 @@ from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict
 
+from domain.routing import RoutingRules
+from domain.team import Team
 from domain.tenant import TenantConfig
 from domain.ticket import Ticket
 
-TICKET_EVENTS = ("Opened", "StatusChanged", "ReplyAdded", "Edited", "Transferred", "Archived", "FieldRedacted", "AttachmentAdded")
+TICKET_EVENTS = (
+    "Opened", "StatusChanged", "ReplyAdded", "Edited", "Transferred", "Archived", "FieldRedacted", "AttachmentAdded",
+    "Assigned", "AssignmentAccepted", "AssignmentRejected", "Unassigned",
+)  # fmt: skip
 TICKET_TOPICS = tuple(get_topic(getattr(Ticket, name)) for name in TICKET_EVENTS)
 CONFIG_TOPICS = tuple(get_topic(getattr(TenantConfig, name)) for name in ("WorkflowDefined", "SettingsChanged"))
+TEAM_TOPICS = (
+    *(get_topic(getattr(Team, name)) for name in ("TeamCreated", "TeamChanged", "MemberAdded", "MemberRemoved")),
+    get_topic(RoutingRules.RulesReplaced),
+)
 
 
 class Docket(Application):

@@ -35,6 +35,7 @@ class Action(StrEnum):
     ATTACH = "attach"
     DEFINE_WORKFLOWS = "define_workflows"
     MANAGE_TEAMS = "manage_teams"
+    READ_TEAMS = "read_teams"
     ASSIGN = "assign"
     UNASSIGN = "unassign"
     READ_WORKFLOWS = "read_workflows"
@@ -63,6 +64,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.ATTACH: frozenset({Role.REPORTER, *STAFF}),
     Action.DEFINE_WORKFLOWS: frozenset({Role.ADMIN}),
     Action.MANAGE_TEAMS: frozenset({Role.ADMIN}),
+    Action.READ_TEAMS: frozenset({*STAFF, Role.AUDITOR}),
     Action.ASSIGN: frozenset({Role.MANAGER, Role.ADMIN}),
     Action.UNASSIGN: frozenset({Role.ADMIN}),
     Action.READ_WORKFLOWS: EVERYONE,

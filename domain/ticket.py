@@ -212,6 +212,8 @@ class Ticket(Aggregate):
     def _offer(self, actor: Actor, offer: Offer) -> None:
         self._assigned(
             **self._stamp(actor),
+            from_team_id=self.team_id,
+            from_assignee_id=self.assignee_id,
             team_id=offer.team_id,
             team_name=offer.team_name,
             assignee_id=offer.assignee_id,
@@ -222,7 +224,7 @@ class Ticket(Aggregate):
 
     @event("Assigned")
     def _assigned(
-        self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, team_id: str, team_name: str,
+        self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, from_team_id: str | None, from_assignee_id: str | None, team_id: str, team_name: str,
         assignee_id: str | None, assignee_name: str | None, rule: str | None, reason: str | None,
     ) -> None:  # fmt: skip
         self.team_id, self.assignee_id, self.accepted = team_id, assignee_id, False

@@ -16,6 +16,7 @@ from projections.ticket_tables import LIVE
 
 tickets = LIVE.tickets
 history = LIVE.history
+assignments = LIVE.assignments
 
 
 class Location(msgspec.Struct, frozen=True):
@@ -47,7 +48,11 @@ class TicketView(msgspec.Struct, frozen=True):
     location: Location | None
     address: str | None
     ward: str | None
+    team_id: str | None
+    team_name: str | None
     assignee_id: str | None
+    assignee_name: str | None
+    accepted: bool
     tags: list[str]
     watchers: list[str]
     custom_fields: dict[str, Any]
@@ -63,6 +68,25 @@ class TicketView(msgspec.Struct, frozen=True):
     created_at: datetime
     updated_at: datetime
     version: int
+
+
+class AssignmentEntry(msgspec.Struct, frozen=True):
+    """One step of who holds a ticket: assigned (by a rule or a person, and why), accepted, rejected, unassigned."""
+
+    event: str
+    at: datetime
+    actor: str
+    role: str
+    team_id: str | None
+    team_name: str | None
+    assignee_id: str | None
+    assignee_name: str | None
+    rule: str | None
+    reason: str | None
+
+
+class TicketDetail(TicketView, frozen=True):
+    assignments: list[AssignmentEntry] = []
 
 
 class HistoryEntry(msgspec.Struct, frozen=True):
@@ -98,13 +122,18 @@ class TicketFilters(msgspec.Struct, frozen=True):
 
 
 def list_tickets(engine: Engine, actor: Actor, filters: TicketFilters, page: int, page_size: int) -> TicketPage:
-    query = _scoped(select(tickets), read_scope(actor)).where(tickets.c.archived.is_(False))
+    query = scoped(select(tickets), read_scope(actor)).where(tickets.c.archived.is_(False))
     if filters.status:
         query = query.where(tickets.c.status == filters.status)
     if filters.category:
         query = query.where(tickets.c.category == filters.category)
+    return page_of(engine, actor, query, [tickets.c.created_at.desc(), tickets.c.id], page, page_size)
+
+
+def page_of(engine: Engine, actor: Actor, query: Select, order: list[Any], page: int, page_size: int) -> TicketPage:
+    """One page of the tickets the query selects, with the total it selects."""
     count = select(func.count()).select_from(query.subquery())
-    rows_query = query.order_by(tickets.c.created_at.desc(), tickets.c.id).limit(page_size).offset((page - 1) * page_size)
+    rows_query = query.order_by(*order).limit(page_size).offset((page - 1) * page_size)
     with engine.connect() as conn:
         total = conn.execute(count).scalar_one()
         rows = conn.execute(rows_query).mappings().all()
@@ -117,9 +146,13 @@ def list_tickets(engine: Engine, actor: Actor, filters: TicketFilters, page: int
     )
 
 
-def get_ticket(engine: Engine, actor: Actor, ticket_id: UUID) -> TicketView:
-    """One ticket, archived ones included: they are gone from lists, not from the record."""
-    return _view(visible_row(engine, actor, ticket_id), actor)
+def get_ticket(engine: Engine, actor: Actor, ticket_id: UUID) -> TicketDetail:
+    """One ticket with its assignment history; archived ones too: they are gone from lists, not from the record."""
+    view = _view(visible_row(engine, actor, ticket_id), actor)
+    query = select(assignments).where(assignments.c.ticket_id == ticket_id).order_by(assignments.c.version)
+    with engine.connect() as conn:
+        steps = [AssignmentEntry(**{f: r[f] for f in AssignmentEntry.__struct_fields__}) for r in conn.execute(query).mappings()]
+    return TicketDetail(**msgspec.structs.asdict(view), assignments=steps)
 
 
 def visible_row(engine: Engine, actor: Actor, ticket_id: UUID) -> Any:
@@ -159,7 +192,7 @@ def ticket_history(engine: Engine, actor: Actor, ticket_id: UUID, page: int, pag
     return HistoryPage(items=items, total=total, page=page, page_size=page_size, page_count=-(-total // page_size))
 
 
-def _scoped(query: Select, scope: ReadScope) -> Select:
+def scoped(query: Select, scope: ReadScope) -> Select:
     query = query.where(tickets.c.tenant == scope.tenant)
     if scope.reporter_id is not None:
         query = query.where(tickets.c.reporter_id == scope.reporter_id)

@@ -1,5 +1,5 @@
-"""The tables of the `tickets` read model: tickets, their history, replies and attachments,
-and each tenant's workflows and settings."""
+"""The tables of the `tickets` read model: tickets, their history, replies, attachments and
+assignments; each tenant's workflows, settings, teams and routing rules."""
 
 from __future__ import annotations
 
@@ -33,6 +33,9 @@ class TicketTables:
     attachments: Table
     workflows: Table
     tenant_settings: Table
+    assignments: Table
+    teams: Table
+    routing_rules: Table
 
 
 def ticket_tables(suffix: str = "") -> TicketTables:
@@ -47,6 +50,9 @@ def ticket_tables(suffix: str = "") -> TicketTables:
         attachments=_attachments(metadata, f"ticket_attachments{suffix}"),
         workflows=_workflows(metadata, f"workflows{suffix}"),
         tenant_settings=_tenant_settings(metadata, f"tenant_settings{suffix}"),
+        assignments=_assignments(metadata, f"ticket_assignments{suffix}"),
+        teams=_teams(metadata, f"teams{suffix}"),
+        routing_rules=_routing_rules(metadata, f"routing_rules{suffix}"),
     )
 
 
@@ -75,7 +81,11 @@ def _tickets(metadata: MetaData, name: str) -> Table:
         Column("reporter_name", Text),
         Column("reporter_phone", Text),
         Column("reporter_email", Text),
+        Column("team_id", Text),
+        Column("team_name", Text),
         Column("assignee_id", Text),
+        Column("assignee_name", Text),
+        Column("accepted", Boolean, nullable=False),
         Column("tags", ARRAY(Text), nullable=False),
         Column("watchers", ARRAY(Text), nullable=False),
         Column("custom_fields", JSONB, nullable=False),
@@ -95,6 +105,7 @@ def _tickets(metadata: MetaData, name: str) -> Table:
         Index(f"{name}_tenant_created", "tenant", "created_at", "id"),
         Index(f"{name}_tenant_status", "tenant", "status"),
         Index(f"{name}_tenant_tracking_number", "tenant", "tracking_number", unique=True),
+        Index(f"{name}_tenant_assignee", "tenant", "assignee_id", "status_category"),
     )
 
 
@@ -176,8 +187,65 @@ def _tenant_settings(metadata: MetaData, name: str) -> Table:
         Column("tenant", Text, nullable=False),
         Column("default_workflow", Text),
         Column("reporter_reply_moves_ticket", Boolean, nullable=False),
+        Column("auto_route_on_open", Boolean, nullable=False),
         Column("updated_at", DateTime(timezone=True), nullable=False),
         PrimaryKeyConstraint("tenant", name=f"{name}_pkey"),
+    )
+
+
+def _assignments(metadata: MetaData, name: str) -> Table:
+    """Every assignment step of a ticket: who gave it to which team and person, by which rule or reason."""
+    return Table(
+        name,
+        metadata,
+        Column("ticket_id", Uuid, nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("tenant", Text, nullable=False),
+        Column("event", Text, nullable=False),
+        Column("team_id", Text),
+        Column("team_name", Text),
+        Column("assignee_id", Text),
+        Column("assignee_name", Text),
+        Column("rule", Text),
+        Column("reason", Text),
+        Column("actor", Text, nullable=False),
+        Column("role", Text, nullable=False),
+        Column("at", DateTime(timezone=True), nullable=False),
+        PrimaryKeyConstraint("ticket_id", "version", name=f"{name}_pkey"),
+    )
+
+
+def _teams(metadata: MetaData, name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", Uuid, nullable=False),
+        Column("tenant", Text, nullable=False),
+        Column("name", Text, nullable=False),
+        Column("categories", ARRAY(Text), nullable=False),
+        Column("wards", ARRAY(Text), nullable=False),
+        Column("is_restricted", Boolean, nullable=False),
+        Column("capacity", Integer),
+        Column("strategy", Text, nullable=False),
+        Column("members", JSONB, nullable=False),  # [{"user_id", "display_name", "role"}] in joining order
+        Column("version", Integer, nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+        PrimaryKeyConstraint("id", name=f"{name}_pkey"),
+        Index(f"{name}_tenant_name", "tenant", "name"),
+    )
+
+
+def _routing_rules(metadata: MetaData, name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("tenant", Text, nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("rules", JSONB, nullable=False),
+        Column("fallback_team_id", Text),
+        Column("set_by", Text, nullable=False),
+        Column("set_at", DateTime(timezone=True), nullable=False),
+        PrimaryKeyConstraint("tenant", "version", name=f"{name}_pkey"),
     )
 
 

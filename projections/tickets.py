@@ -12,12 +12,14 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
-from sqlalchemy import ARRAY, Text, func, insert, literal, update
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ARRAY, Text, cast, func, insert, literal, update
+from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 from sqlalchemy.dialects.postgresql import insert as upsert
 
-from commands.app import CONFIG_TOPICS, TICKET_TOPICS, event_name
+from commands.app import CONFIG_TOPICS, TEAM_TOPICS, TICKET_TOPICS, event_name
 from domain.permissions import STAFF
+from domain.routing import RoutingRules
+from domain.team import Team
 from domain.tenant import TenantConfig
 from domain.ticket import Ticket
 from domain.workflow import Category
@@ -38,7 +40,7 @@ REDACTED = "[redacted]"
 
 class TicketsProjection(Projection[PostgresTrackingRecorder]):
     name = "tickets"
-    topics = TICKET_TOPICS + CONFIG_TOPICS
+    topics = TICKET_TOPICS + CONFIG_TOPICS + TEAM_TOPICS
 
     def __init__(self, view: PostgresTrackingRecorder, tables: TicketTables = LIVE) -> None:
         super().__init__(view)
@@ -79,6 +81,7 @@ class TicketsProjection(Projection[PostgresTrackingRecorder]):
                 lat=location.get("lat"),
                 lon=location.get("lon"),
                 archived=False,
+                accepted=False,
                 reply_count=0,
                 internal_note_count=0,
                 attachment_count=0,
@@ -192,6 +195,59 @@ class TicketsProjection(Projection[PostgresTrackingRecorder]):
         self._record(curs, e, tracking, changes)
 
     @apply.register
+    def _assigned(self, e: Ticket.Assigned, tracking: Tracking, curs: Cursor[Any]) -> None:
+        who = {"team_id": e.team_id, "team_name": e.team_name, "assignee_id": e.assignee_id, "assignee_name": e.assignee_name}
+        self._touch(curs, e, **who, accepted=False)
+        self._record_assignment(curs, e, **who, rule=e.rule, reason=e.reason)
+        changes = {"team_id": {"old": e.from_team_id, "new": e.team_id}, "assignee_id": {"old": e.from_assignee_id, "new": e.assignee_id}}
+        if e.rule:
+            changes["rule"] = {"old": None, "new": e.rule}
+        self._record(curs, e, tracking, changes, note=e.reason)
+
+    @apply.register
+    def _accepted(self, e: Ticket.AssignmentAccepted, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._touch(curs, e, accepted=True)
+        self._record_assignment(curs, e, assignee_id=e.actor_id)
+        self._record(curs, e, tracking, {"accepted": {"old": False, "new": True}})
+
+    @apply.register
+    def _rejected(self, e: Ticket.AssignmentRejected, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._touch(curs, e, assignee_id=None, assignee_name=None, accepted=False)
+        self._record_assignment(curs, e, assignee_id=e.actor_id, reason=e.reason)
+        self._record(curs, e, tracking, {"assignee_id": {"old": e.actor_id, "new": None}}, note=e.reason)
+
+    @apply.register
+    def _unassigned(self, e: Ticket.Unassigned, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._touch(curs, e, assignee_id=None, assignee_name=None, accepted=False)
+        self._record_assignment(curs, e, assignee_id=e.from_assignee, reason=e.reason)
+        self._record(curs, e, tracking, {"assignee_id": {"old": e.from_assignee, "new": None}}, note=e.reason)
+
+    @apply.register
+    def _team_created(self, e: Team.TeamCreated, tracking: Tracking, curs: Cursor[Any]) -> None:
+        fields = {f: getattr(e, f) for f in ("name", "categories", "wards", "is_restricted", "capacity", "strategy")}
+        row = {"id": e.originator_id, "tenant": e.tenant, **fields, "members": Jsonb([]), "version": e.originator_version, "updated_at": e.timestamp}
+        execute(curs, insert(self.tables.teams).values(**row))
+
+    @apply.register
+    def _team_changed(self, e: Team.TeamChanged, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._touch_team(curs, e, **{name: change["new"] for name, change in e.changes.items()})
+
+    @apply.register
+    def _member_added(self, e: Team.MemberAdded, tracking: Tracking, curs: Cursor[Any]) -> None:
+        member = {"user_id": e.user_id, "display_name": e.display_name, "role": e.role}
+        others = self._other_members(e.user_id)
+        self._touch_team(curs, e, members=others.op("||")(literal(Jsonb([member]), JSONB)))
+
+    @apply.register
+    def _member_removed(self, e: Team.MemberRemoved, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._touch_team(curs, e, members=self._other_members(e.user_id))
+
+    @apply.register
+    def _rules_replaced(self, e: RoutingRules.RulesReplaced, tracking: Tracking, curs: Cursor[Any]) -> None:
+        row = {"tenant": e.tenant, "version": e.rules_version, "rules": Jsonb(e.rules), "fallback_team_id": e.fallback_team_id}
+        execute(curs, insert(self.tables.routing_rules).values(**row, set_by=e.actor_id, set_at=e.timestamp))
+
+    @apply.register
     def _workflow_defined(self, e: TenantConfig.WorkflowDefined, tracking: Tracking, curs: Cursor[Any]) -> None:
         execute(
             curs,
@@ -203,9 +259,24 @@ class TicketsProjection(Projection[PostgresTrackingRecorder]):
     @apply.register
     def _settings_changed(self, e: TenantConfig.SettingsChanged, tracking: Tracking, curs: Cursor[Any]) -> None:
         table = self.tables.tenant_settings
-        row = {"tenant": e.tenant, "default_workflow": None, "reporter_reply_moves_ticket": False, **e.changes, "updated_at": e.timestamp}
+        defaults = {"default_workflow": None, "reporter_reply_moves_ticket": False, "auto_route_on_open": False}
+        row = {"tenant": e.tenant, **defaults, **e.changes, "updated_at": e.timestamp}
         statement = upsert(table).values(**row).on_conflict_do_update(index_elements=["tenant"], set_={**e.changes, "updated_at": e.timestamp})
         execute(curs, statement)
+
+    def _touch_team(self, curs: Cursor[Any], e: Any, **values: Any) -> None:
+        teams = self.tables.teams
+        statement = update(teams).where(teams.c.id == e.originator_id)
+        execute(curs, statement.values(**values, updated_at=e.timestamp, version=e.originator_version))
+
+    def _other_members(self, user_id: str) -> Any:
+        """The team's members but this one, in their order."""
+        path = cast(literal("$[*] ? (@.user_id != $user)"), JSONPATH)
+        return func.jsonb_path_query_array(self.tables.teams.c.members, path, func.jsonb_build_object("user", user_id))
+
+    def _record_assignment(self, curs: Cursor[Any], e: Any, **values: Any) -> None:
+        row = {"ticket_id": e.originator_id, "version": e.originator_version, "tenant": e.tenant, "event": event_name(e)}
+        execute(curs, insert(self.tables.assignments).values(**row, **values, actor=e.actor_id, role=e.actor_role, at=e.timestamp))
 
     def _touch(self, curs: Cursor[Any], e: Any, **values: Any) -> None:
         tickets = self.tables.tickets
@@ -231,3 +302,4 @@ class TicketsProjection(Projection[PostgresTrackingRecorder]):
                 internal=internal,
             ),
         )
+

@@ -30,8 +30,9 @@ class WorkflowView(msgspec.Struct, frozen=True):
 
 
 class TenantSettingsView(msgspec.Struct, frozen=True):
-    default_workflow: str
-    reporter_reply_moves_ticket: bool
+    default_workflow: str = DEFAULT_WORKFLOW
+    reporter_reply_moves_ticket: bool = False
+    auto_route_on_open: bool = False
 
 
 def list_workflows(engine: Engine, actor: Actor) -> list[WorkflowView]:
@@ -78,7 +79,9 @@ def tenant_settings(engine: Engine, actor: Actor) -> TenantSettingsView:
     with engine.connect() as conn:
         row = conn.execute(query).mappings().first()
     if row is None:
-        return TenantSettingsView(default_workflow=DEFAULT_WORKFLOW, reporter_reply_moves_ticket=False)
+        return TenantSettingsView()
     return TenantSettingsView(
-        default_workflow=row["default_workflow"] or DEFAULT_WORKFLOW, reporter_reply_moves_ticket=row["reporter_reply_moves_ticket"]
+        default_workflow=row["default_workflow"] or DEFAULT_WORKFLOW,
+        reporter_reply_moves_ticket=row["reporter_reply_moves_ticket"],
+        auto_route_on_open=row["auto_route_on_open"],
     )

@@ -1,0 +1,53 @@
+"""Who holds a ticket: assign (or route), accept, reject, unassign; and the caller's own queue."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, post
+from litestar.params import JSONBody
+
+from api.schemas import AssignBody, RejectBody, UnassignBody
+from api.tickets import Caller, Page, PageSize, TicketId, Used
+from commands.assignments import accept_ticket, assign_ticket, reject_ticket, unassign_ticket
+from commands.structs import AcceptTicket, AssignTicket, Assignment, RejectTicket, UnassignTicket
+from projections.team_queries import my_queue
+from projections.ticket_queries import TicketPage
+
+
+class AssignmentController(Controller):
+    path = "/api/v1/tickets/{ticket_id:uuid}"
+    tags = ["assignment"]
+
+    @post("/assign", operation_id="assignTicket", summary="Route a ticket by the rules, or give it to a team and person", status_code=200, sync_to_thread=True)
+    def assign(self, ticket_id: TicketId, data: JSONBody[AssignBody], actor: Caller, services: Used) -> Assignment:
+        command = AssignTicket(
+            actor=actor,
+            ticket_id=ticket_id,
+            team_id=data.team_id,
+            assignee_id=data.assignee_id,
+            reason=data.reason,
+            expected_version=data.expected_version,
+        )
+        return assign_ticket(services.app, services.workload, command)
+
+    @post("/accept", operation_id="acceptTicket", summary="The assignee takes the ticket on", status_code=200, sync_to_thread=True)
+    def accept(self, ticket_id: TicketId, actor: Caller, services: Used) -> Assignment:
+        return accept_ticket(services.app, AcceptTicket(actor=actor, ticket_id=ticket_id))
+
+    @post("/reject", operation_id="rejectTicket", summary="The assignee turns the ticket down, saying why", status_code=200, sync_to_thread=True)
+    def reject(self, ticket_id: TicketId, data: JSONBody[RejectBody], actor: Caller, services: Used) -> Assignment:
+        command = RejectTicket(actor=actor, ticket_id=ticket_id, reason=data.reason, expected_version=data.expected_version)
+        return reject_ticket(services.app, services.workload, command)
+
+    @post("/unassign", operation_id="unassignTicket", summary="Take the ticket from its assignee (admin)", status_code=200, sync_to_thread=True)
+    def unassign(self, ticket_id: TicketId, data: JSONBody[UnassignBody], actor: Caller, services: Used) -> Assignment:
+        command = UnassignTicket(actor=actor, ticket_id=ticket_id, reason=data.reason, expected_version=data.expected_version)
+        return unassign_ticket(services.app, command)
+
+
+class QueueController(Controller):
+    path = "/api/v1/me/queue"
+    tags = ["assignment"]
+
+    @get("/", operation_id="myQueue", summary="The caller's assigned, accepted and in-progress tickets", sync_to_thread=True)
+    def queue(self, actor: Caller, services: Used, page: Page = 1, page_size: PageSize = 50) -> TicketPage:
+        return my_queue(services.engine, actor, page, page_size)

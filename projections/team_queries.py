@@ -1,0 +1,107 @@
+"""Queries over teams, routing rules and who holds which tickets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from domain.errors import NotFound
+from domain.permissions import Action, Actor, read_scope, require
+from projections.ticket_queries import TicketPage, page_of, scoped
+from projections.ticket_tables import LIVE
+
+teams = LIVE.teams
+rules = LIVE.routing_rules
+tickets = LIVE.tickets
+OPEN_CATEGORIES = ("open", "pending")
+
+
+class MemberView(msgspec.Struct, frozen=True):
+    user_id: str
+    display_name: str
+    role: str
+
+
+class TeamView(msgspec.Struct, frozen=True):
+    id: UUID
+    name: str
+    categories: list[str]
+    wards: list[str]
+    is_restricted: bool
+    capacity: int | None
+    strategy: str
+    members: list[MemberView]
+    version: int
+    updated_at: datetime
+
+
+class RoutingRulesView(msgspec.Struct, frozen=True):
+    version: int
+    rules: list[dict[str, Any]]
+    fallback_team_id: str | None
+    set_by: str | None = None
+    set_at: datetime | None = None
+
+
+def list_teams(engine: Engine, actor: Actor) -> list[TeamView]:
+    require(actor, Action.READ_TEAMS)
+    query = select(teams).where(teams.c.tenant == actor.tenant).order_by(teams.c.name, teams.c.id)
+    with engine.connect() as conn:
+        return [_team(row) for row in conn.execute(query).mappings()]
+
+
+def get_team(engine: Engine, actor: Actor, team_id: UUID) -> TeamView:
+    require(actor, Action.READ_TEAMS)
+    query = select(teams).where(teams.c.tenant == actor.tenant, teams.c.id == team_id)
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        raise NotFound(f"No team {team_id} exists.", code="unknown_team")
+    return _team(row)
+
+
+def current_routing_rules(engine: Engine, actor: Actor) -> RoutingRulesView:
+    require(actor, Action.READ_TEAMS)
+    query = select(rules).where(rules.c.tenant == actor.tenant).order_by(rules.c.version.desc()).limit(1)
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        return RoutingRulesView(version=0, rules=[], fallback_team_id=None)
+    return RoutingRulesView(**{name: row[name] for name in RoutingRulesView.__struct_fields__})
+
+
+def open_counts(engine: Engine, tenant: str, users: Sequence[str]) -> Mapping[str, int]:
+    """How many open (or pending) tickets each of these users holds: what least-open routing weighs."""
+    query = (
+        select(tickets.c.assignee_id, func.count())
+        .where(
+            tickets.c.tenant == tenant,
+            tickets.c.assignee_id.in_(list(users)),
+            tickets.c.status_category.in_(OPEN_CATEGORIES),
+            tickets.c.archived.is_(False),
+        )
+        .group_by(tickets.c.assignee_id)
+    )
+    with engine.connect() as conn:
+        return dict(conn.execute(query).tuples().all())
+
+
+def my_queue(engine: Engine, actor: Actor, page: int, page_size: int) -> TicketPage:
+    """The caller's assigned, accepted and in-progress tickets, the oldest first (until SLA deadlines order them)."""
+    query = scoped(select(tickets), read_scope(actor)).where(
+        tickets.c.assignee_id == actor.id,
+        tickets.c.status_category.in_(OPEN_CATEGORIES),
+        tickets.c.archived.is_(False),
+    )
+    return page_of(engine, actor, query, [tickets.c.created_at, tickets.c.id], page, page_size)
+
+
+def _team(row: Any) -> TeamView:
+    members = [MemberView(**m) for m in row["members"]]
+    return TeamView(**{**{name: row[name] for name in TeamView.__struct_fields__ if name != "members"}, "members": members})
