@@ -9,7 +9,7 @@ from psycopg.conninfo import conninfo_to_dict
 from domain.routing import RoutingRules
 from domain.team import Team
 from domain.tenant import TenantConfig
-from domain.ticket import Ticket
+from domain.ticket import Ticket, TrackingNumbers
 
 TICKET_EVENTS = (
     "Opened", "StatusChanged", "ReplyAdded", "Edited", "Transferred", "Archived", "FieldRedacted", "AttachmentAdded",
@@ -27,6 +27,9 @@ class Docket(Application):
     """Events go to the table `docket_events`; each has a global notification id."""
 
     name = "Docket"
+    # A tenant's counter gains an event per ticket and a team one per round-robin pick: loaded on
+    # every open or assignment, they would get slower with age without snapshots.
+    snapshotting_intervals = {TrackingNumbers: 100, Team: 100}
 
 
 def eventsourcing_env(database_url: str, cipher_key: str) -> dict[str, str]:
