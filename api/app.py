@@ -14,6 +14,7 @@ from api.assignments import AssignmentController, QueueController
 from api.attachments import AttachmentController
 from api.replies import ReplyController
 from api.services import Services
+from api.sla import SLAPolicyController
 from api.teams import RoutingRulesController, TeamController
 from api.tickets import TicketController
 from api.workflows import TenantSettingsController, WorkflowController
@@ -38,6 +39,7 @@ def create_app(services: Services) -> Litestar:
             QueueController,
             TeamController,
             RoutingRulesController,
+            SLAPolicyController,
         ],
         request_max_body_size=services.attachment_rules.max_bytes + MULTIPART_OVERHEAD,
         dependencies={

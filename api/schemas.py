@@ -198,3 +198,31 @@ class RoutingRulesBody(Body, frozen=True):
 
     def as_dicts(self) -> list[dict[str, Any]]:
         return [{k: v for k, v in msgspec.to_builtins(rule).items() if v is not None} for rule in self.rules]
+
+
+class CalendarBody(Body, frozen=True):
+    """Working hours per weekday (`mon`..`sun`, local wall-clock "HH:MM" pairs), a time zone and holidays."""
+
+    timezone: Name = "UTC"
+    hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[Annotated[list[str], msgspec.Meta(min_length=2, max_length=2)]]] | None = None  # none: all day, every day
+    holidays: list[str] = []
+
+
+class SLAPolicyBody(Body, frozen=True):
+    id: Name
+    workflow: Criterion | None = None
+    category: Criterion | None = None
+    priority: Priority | list[Priority] | None = None
+    ticket_type: Criterion | None = None
+    response_hours: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    resolution_hours: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    warning_threshold: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.8
+    calendar: CalendarBody | None = None  # none: 24x7
+    reopen: Literal["restart", "continue"] = "restart"
+
+
+class SLAPoliciesBody(Body, frozen=True):
+    policies: Annotated[list[SLAPolicyBody], msgspec.Meta(max_length=500)]
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [{k: v for k, v in msgspec.to_builtins(p).items() if v is not None} for p in self.policies]

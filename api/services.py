@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from api.auth import TokenVerifier
 from commands.app import Docket
 from commands.attachments import AttachmentRules, BlobStore
-from projections.team_queries import open_counts
+from projections.team_queries import holds_sensitive, open_counts
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,9 @@ class Services:
     tokens: TokenVerifier
     blobs: BlobStore
     attachment_rules: AttachmentRules = AttachmentRules()
+
+    def holds_sensitive(self, tenant: str, team_id: str) -> bool:
+        return holds_sensitive(self.engine, tenant, team_id)
 
     def workload(self, tenant: str, users: Sequence[str]) -> Mapping[str, int]:
         """Open tickets per user, for least-open routing and team capacities."""

@@ -35,7 +35,7 @@ class TeamController(Controller):
 
     @patch("/{team_id:uuid}", operation_id="changeTeam", summary="Change a team (admin)", sync_to_thread=True)
     def change(self, team_id: TeamId, data: JSONBody[TeamEdit], actor: Caller, services: Used) -> TeamSaved:
-        return change_team(services.app, ChangeTeam(actor=actor, team_id=team_id, changes=data.changes()))
+        return change_team(services.app, ChangeTeam(actor=actor, team_id=team_id, changes=data.changes()), services.holds_sensitive)
 
     @put("/{team_id:uuid}/members/{user_id:str}", operation_id="putTeamMember", summary="Add or update a member (admin)", sync_to_thread=True)
     def put_member(self, team_id: TeamId, user_id: FromPath[str], data: JSONBody[MemberBody], actor: Caller, services: Used) -> TeamSaved:

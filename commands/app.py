@@ -7,6 +7,7 @@ from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict
 
 from domain.routing import RoutingRules
+from domain.sla import SLAPolicies
 from domain.team import Team
 from domain.tenant import TenantConfig
 from domain.ticket import Ticket, TrackingNumbers
@@ -14,12 +15,17 @@ from domain.ticket import Ticket, TrackingNumbers
 TICKET_EVENTS = (
     "Opened", "StatusChanged", "ReplyAdded", "Edited", "Transferred", "Archived", "FieldRedacted", "AttachmentAdded",
     "Assigned", "AssignmentAccepted", "AssignmentRejected", "Unassigned",
+    "SLADeadlinesSet", "SLAPaused", "SLAResumed", "SLAMet", "SLABreached", "Escalated",
 )  # fmt: skip
 TICKET_TOPICS = tuple(get_topic(getattr(Ticket, name)) for name in TICKET_EVENTS)
 CONFIG_TOPICS = tuple(get_topic(getattr(TenantConfig, name)) for name in ("WorkflowDefined", "SettingsChanged"))
+# RotationAdvanced changes no read model, but a round-robin assignment saves it after the ticket's
+# events: were it left out, the projection's position would stop short of the command's last
+# notification id, and whoever waits for the read model to reach that id would wait for ever.
 TEAM_TOPICS = (
-    *(get_topic(getattr(Team, name)) for name in ("TeamCreated", "TeamChanged", "MemberAdded", "MemberRemoved")),
+    *(get_topic(getattr(Team, name)) for name in ("TeamCreated", "TeamChanged", "MemberAdded", "MemberRemoved", "RotationAdvanced")),
     get_topic(RoutingRules.RulesReplaced),
+    get_topic(SLAPolicies.PoliciesReplaced),
 )
 
 

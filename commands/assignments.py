@@ -9,8 +9,10 @@ from commands.app import Docket, last_notification_id
 from commands.structs import AcceptTicket, AssignTicket, Assignment, RejectTicket, UnassignTicket
 from commands.routing import Workload, offer_for, route_by_rules
 from commands.teams import load_team
-from commands.tickets import check_version, load_ticket, run_ticket_command
+from commands.loading import check_version, load_ticket
+from commands.tickets import run_ticket_command
 from domain.errors import Invalid, Refused, VersionConflict
+from domain.permissions import Action, require
 from domain.team import Team
 from domain.ticket import Ticket
 
@@ -23,6 +25,8 @@ def assign_ticket(app: Docket, workload: Workload, cmd: AssignTicket) -> Assignm
     for _ in range(ATTEMPTS):
         ticket = load_ticket(app, cmd.ticket_id)
         ticket.ensure_visible_to(cmd.actor)
+        # The role first: a caller who may not assign learns nothing of teams, members or rules.
+        require(cmd.actor, Action.ASSIGN)
         check_version(ticket, cmd.expected_version)
         team, rule, reason = _destination(app, ticket, cmd)
         offer = offer_for(team, workload, ticket, rule, reason, chosen=cmd.assignee_id)

@@ -13,7 +13,8 @@ from uuid import uuid4
 
 from commands.app import Docket, last_notification_id
 from commands.structs import AddAttachment, Attached
-from commands.tickets import load_ticket, run_ticket_command
+from commands.loading import load_ticket
+from commands.tickets import run_ticket_command
 from domain.errors import Invalid, NotFound, TooLarge, UnsupportedType
 from domain.permissions import Action, require
 

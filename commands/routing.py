@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 from commands.app import Docket
 from commands.teams import load_team, routing_rules
-from domain.errors import Invalid
-from domain.permissions import Actor
+from domain.errors import Invalid, Refused
+from domain.permissions import Action, Actor, Role, may
 from domain.routing import Route, RoutingFacts, eligible_members, pick_least_open, pick_round_robin, route
 from domain.team import Team
 from domain.ticket import Offer, Ticket
@@ -51,7 +51,11 @@ def offer_for(
     """The team's member for this ticket: the one chosen (who must be a member), else by the team's strategy."""
     if chosen is not None and chosen not in team.members:
         raise Invalid(f"{chosen} is not a member of team {team.name}.", code="not_a_member", field="assignee_id")
-    assignee = chosen if chosen is not None else pick_member(team, workload, ticket, excluded)
+    blind = {user_id for user_id, member in team.members.items() if not may_read(member.role, ticket)}
+    if chosen in blind and (team.is_restricted or not ticket.is_sensitive):  # else the ticket refuses the team itself, which says more
+        kind = "sensitive" if ticket.is_sensitive else "ordinary"
+        raise Refused(f"{chosen} is a {team.members[chosen].role}, who may not read {kind} tickets.", code="assignee_may_not_read", field="assignee_id")
+    assignee = chosen if chosen is not None else pick_member(team, workload, ticket, excluded | blind)
     return Offer(
         team_id=str(team.id),
         team_name=team.name,
@@ -61,6 +65,11 @@ def offer_for(
         rule=rule,
         reason=reason,
     )
+
+
+def may_read(role: str, ticket: Ticket) -> bool:
+    """Whether a member in this role could see the ticket at all: nobody is given what they may not read."""
+    return may(Role(role), Action.READ_SENSITIVE if ticket.is_sensitive else Action.READ_ORDINARY)
 
 
 def pick_member(team: Team, workload: Workload, ticket: Ticket, excluded: set[str]) -> str | None:

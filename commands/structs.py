@@ -224,3 +224,13 @@ class SetRoutingRules(msgspec.Struct, frozen=True, kw_only=True):
 class RoutingRulesSaved(msgspec.Struct, frozen=True):
     version: int
     notification_id: int | None
+
+
+class SetSLAPolicies(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Actor
+    policies: list[dict[str, Any]]
+
+
+class SLAPoliciesSaved(msgspec.Struct, frozen=True):
+    version: int
+    notification_id: int | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
@@ -10,11 +11,14 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.app import Docket, last_notification_id
 from commands.structs import AddMember, ChangeTeam, CreateTeam, RemoveMember, RoutingRulesSaved, SetRoutingRules, TeamSaved
-from domain.errors import NotFound, VersionConflict
+from domain.errors import NotFound, Refused, VersionConflict
 from domain.routing import RoutingRules, routing_rules_id
 from domain.team import Team
 
 log = logging.getLogger(__name__)
+
+# Whether a team holds open sensitive tickets, from the read model; injected by the composition root.
+SensitiveHolding = Callable[[str, str], bool]
 
 
 def create_team(app: Docket, cmd: CreateTeam) -> TeamSaved:
@@ -24,8 +28,14 @@ def create_team(app: Docket, cmd: CreateTeam) -> TeamSaved:
     return _saved(app, team)
 
 
-def change_team(app: Docket, cmd: ChangeTeam) -> TeamSaved:
+def change_team(app: Docket, cmd: ChangeTeam, holds_sensitive: SensitiveHolding) -> TeamSaved:
     team = load_team(app, cmd.team_id, cmd.actor.tenant)
+    if cmd.changes.get("is_restricted") is False and team.is_restricted and holds_sensitive(team.tenant, str(team.id)):
+        raise Refused(
+            f"Team {team.name} holds open sensitive tickets; reassign them to a restricted team before lifting its restriction.",
+            code="team_holds_sensitive_tickets",
+            field="is_restricted",
+        )
     team.change(cmd.actor, cmd.changes)
     return _saved(app, team)
 

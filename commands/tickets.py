@@ -23,7 +23,9 @@ from commands.structs import (
     TicketCommand,
     TransferTicket,
 )
+from commands.loading import check_version, load_ticket
 from commands.routing import Workload, no_workload, route_on_opening
+from commands.sla import apply_sla
 from commands.tenants import tenant_config
 from domain.errors import TicketNotFound, VersionConflict
 from domain.permissions import Role
@@ -46,6 +48,7 @@ def open_ticket(app: Docket, cmd: OpenTicket, workload: Workload = no_workload) 
     for _ in range(OPEN_ATTEMPTS):
         numbers = _tracking_numbers(app, cmd.actor.tenant)
         ticket = Ticket.open(cmd.actor, numbers.issue(), workflow, **details)
+        apply_sla(app, ticket)
         team = route_on_opening(app, workload, cmd.actor, ticket) if config.auto_route_on_open else None
         try:
             recordings = app.save(numbers, ticket, *([team] if team else []))
@@ -67,7 +70,14 @@ def change_status(app: Docket, cmd: ChangeStatus) -> Changed:
 
 
 def edit_ticket(app: Docket, cmd: EditTicket) -> Changed:
-    return _changed(*run_ticket_command(app, cmd, lambda t: t.edit(cmd.actor, cmd.changes)))
+    def edit(ticket: Ticket) -> None:
+        before = (ticket.priority, ticket.category, ticket.ticket_type)
+        ticket.edit(cmd.actor, cmd.changes)
+        if (ticket.priority, ticket.category, ticket.ticket_type) != before:
+            changed = ", ".join(f for f in ("priority", "category", "ticket_type") if f in cmd.changes)
+            apply_sla(app, ticket, reason=f"The {changed} changed.", actor=cmd.actor)
+
+    return _changed(*run_ticket_command(app, cmd, edit))
 
 
 def transfer_ticket(app: Docket, cmd: TransferTicket) -> Changed:
@@ -96,15 +106,6 @@ def add_reply(app: Docket, cmd: AddReply) -> Replied:
     )
 
 
-def load_ticket(app: Docket, ticket_id: UUID) -> Ticket:
-    try:
-        ticket = app.repository.get(ticket_id)
-    except AggregateNotFoundError:
-        raise TicketNotFound(ticket_id) from None
-    if not isinstance(ticket, Ticket):
-        raise TicketNotFound(ticket_id)
-    return ticket
-
 
 def run_ticket_command(app: Docket, cmd: TicketCommand, act: Callable[[Ticket], None]) -> tuple[Ticket, list]:
     """Loads the ticket, lets the aggregate decide, and saves what it recorded, all or nothing."""
@@ -122,10 +123,6 @@ def run_ticket_command(app: Docket, cmd: TicketCommand, act: Callable[[Ticket], 
         log.info("ticket %s: %s by %s", ticket.id, ", ".join(type(r.domain_event).__name__ for r in recordings), cmd.actor.id)
     return ticket, recordings
 
-
-def check_version(ticket: Ticket, expected: int | None) -> None:
-    if expected is not None and expected != ticket.version:
-        raise VersionConflict(f"Ticket {ticket.id} is at version {ticket.version}, not {expected}; reload it and retry.")
 
 
 def _changed(ticket: Ticket, recordings: list) -> Changed:

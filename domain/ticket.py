@@ -5,6 +5,7 @@ projection) can keep a sensitive ticket's events to sensitive channels."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -13,10 +14,14 @@ from eventsourcing.domain import Aggregate, event
 from domain import ticket_fields as rules
 from domain.errors import Forbidden, Invalid, Refused
 from domain.permissions import STAFF, Action, Actor, Role, TicketFacts, ensure_visible, require
+from domain.calendar import BusinessCalendar
+from domain.sla import KINDS, Clock, SLAPolicy, clocks_for, policy_from_definition, utc_now
 from domain.workflow import Category, Workflow, workflow_of
 
 ATTACHMENT_KINDS = ("ticket", "completion")
 ASSIGNED = "assigned"
+ESCALATED = "escalated"
+SYSTEM_ID, SYSTEM_ROLE = "docket", "system"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,15 @@ class Ticket(Aggregate):
         self.archived = False
         self.reopen_count = 0
         self.attachments: dict[str, str] = {}  # attachment id -> content hash
+        self.sla_policy: dict[str, Any] | None = None  # the policy as it was when it was applied
+        self.sla_policy_version = 0
+        self.sla_clocks: dict[str, dict[str, Any]] = {}  # kind -> start, target and paused seconds
+        self.sla_deadlines: dict[str, datetime] = {}
+        self.sla_warnings: dict[str, datetime] = {}
+        self.sla_met: set[str] = set()
+        self.sla_breached: set[str] = set()
+        self.sla_paused_at: datetime | None = None
+        self.escalation_level = 0
 
     @classmethod
     def open(cls, actor: Actor, tracking_number: str, workflow: Workflow, **details: Any) -> Ticket:
@@ -115,15 +129,21 @@ class Ticket(Aggregate):
         self._move(actor, to_status, note, recorded)
 
     def _move(self, actor: Actor, to_status: str, note: str | None, values: dict[str, Any]) -> None:
+        self._move_as(self._stamp(actor), actor.role in STAFF, to_status, note, values)
+
+    def _move_as(self, stamp: dict[str, Any], by_staff: bool, to_status: str, note: str | None, values: dict[str, Any]) -> None:
+        """Records the move, then what it means for the SLA clocks."""
+        from_category, to_category = self.workflow.category(self.status), self.workflow.category(to_status)
         self._status_changed(
-            **self._stamp(actor),
+            **stamp,
             from_status=self.status,
             to_status=to_status,
-            from_category=self.workflow.category(self.status).value,
-            to_category=self.workflow.category(to_status).value,
+            from_category=from_category.value,
+            to_category=to_category.value,
             note=note,
             fields=values,
         )
+        self._clocks_after_move(stamp, by_staff, from_category, to_category)
 
     @event("StatusChanged")
     def _status_changed(
@@ -144,6 +164,8 @@ class Ticket(Aggregate):
         self._reply_added(
             **self._stamp(actor), reply_id=reply_id, body=rules.required_text("body", body), internal=internal, is_solution=is_solution
         )
+        if actor.role in STAFF and not internal:
+            self._meet(self._stamp(actor), "response")
         reopens_to = self.workflow.reporter_reply.get(self.status)
         if reporter_reply_moves and reopens_to and not internal and actor.id == self.reporter_id and actor.role is Role.REPORTER:
             self._move(actor, reopens_to, "The reporter replied.", {})
@@ -301,6 +323,138 @@ class Ticket(Aggregate):
     ) -> None:  # fmt: skip
         self.attachments[str(attachment_id)] = sha256
 
+    # SLA: deadlines are events, so replaying a ticket gives its deadlines whatever the policy became.
+
+    def start_sla(self, policy: SLAPolicy, version: int) -> None:
+        """The policy that applies at opening: its clocks run from the opening."""
+        self._set_deadlines(self._system_stamp(), policy, version, "opened", clocks_for(policy, self.created_on))
+
+    def recompute_sla(self, actor: Actor, policy: SLAPolicy | None, version: int, reason: str) -> None:
+        """After a change of priority or category: the matching policy's targets, from the same starts
+        and pauses, for the targets not yet met."""
+        if policy is None:
+            return
+        starts = {kind: self._clock(kind) for kind in self.sla_clocks}
+        clocks = {
+            kind: Clock(kind, old.start if (old := starts.get(kind)) else self.created_on, fresh.target, old.paused if old else timedelta(0), policy.calendar, policy.warning_threshold)
+            for kind, fresh in clocks_for(policy, self.created_on).items()
+            if kind not in self.sla_met
+        }
+        if clocks:
+            self._set_deadlines(self._stamp(actor), policy, version, reason, clocks)
+
+    def breach_sla(self, kind: str, now: datetime) -> bool:
+        """Records a missed deadline and escalates, if the deadline really passed and was neither met,
+        paused nor breached before: two schedulers, or a late timer, never breach twice."""
+        due = self.sla_deadlines.get(kind)
+        if due is None or kind in self.sla_met or kind in self.sla_breached or self.sla_paused_at or now < due or self.archived:
+            return False
+        stamp = self._system_stamp()
+        self._sla_breached(**stamp, kind=kind, due=due, at=now)
+        reason = f"The {kind} deadline {due.isoformat()} passed."
+        self._escalated(**stamp, level=self.escalation_level + 1, reason=reason)
+        if any(t.source == self.status and t.to == ESCALATED for t in self.workflow.transitions):
+            self._move_as(stamp, False, ESCALATED, reason, {})
+        return True
+
+    def _clocks_after_move(self, stamp: dict[str, Any], by_staff: bool, from_category: Category, to_category: Category) -> None:
+        pending = Category.PENDING
+        if to_category == pending and from_category != pending and self._running():
+            self._sla_paused(**stamp, at=utc_now())
+        elif from_category == pending and to_category != pending and self.sla_paused_at is not None:
+            self._resume(stamp)
+        if by_staff:
+            self._meet(stamp, "response")
+        if to_category in (Category.RESOLVED, Category.CLOSED):
+            self._meet(stamp, "resolution")
+        reopened = from_category in (Category.RESOLVED, Category.CLOSED) and to_category in (Category.OPEN, Category.PENDING)
+        if reopened and self.sla_policy and self.sla_policy["reopen"] == "restart":
+            policy = policy_from_definition(0, self.sla_policy)
+            restarted = clocks_for(policy, utc_now(), ["resolution"])
+            if restarted:
+                self._set_deadlines(stamp, policy, self.sla_policy_version, "reopened", restarted)
+
+    def _running(self) -> list[str]:
+        return [kind for kind in self.sla_deadlines if kind not in self.sla_met]
+
+    def _resume(self, stamp: dict[str, Any]) -> None:
+        now = utc_now()
+        clocks = {kind: self._clock(kind).paused_for(self.sla_paused_at, now) for kind in self._running()}
+        self._sla_resumed(**stamp, at=now, clocks=_clock_state(clocks), **_due_fields(clocks))
+
+    def _meet(self, stamp: dict[str, Any], kind: str) -> None:
+        if kind in self.sla_deadlines and kind not in self.sla_met:
+            now = utc_now()
+            self._sla_met(**stamp, kind=kind, at=now, on_time=kind not in self.sla_breached and now <= self.sla_deadlines[kind])
+
+    def _set_deadlines(self, stamp: dict[str, Any], policy: SLAPolicy, version: int, reason: str, clocks: dict[str, Clock]) -> None:
+        self._deadlines_set(
+            **stamp,
+            policy_id=policy.id,
+            policy_version=version,
+            policy=policy.to_definition(),
+            reason=reason,
+            clocks=_clock_state(clocks),
+            **_due_fields(clocks),
+        )
+
+    def _clock(self, kind: str) -> Clock:
+        state, policy = self.sla_clocks[kind], self.sla_policy or {}
+        return Clock(
+            kind,
+            state["start"],
+            timedelta(seconds=state["target_seconds"]),
+            timedelta(seconds=state["paused_seconds"]),
+            BusinessCalendar.from_definition(policy.get("calendar")),
+            policy.get("warning_threshold", 0.8),
+        )
+
+    @event("SLADeadlinesSet")
+    def _deadlines_set(
+        self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, policy_id: str, policy_version: int,
+        policy: dict[str, Any], reason: str, clocks: dict[str, Any], response_due: datetime | None, resolution_due: datetime | None,
+        response_warning_at: datetime | None, resolution_warning_at: datetime | None,
+    ) -> None:  # fmt: skip
+        self.sla_policy, self.sla_policy_version = policy, policy_version
+        self._take_clocks(clocks, response_due, resolution_due, response_warning_at, resolution_warning_at)
+        self.sla_met -= set(clocks)
+        self.sla_breached -= set(clocks)
+
+    @event("SLAPaused")
+    def _sla_paused(self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, at: datetime) -> None:
+        self.sla_paused_at = at
+
+    @event("SLAResumed")
+    def _sla_resumed(
+        self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, at: datetime, clocks: dict[str, Any],
+        response_due: datetime | None, resolution_due: datetime | None, response_warning_at: datetime | None, resolution_warning_at: datetime | None,
+    ) -> None:  # fmt: skip
+        self.sla_paused_at = None
+        self._take_clocks(clocks, response_due, resolution_due, response_warning_at, resolution_warning_at)
+
+    @event("SLAMet")
+    def _sla_met(self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, kind: str, at: datetime, on_time: bool) -> None:
+        self.sla_met.add(kind)
+
+    @event("SLABreached")
+    def _sla_breached(self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, kind: str, due: datetime, at: datetime) -> None:
+        self.sla_breached.add(kind)
+
+    @event("Escalated")
+    def _escalated(self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, level: int, reason: str) -> None:
+        self.escalation_level = level
+
+    def _take_clocks(self, clocks: dict[str, Any], *due_and_warnings: datetime | None) -> None:
+        response_due, resolution_due, response_warning_at, resolution_warning_at = due_and_warnings
+        self.sla_clocks.update(clocks)
+        for kind, due, warning in (("response", response_due, response_warning_at), ("resolution", resolution_due, resolution_warning_at)):
+            if kind in clocks:
+                self.sla_deadlines[kind], self.sla_warnings[kind] = due, warning
+
+    def _system_stamp(self) -> dict[str, Any]:
+        """Changes the ticket makes of itself (clocks, breaches, escalations) are recorded as Docket's."""
+        return {"tenant": self.tenant, "actor_id": SYSTEM_ID, "actor_role": SYSTEM_ROLE, "is_sensitive": self.is_sensitive}
+
     # Shared by every command
 
     def _allow(self, actor: Actor, action: Action, archived_too: bool = False) -> None:
@@ -361,3 +515,18 @@ class TrackingNumbers(Aggregate):
 
 def tracking_numbers_id(tenant: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"docket:tracking-numbers:{tenant}")
+
+
+def _clock_state(clocks: dict[str, Clock]) -> dict[str, dict[str, Any]]:
+    return {
+        kind: {"start": c.start, "target_seconds": c.target.total_seconds(), "paused_seconds": c.paused.total_seconds()}
+        for kind, c in clocks.items()
+    }
+
+
+def _due_fields(clocks: dict[str, Clock]) -> dict[str, datetime | None]:
+    return {
+        f"{kind}_{name}": (getattr(clocks[kind], attr) if kind in clocks else None)
+        for kind in KINDS
+        for name, attr in (("due", "due"), ("warning_at", "warning_at"))
+    }

@@ -12,11 +12,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 from sqlalchemy.sql import Executable
 
-_DIALECT = postgresql.psycopg.dialect()
+DIALECT = postgresql.psycopg.dialect()
 
 
 def execute(curs: Cursor[Any], statement: Executable) -> None:
-    compiled = statement.compile(dialect=_DIALECT)
+    compiled = statement.compile(dialect=DIALECT)
     curs.execute(str(compiled), compiled.params)
 
 

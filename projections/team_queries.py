@@ -8,12 +8,12 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.engine import Engine
 
 from domain.errors import NotFound
 from domain.permissions import Action, Actor, read_scope, require
-from projections.ticket_queries import TicketPage, page_of, scoped
+from projections.ticket_queries import TicketPage, page_of, scoped, ticket_rows
 from projections.ticket_tables import LIVE
 
 teams = LIVE.teams
@@ -89,17 +89,32 @@ def open_counts(engine: Engine, tenant: str, users: Sequence[str]) -> Mapping[st
         .group_by(tickets.c.assignee_id)
     )
     with engine.connect() as conn:
-        return dict(conn.execute(query).tuples().all())
+        return {assignee: count for assignee, count in conn.execute(query)}
+
+
+def holds_sensitive(engine: Engine, tenant: str, team_id: str) -> bool:
+    """Whether the team holds an open sensitive ticket: then it must stay restricted."""
+    query = select(tickets.c.id).where(
+        tickets.c.tenant == tenant,
+        tickets.c.team_id == team_id,
+        tickets.c.is_sensitive.is_(True),
+        tickets.c.status_category.in_(OPEN_CATEGORIES),
+        tickets.c.archived.is_(False),
+    )
+    with engine.connect() as conn:
+        return conn.execute(query.limit(1)).first() is not None
 
 
 def my_queue(engine: Engine, actor: Actor, page: int, page_size: int) -> TicketPage:
-    """The caller's assigned, accepted and in-progress tickets, the oldest first (until SLA deadlines order them)."""
-    query = scoped(select(tickets), read_scope(actor)).where(
+    """The caller's assigned, accepted and in-progress tickets, the soonest deadline first."""
+    query = scoped(ticket_rows(), read_scope(actor)).where(
         tickets.c.assignee_id == actor.id,
         tickets.c.status_category.in_(OPEN_CATEGORIES),
         tickets.c.archived.is_(False),
     )
-    return page_of(engine, actor, query, [tickets.c.created_at, tickets.c.id], page, page_size)
+    t = tickets.c
+    soonest = func.least(case((t.response_met_at.is_(None), t.response_due)), case((t.resolution_met_at.is_(None), t.resolution_due)))
+    return page_of(engine, actor, query, [soonest.asc().nulls_last(), tickets.c.created_at, tickets.c.id], page, page_size)
 
 
 def _team(row: Any) -> TeamView:

@@ -7,11 +7,11 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.engine import Engine
 
 from domain.errors import TicketNotFound
-from domain.permissions import Action, Actor, ReadScope, TicketFacts, ensure_visible, may, read_scope, require
+from domain.permissions import Action, Actor, ReadScope, Role, TicketFacts, ensure_visible, may, read_scope, require
 from projections.ticket_tables import LIVE
 
 tickets = LIVE.tickets
@@ -53,6 +53,14 @@ class TicketView(msgspec.Struct, frozen=True):
     assignee_id: str | None
     assignee_name: str | None
     accepted: bool
+    sla_status: str | None
+    sla_policy_id: str | None
+    response_due: datetime | None
+    resolution_due: datetime | None
+    response_met_at: datetime | None
+    resolution_met_at: datetime | None
+    escalation_level: int
+    escalation_reason: str | None
     tags: list[str]
     watchers: list[str]
     custom_fields: dict[str, Any]
@@ -122,7 +130,7 @@ class TicketFilters(msgspec.Struct, frozen=True):
 
 
 def list_tickets(engine: Engine, actor: Actor, filters: TicketFilters, page: int, page_size: int) -> TicketPage:
-    query = scoped(select(tickets), read_scope(actor)).where(tickets.c.archived.is_(False))
+    query = scoped(ticket_rows(), read_scope(actor)).where(tickets.c.archived.is_(False))
     if filters.status:
         query = query.where(tickets.c.status == filters.status)
     if filters.category:
@@ -152,12 +160,14 @@ def get_ticket(engine: Engine, actor: Actor, ticket_id: UUID) -> TicketDetail:
     query = select(assignments).where(assignments.c.ticket_id == ticket_id).order_by(assignments.c.version)
     with engine.connect() as conn:
         steps = [AssignmentEntry(**{f: r[f] for f in AssignmentEntry.__struct_fields__}) for r in conn.execute(query).mappings()]
+    if actor.role is Role.REPORTER:
+        steps = _public_steps(steps)
     return TicketDetail(**msgspec.structs.asdict(view), assignments=steps)
 
 
 def visible_row(engine: Engine, actor: Actor, ticket_id: UUID) -> Any:
     """The ticket's row, if the caller may see it: 404 outside their scope, 403 for a kind they may not read."""
-    query = select(tickets).where(tickets.c.tenant == actor.tenant, tickets.c.id == ticket_id)
+    query = ticket_rows().where(tickets.c.tenant == actor.tenant, tickets.c.id == ticket_id)
     with engine.connect() as conn:
         row = conn.execute(query).mappings().first()
     if row is None:
@@ -165,6 +175,12 @@ def visible_row(engine: Engine, actor: Actor, ticket_id: UUID) -> Any:
     facts = TicketFacts(tenant=row["tenant"], reporter_id=row["reporter_id"], ward=row["ward"], is_sensitive=row["is_sensitive"])
     ensure_visible(actor, ticket_id, facts)
     return row
+
+
+def _public_steps(steps: list[AssignmentEntry]) -> list[AssignmentEntry]:
+    """A reporter's view: who took their ticket on; not the staff's reasons, rules or refusals."""
+    shown = [s for s in steps if s.event in ("Assigned", "AssignmentAccepted")]
+    return [msgspec.structs.replace(s, rule=None, reason=None) for s in shown]
 
 
 def ticket_history(engine: Engine, actor: Actor, ticket_id: UUID, page: int, page_size: int) -> HistoryPage:
@@ -190,6 +206,31 @@ def ticket_history(engine: Engine, actor: Actor, ticket_id: UUID, page: int, pag
         for r in rows
     ]
     return HistoryPage(items=items, total=total, page=page, page_size=page_size, page_count=-(-total // page_size))
+
+
+def ticket_rows() -> Select:
+    """Ticket rows with their SLA status as of now."""
+    return select(tickets, sla_status().label("sla_status"))
+
+
+def sla_status() -> Any:
+    """on_track, warning, breached_response, breached_resolution, paused or met; null without a policy.
+    A breach counts from the deadline on, before the scheduler has recorded it."""
+    t, now = tickets.c, func.now()
+    running = {kind: and_(t[f"{kind}_due"].isnot(None), t[f"{kind}_met_at"].is_(None)) for kind in ("response", "resolution")}
+    breached = {
+        kind: or_(t[f"{kind}_breached"], and_(running[kind], t.sla_paused_at.is_(None), t[f"{kind}_due"] <= now))
+        for kind in ("response", "resolution")
+    }
+    return case(
+        (and_(t.response_due.is_(None), t.resolution_due.is_(None)), None),
+        (breached["response"], "breached_response"),
+        (breached["resolution"], "breached_resolution"),
+        (~or_(*running.values()), "met"),
+        (t.sla_paused_at.isnot(None), "paused"),
+        (or_(*(and_(running[k], t[f"{k}_warning_at"] <= now) for k in running)), "warning"),
+        else_="on_track",
+    )
 
 
 def scoped(query: Select, scope: ReadScope) -> Select:

@@ -36,6 +36,7 @@ class TicketTables:
     assignments: Table
     teams: Table
     routing_rules: Table
+    sla_policies: Table
 
 
 def ticket_tables(suffix: str = "") -> TicketTables:
@@ -53,6 +54,7 @@ def ticket_tables(suffix: str = "") -> TicketTables:
         assignments=_assignments(metadata, f"ticket_assignments{suffix}"),
         teams=_teams(metadata, f"teams{suffix}"),
         routing_rules=_routing_rules(metadata, f"routing_rules{suffix}"),
+        sla_policies=_sla_policies(metadata, f"sla_policies{suffix}"),
     )
 
 
@@ -95,6 +97,19 @@ def _tickets(metadata: MetaData, name: str) -> Table:
         Column("internal_note_count", Integer, nullable=False),
         Column("attachment_count", Integer, nullable=False),
         Column("reopen_count", Integer, nullable=False),
+        Column("sla_policy_id", Text),
+        Column("sla_policy_version", Integer),
+        Column("response_due", DateTime(timezone=True)),
+        Column("resolution_due", DateTime(timezone=True)),
+        Column("response_warning_at", DateTime(timezone=True)),
+        Column("resolution_warning_at", DateTime(timezone=True)),
+        Column("response_met_at", DateTime(timezone=True)),
+        Column("resolution_met_at", DateTime(timezone=True)),
+        Column("response_breached", Boolean, nullable=False),
+        Column("resolution_breached", Boolean, nullable=False),
+        Column("sla_paused_at", DateTime(timezone=True)),
+        Column("escalation_level", Integer, nullable=False),
+        Column("escalation_reason", Text),
         Column("first_responded_at", DateTime(timezone=True)),
         Column("resolved_at", DateTime(timezone=True)),
         Column("closed_at", DateTime(timezone=True)),
@@ -106,6 +121,8 @@ def _tickets(metadata: MetaData, name: str) -> Table:
         Index(f"{name}_tenant_status", "tenant", "status"),
         Index(f"{name}_tenant_tracking_number", "tenant", "tracking_number", unique=True),
         Index(f"{name}_tenant_assignee", "tenant", "assignee_id", "status_category"),
+        Index(f"{name}_response_due", "response_due", postgresql_where="response_met_at IS NULL AND NOT response_breached"),
+        Index(f"{name}_resolution_due", "resolution_due", postgresql_where="resolution_met_at IS NULL AND NOT resolution_breached"),
     )
 
 
@@ -243,6 +260,19 @@ def _routing_rules(metadata: MetaData, name: str) -> Table:
         Column("version", Integer, nullable=False),
         Column("rules", JSONB, nullable=False),
         Column("fallback_team_id", Text),
+        Column("set_by", Text, nullable=False),
+        Column("set_at", DateTime(timezone=True), nullable=False),
+        PrimaryKeyConstraint("tenant", "version", name=f"{name}_pkey"),
+    )
+
+
+def _sla_policies(metadata: MetaData, name: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("tenant", Text, nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("policies", JSONB, nullable=False),
         Column("set_by", Text, nullable=False),
         Column("set_at", DateTime(timezone=True), nullable=False),
         PrimaryKeyConstraint("tenant", "version", name=f"{name}_pkey"),

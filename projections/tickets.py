@@ -12,18 +12,19 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
-from sqlalchemy import ARRAY, Text, cast, func, insert, literal, update
+from sqlalchemy import ARRAY, Text, cast, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 from sqlalchemy.dialects.postgresql import insert as upsert
 
 from commands.app import CONFIG_TOPICS, TEAM_TOPICS, TICKET_TOPICS, event_name
 from domain.permissions import STAFF
 from domain.routing import RoutingRules
+from domain.sla import SLAPolicies
 from domain.team import Team
 from domain.tenant import TenantConfig
 from domain.ticket import Ticket
 from domain.workflow import Category
-from projections.sql import execute
+from projections.sql import DIALECT, execute
 from projections.ticket_tables import LIVE, TicketTables
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,9 @@ class TicketsProjection(Projection[PostgresTrackingRecorder]):
                 lon=location.get("lon"),
                 archived=False,
                 accepted=False,
+                response_breached=False,
+                resolution_breached=False,
+                escalation_level=0,
                 reply_count=0,
                 internal_note_count=0,
                 attachment_count=0,
@@ -206,21 +210,61 @@ class TicketsProjection(Projection[PostgresTrackingRecorder]):
 
     @apply.register
     def _accepted(self, e: Ticket.AssignmentAccepted, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._record_assignment(curs, e, **self._holder(curs, e), assignee_id=e.actor_id)
         self._touch(curs, e, accepted=True)
-        self._record_assignment(curs, e, assignee_id=e.actor_id)
         self._record(curs, e, tracking, {"accepted": {"old": False, "new": True}})
 
     @apply.register
     def _rejected(self, e: Ticket.AssignmentRejected, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._record_assignment(curs, e, **self._holder(curs, e), assignee_id=e.actor_id, reason=e.reason)
         self._touch(curs, e, assignee_id=None, assignee_name=None, accepted=False)
-        self._record_assignment(curs, e, assignee_id=e.actor_id, reason=e.reason)
         self._record(curs, e, tracking, {"assignee_id": {"old": e.actor_id, "new": None}}, note=e.reason)
 
     @apply.register
     def _unassigned(self, e: Ticket.Unassigned, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._record_assignment(curs, e, **self._holder(curs, e), assignee_id=e.from_assignee, reason=e.reason)
         self._touch(curs, e, assignee_id=None, assignee_name=None, accepted=False)
-        self._record_assignment(curs, e, assignee_id=e.from_assignee, reason=e.reason)
         self._record(curs, e, tracking, {"assignee_id": {"old": e.from_assignee, "new": None}}, note=e.reason)
+
+    @apply.register
+    def _deadlines_set(self, e: Ticket.SLADeadlinesSet, tracking: Tracking, curs: Cursor[Any]) -> None:
+        values = self._deadlines(e)
+        for kind in e.clocks:
+            values.update({f"{kind}_met_at": None, f"{kind}_breached": False})
+        changes = self._deadline_changes(curs, e)
+        self._touch(curs, e, sla_policy_id=e.policy_id, sla_policy_version=e.policy_version, **values)
+        self._record(curs, e, tracking, {**changes, "sla_policy": {"old": None, "new": f"{e.policy_id} v{e.policy_version}"}}, note=e.reason)
+
+    @apply.register
+    def _sla_paused(self, e: Ticket.SLAPaused, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._touch(curs, e, sla_paused_at=e.at)
+        self._record(curs, e, tracking, {"sla_paused_at": {"old": None, "new": e.at.isoformat()}})
+
+    @apply.register
+    def _sla_resumed(self, e: Ticket.SLAResumed, tracking: Tracking, curs: Cursor[Any]) -> None:
+        changes = self._deadline_changes(curs, e)
+        self._touch(curs, e, sla_paused_at=None, **self._deadlines(e))
+        self._record(curs, e, tracking, changes)
+
+    @apply.register
+    def _sla_met(self, e: Ticket.SLAMet, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._touch(curs, e, **{f"{e.kind}_met_at": e.at})
+        self._record(curs, e, tracking, {f"{e.kind}_met_at": {"old": None, "new": e.at.isoformat()}, "on_time": {"old": None, "new": e.on_time}})
+
+    @apply.register
+    def _sla_breached(self, e: Ticket.SLABreached, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._touch(curs, e, **{f"{e.kind}_breached": True})
+        self._record(curs, e, tracking, {f"{e.kind}_breached": {"old": False, "new": True}}, note=f"due {e.due.isoformat()}")
+
+    @apply.register
+    def _escalated(self, e: Ticket.Escalated, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._touch(curs, e, escalation_level=e.level, escalation_reason=e.reason)
+        self._record(curs, e, tracking, {"escalation_level": {"old": e.level - 1, "new": e.level}}, note=e.reason)
+
+    @apply.register
+    def _policies_replaced(self, e: SLAPolicies.PoliciesReplaced, tracking: Tracking, curs: Cursor[Any]) -> None:
+        row = {"tenant": e.tenant, "version": e.policies_version, "policies": Jsonb(e.policies), "set_by": e.actor_id, "set_at": e.timestamp}
+        execute(curs, insert(self.tables.sla_policies).values(**row))
 
     @apply.register
     def _team_created(self, e: Team.TeamCreated, tracking: Tracking, curs: Cursor[Any]) -> None:
@@ -234,9 +278,15 @@ class TicketsProjection(Projection[PostgresTrackingRecorder]):
 
     @apply.register
     def _member_added(self, e: Team.MemberAdded, tracking: Tracking, curs: Cursor[Any]) -> None:
+        """A new member joins at the end; a member changed again keeps their place, as in the aggregate
+        (round-robin goes round in this order)."""
         member = {"user_id": e.user_id, "display_name": e.display_name, "role": e.role}
-        others = self._other_members(e.user_id)
-        self._touch_team(curs, e, members=others.op("||")(literal(Jsonb([member]), JSONB)))
+        teams = self.tables.teams
+        execute(curs, select(teams.c.members).where(teams.c.id == e.originator_id))
+        current = curs.fetchone()["members"]
+        known = any(m["user_id"] == e.user_id for m in current)
+        members = [member if m["user_id"] == e.user_id else m for m in current] if known else [*current, member]
+        self._touch_team(curs, e, members=Jsonb(members))
 
     @apply.register
     def _member_removed(self, e: Team.MemberRemoved, tracking: Tracking, curs: Cursor[Any]) -> None:
@@ -264,6 +314,20 @@ class TicketsProjection(Projection[PostgresTrackingRecorder]):
         statement = upsert(table).values(**row).on_conflict_do_update(index_elements=["tenant"], set_={**e.changes, "updated_at": e.timestamp})
         execute(curs, statement)
 
+    @staticmethod
+    def _deadlines(e: Any) -> dict[str, Any]:
+        return {f"{kind}_{name}": getattr(e, f"{kind}_{name}") for kind in e.clocks for name in ("due", "warning_at")}
+
+    def _deadline_changes(self, curs: Cursor[Any], e: Any) -> dict[str, Any]:
+        """Old and new deadlines: the old ones read from the row before it changes."""
+        tickets = self.tables.tickets
+        columns = [tickets.c[f"{kind}_due"] for kind in e.clocks]
+        compiled = select(*columns).where(tickets.c.id == e.originator_id).compile(dialect=DIALECT)
+        old = curs.execute(str(compiled), compiled.params).fetchone() or {}
+        return {
+            f"{kind}_due": {"old": _iso(old.get(f"{kind}_due")), "new": _iso(getattr(e, f"{kind}_due"))} for kind in e.clocks
+        }
+
     def _touch_team(self, curs: Cursor[Any], e: Any, **values: Any) -> None:
         teams = self.tables.teams
         statement = update(teams).where(teams.c.id == e.originator_id)
@@ -273,6 +337,13 @@ class TicketsProjection(Projection[PostgresTrackingRecorder]):
         """The team's members but this one, in their order."""
         path = cast(literal("$[*] ? (@.user_id != $user)"), JSONPATH)
         return func.jsonb_path_query_array(self.tables.teams.c.members, path, func.jsonb_build_object("user", user_id))
+
+    def _holder(self, curs: Cursor[Any], e: Any) -> dict[str, Any]:
+        """The ticket's team and assignee's name before this event: an accept, reject or unassign
+        entry names them as an assignment does, so the history reads on its own."""
+        t = self.tables.tickets.c
+        execute(curs, select(t.team_id, t.team_name, t.assignee_name).where(t.id == e.originator_id))
+        return dict(curs.fetchone() or {})
 
     def _record_assignment(self, curs: Cursor[Any], e: Any, **values: Any) -> None:
         row = {"ticket_id": e.originator_id, "version": e.originator_version, "tenant": e.tenant, "event": event_name(e)}
@@ -303,3 +374,7 @@ class TicketsProjection(Projection[PostgresTrackingRecorder]):
             ),
         )
 
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat() if moment is not None else None

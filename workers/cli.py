@@ -44,9 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="docket", description="Docket: event-sourced ticket backend.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run API, projections and relay together (embedded servers when no URLs)")
+    serve = commands.add_parser("serve", help="run API, projections, relay and SLA scheduler together (embedded servers when no URLs)")
     serve.set_defaults(handler=lambda s, a: run(s, ROLES))
-    for role, text in (("api", "the HTTP API"), ("projector", "the projections"), ("relay", "the relay to NATS")):
+    roles = (("api", "the HTTP API"), ("projector", "the projections"), ("relay", "the relay to NATS"), ("scheduler", "the SLA scheduler"))
+    for role, text in roles:
         sub = commands.add_parser(role, help=f"run only {text} against the configured servers")
         sub.set_defaults(handler=lambda s, a, role=role: run(s, (role,)))
 

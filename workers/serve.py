@@ -16,17 +16,19 @@ from api.app import create_app
 from commands.app import Docket
 from projections.operations import PROJECTIONS
 from workers.bootstrap import Endpoints, api_services, application, endpoints
+from projections.sql import engine_for
 from workers.relay import Relay, connect_nats
+from workers.scheduler import SLAScheduler
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ROLES = ("api", "projector", "relay")
+ROLES = ("api", "projector", "relay", "scheduler")
 RESTART_DELAY = 2.0
 
 
 def run(settings: Settings, roles: tuple[str, ...]) -> None:
-    nats = "embedded" if set(roles) == set(ROLES) else "configured" if "relay" in roles else "none"
+    nats = "embedded" if set(roles) == set(ROLES) else "configured" if {"relay", "scheduler"} & set(roles) else "none"
     with endpoints(settings, nats=nats) as found, application(found) as app:
         asyncio.run(_run_roles(settings, found, app, roles))
     log.info("stopped")
@@ -41,6 +43,7 @@ async def _run_roles(settings: Settings, found: Endpoints, app: Docket, roles: t
         "api": lambda: _serve_api(settings, found, app, stop),
         "projector": lambda: _run_projectors(found, stop),
         "relay": lambda: _run_relay(app, found, stop),
+        "scheduler": lambda: _run_scheduler(app, found, stop),
     }
     log.info("running %s", ", ".join(roles))
     tasks = [asyncio.create_task(_supervised(role, starters[role], stop)) for role in roles]
@@ -107,6 +110,15 @@ async def _run_relay(app: Docket, found: Endpoints, stop: asyncio.Event) -> None
         await Relay(app, found.database_url, client.jetstream()).run(stop)
     finally:
         await client.drain()
+
+
+async def _run_scheduler(app: Docket, found: Endpoints, stop: asyncio.Event) -> None:
+    assert found.nats_url is not None
+    engine = engine_for(found.database_url, pool_size=2)
+    try:
+        await SLAScheduler(app, engine, found.database_url, found.nats_url).run(stop)
+    finally:
+        engine.dispose()
 
 
 async def _until(stop: asyncio.Event, *tasks: asyncio.Task) -> None:

@@ -49,3 +49,25 @@ def history(client, headers: dict[str, str], ticket_id: str) -> list[dict[str, A
 def statuses(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
     """The (old, new) status of every status change in a history, in order."""
     return [(e["changes"]["status"]["old"], e["changes"]["status"]["new"]) for e in entries if e["event"] == "StatusChanged"]
+
+
+TEAMS = "/api/v1/teams"
+ROUTING_RULES = "/api/v1/routing-rules"
+
+
+def new_team(client, headers: dict[str, str], name: str, members: tuple[tuple[str, ...], ...] = (), **fields: Any) -> str:
+    """Creates a team and adds its members, each (user_id, display_name[, role]), in this order; returns its id."""
+    response = client.post(TEAMS, json={"name": name, **fields}, headers=headers)
+    assert response.status_code == 201, response.text
+    team_id = response.json()["id"]
+    for user_id, display_name, *role in members:
+        body = {"display_name": display_name, "role": role[0] if role else "agent"}
+        added = client.put(f"{TEAMS}/{team_id}/members/{user_id}", json=body, headers=headers)
+        assert added.status_code == 200, added.text
+    return team_id
+
+
+def set_rules(client, headers: dict[str, str], rules: list[dict[str, Any]], fallback_team_id: str | None = None) -> dict[str, Any]:
+    response = client.put(ROUTING_RULES, json={"rules": rules, "fallback_team_id": fallback_team_id}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()

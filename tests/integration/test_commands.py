@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from commands.structs import ChangeStatus, OpenTicket
-from commands.tickets import run_ticket_command, change_status, load_ticket, open_ticket
+from commands.loading import load_ticket
+from commands.tickets import change_status, open_ticket, run_ticket_command
 from domain.errors import DomainError, TicketNotFound, TransitionNotAllowed, VersionConflict
 
 

@@ -1,0 +1,26 @@
+"""Loading a ticket for a command."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from commands.app import Docket
+from domain.errors import TicketNotFound, VersionConflict
+from domain.ticket import Ticket
+
+
+def load_ticket(app: Docket, ticket_id: UUID) -> Ticket:
+    try:
+        ticket = app.repository.get(ticket_id)
+    except AggregateNotFoundError:
+        raise TicketNotFound(ticket_id) from None
+    if not isinstance(ticket, Ticket):
+        raise TicketNotFound(ticket_id)
+    return ticket
+
+
+def check_version(ticket: Ticket, expected: int | None) -> None:
+    if expected is not None and expected != ticket.version:
+        raise VersionConflict(f"Ticket {ticket.id} is at version {ticket.version}, not {expected}; reload it and retry.")

@@ -1,0 +1,60 @@
+"""Queries over SLA policies and the deadlines the scheduler watches."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from sqlalchemy import and_, select
+from sqlalchemy.engine import Engine
+
+from domain.permissions import Action, Actor, require
+from projections.ticket_tables import LIVE
+
+policies = LIVE.sla_policies
+tickets = LIVE.tickets
+
+
+class SLAPoliciesView(msgspec.Struct, frozen=True):
+    version: int
+    policies: list[dict[str, Any]]
+    set_by: str | None = None
+    set_at: datetime | None = None
+
+
+class OpenDeadline(msgspec.Struct, frozen=True):
+    ticket_id: UUID
+    tenant: str
+    kind: str
+    due: datetime
+
+
+def current_sla_policies(engine: Engine, actor: Actor) -> SLAPoliciesView:
+    require(actor, Action.READ_WORKFLOWS)
+    query = select(policies).where(policies.c.tenant == actor.tenant).order_by(policies.c.version.desc()).limit(1)
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        return SLAPoliciesView(version=0, policies=[])
+    return SLAPoliciesView(version=row["version"], policies=row["policies"], set_by=row["set_by"], set_at=row["set_at"])
+
+
+def open_deadlines(engine: Engine) -> list[OpenDeadline]:
+    """Every deadline not yet met, breached or paused, of every tenant: what the scheduler holds a timer for."""
+    found = []
+    with engine.connect() as conn:
+        for kind in ("response", "resolution"):
+            t = tickets.c
+            query = select(t.id, t.tenant, t[f"{kind}_due"]).where(
+                and_(
+                    t[f"{kind}_due"].isnot(None),
+                    t[f"{kind}_met_at"].is_(None),
+                    t[f"{kind}_breached"].is_(False),
+                    t.sla_paused_at.is_(None),
+                    t.archived.is_(False),
+                )
+            )
+            found += [OpenDeadline(ticket_id=i, tenant=tenant, kind=kind, due=due) for i, tenant, due in conn.execute(query)]
+    return found
