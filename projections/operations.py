@@ -13,8 +13,9 @@ from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
 
 from commands.app import Docket
+from projections.base import TableSet, TrackedProjection
+from projections.dashboard import DashboardProjection
 from projections.sql import create_tables, drop_tables
-from projections.ticket_tables import LIVE, TicketTables, ticket_tables
 from projections.tickets import TicketsProjection
 
 log = logging.getLogger(__name__)
@@ -22,20 +23,44 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 Progress = Callable[[int], None]
 
-PROJECTIONS = {TicketsProjection.name: TicketsProjection}
+PROJECTIONS: dict[str, type[TrackedProjection]] = {p.name: p for p in (TicketsProjection, DashboardProjection)}
+VERSIONS = "projection_versions"
 
 
 class ProjectionStatus(msgspec.Struct, frozen=True):
     name: str
+    version: int  # of the live tables
+    code_version: int  # of this code: when it is higher, the tables are rebuilt
     position: int
     head: int
     lag: int
 
 
 def ensure_tables(datastore: PostgresDatastore) -> None:
+    """Creates what is missing: every projection's live tables and tracking table, and the
+    record of the version each was built with (a new projection starts at its code's version)."""
     with datastore.transaction(commit=True) as curs:
-        create_tables(curs, LIVE.metadata)
-    tracking_recorder(datastore, TicketsProjection.name).create_table()
+        curs.execute(f"CREATE TABLE IF NOT EXISTS {VERSIONS} (name text PRIMARY KEY, version integer NOT NULL)")
+        for projection in PROJECTIONS.values():
+            create_tables(curs, projection.tables_for("").metadata)
+            curs.execute(
+                f"INSERT INTO {VERSIONS} (name, version) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+                (projection.name, projection.version),
+            )
+    for name in PROJECTIONS:
+        tracking_recorder(datastore, name).create_table()
+
+
+def built_versions(datastore: PostgresDatastore) -> dict[str, int]:
+    with datastore.transaction(commit=False) as curs:
+        curs.execute(f"SELECT name, version FROM {VERSIONS}")
+        return {row["name"]: row["version"] for row in curs.fetchall()}
+
+
+def stale_projections(app: Docket) -> list[str]:
+    """Projections whose tables an older version of the code built."""
+    built = built_versions(app.recorder.datastore)
+    return [name for name, projection in PROJECTIONS.items() if built.get(name, 0) < projection.version]
 
 
 def tracking_recorder(datastore: PostgresDatastore, projection: str) -> PostgresTrackingRecorder:
@@ -43,38 +68,52 @@ def tracking_recorder(datastore: PostgresDatastore, projection: str) -> Postgres
 
 
 def status(app: Docket) -> list[ProjectionStatus]:
-    head = app.recorder.max_notification_id() or 0
+    """Each projection's position and how many of the events it applies it has yet to apply."""
+    built = built_versions(app.recorder.datastore)
     statuses = []
-    for name in PROJECTIONS:
+    for name, projection in PROJECTIONS.items():
+        head = head_of(app, projection.topics)
         position = tracking_recorder(app.recorder.datastore, name).max_tracking_id(app.name) or 0
-        statuses.append(ProjectionStatus(name=name, position=position, head=head, lag=max(head - position, 0)))
+        statuses.append(
+            ProjectionStatus(
+                name=name,
+                version=built.get(name, 0),
+                code_version=projection.version,
+                position=position,
+                head=head,
+                lag=max(head - position, 0),
+            )
+        )
     return statuses
 
 
-def rebuild_tickets(app: Docket, progress: Progress = lambda n: None) -> int:
+def rebuild(app: Docket, name: str, progress: Progress = lambda n: None) -> int:
     """Fills new tables beside the live ones from the event store, then swaps them in.
 
     The API goes on reading the live tables throughout. The swap holds the live tracking
     table's lock, so the live projector waits, then skips what the rebuild already applied.
     """
+    projection_class = PROJECTIONS[name]
     datastore = app.recorder.datastore
     ensure_tables(datastore)
-    shadow = ticket_tables("_rebuild")
+    shadow, scratch = projection_class.tables_for("_rebuild"), f"{name}_rebuild"
     with datastore.transaction(commit=True) as curs:
         drop_tables(curs, shadow.metadata)
         create_tables(curs, shadow.metadata)
-        curs.execute("DROP TABLE IF EXISTS tickets_rebuild_tracking")
-    view = tracking_recorder(datastore, "tickets_rebuild")
+        curs.execute(SQL("DROP TABLE IF EXISTS {}").format(Identifier(f"{scratch}_tracking")))
+    view = tracking_recorder(datastore, scratch)
     view.create_table()
-    projection = TicketsProjection(view, shadow)
+    projection = projection_class(view, shadow)
+    log.info("rebuilding projection %s beside the live one", name)
     position = _replay(app, projection, 0, progress)
     with datastore.transaction(commit=True) as curs:
-        curs.execute("LOCK TABLE tickets_tracking IN ACCESS EXCLUSIVE MODE")
+        curs.execute(SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(Identifier(f"{name}_tracking")))
         position = _replay(app, projection, position, progress, curs)
-        _swap(curs, shadow, LIVE)
-        _set_position(curs, "tickets_tracking", app.name, position)
-        curs.execute("DROP TABLE tickets_rebuild_tracking")
-    log.info("rebuilt projection tickets up to notification %s", position)
+        _swap(curs, shadow, projection_class.tables_for(""))
+        _set_position(curs, f"{name}_tracking", app.name, position)
+        curs.execute(SQL("DROP TABLE {}").format(Identifier(f"{scratch}_tracking")))
+        curs.execute(f"UPDATE {VERSIONS} SET version = %s WHERE name = %s", (projection_class.version, name))
+    log.info("rebuilt projection %s (version %s) up to notification %s", name, projection_class.version, position)
     return position
 
 
@@ -83,7 +122,7 @@ def events_after(app: Docket, position: int, topics: tuple[str, ...], limit: int
     return [(app.mapper.to_domain_event(n), Tracking(app.name, n.id)) for n in notifications]
 
 
-def _replay(app: Docket, projection: TicketsProjection, position: int, progress: Progress, curs: Cursor[Any] | None = None) -> int:
+def _replay(app: Docket, projection: TrackedProjection, position: int, progress: Progress, curs: Cursor[Any] | None = None) -> int:
     while batch := events_after(app, position, projection.topics):
         if curs is None:
             with projection.view.datastore.transaction(commit=True) as batch_curs:
@@ -95,7 +134,7 @@ def _replay(app: Docket, projection: TicketsProjection, position: int, progress:
     return position
 
 
-def _swap(curs: Cursor[Any], shadow: TicketTables, live: TicketTables) -> None:
+def _swap(curs: Cursor[Any], shadow: TableSet, live: TableSet) -> None:
     for new in shadow.metadata.sorted_tables:
         old = live.metadata.tables[new.name.removesuffix(shadow.suffix)]
         curs.execute(SQL("DROP TABLE IF EXISTS {} CASCADE").format(Identifier(old.name)))
@@ -118,6 +157,16 @@ def _set_position(curs: Cursor[Any], table: str, application_name: str, position
         ).format(Identifier(table)),
         (application_name, position),
     )
+
+
+def head_of(app: Docket, topics: tuple[str, ...]) -> int:
+    """The last stored event a projection of these topics applies: where it is caught up."""
+    table = Identifier(app.recorder.events_table_name)
+    query = SQL("SELECT notification_id FROM {} WHERE topic = ANY(%s) ORDER BY notification_id DESC LIMIT 1").format(table)
+    with app.recorder.datastore.transaction(commit=False) as curs:
+        curs.execute(query, (list(topics),))
+        row = curs.fetchone()
+    return row["notification_id"] if row else 0
 
 
 def count_events(app: Docket, topics: tuple[str, ...]) -> int:

@@ -7,9 +7,7 @@ import logging
 from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
-from eventsourcing.persistence import IntegrityError, Tracking
-from eventsourcing.postgres import PostgresTrackingRecorder
-from eventsourcing.projection import Projection
+from eventsourcing.persistence import Tracking
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
 from sqlalchemy import ARRAY, Text, cast, func, insert, literal, select, update
@@ -25,7 +23,8 @@ from domain.tenant import TenantConfig
 from domain.ticket import Ticket
 from domain.workflow import Category
 from projections.sql import DIALECT, execute
-from projections.ticket_tables import LIVE, TicketTables
+from projections.base import TrackedProjection
+from projections.ticket_tables import TicketTables, ticket_tables
 
 log = logging.getLogger(__name__)
 
@@ -39,29 +38,12 @@ STAFF_ROLES = {role.value for role in STAFF}
 REDACTED = "[redacted]"
 
 
-class TicketsProjection(Projection[PostgresTrackingRecorder]):
+class TicketsProjection(TrackedProjection):
     name = "tickets"
     topics = TICKET_TOPICS + CONFIG_TOPICS + TEAM_TOPICS
-
-    def __init__(self, view: PostgresTrackingRecorder, tables: TicketTables = LIVE) -> None:
-        super().__init__(view)
-        self.tables = tables
-
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        """Applies one event and records its position in one transaction; an event seen before is skipped."""
-        try:
-            with self.view.datastore.transaction(commit=True) as curs:
-                self.view._insert_tracking(curs, tracking)
-                self.apply(domain_event, tracking, curs)
-        except IntegrityError:
-            log.debug("event %s already applied to %s", tracking.notification_id, self.name)
-
-    def apply_batch(self, curs: Cursor[Any], items: list[tuple[Any, Tracking]]) -> None:
-        """Applies many events inside the caller's transaction and records the last position."""
-        for domain_event, tracking in items:
-            self.apply(domain_event, tracking, curs)
-        if items:
-            self.view._insert_tracking(curs, items[-1][1])
+    version = 1
+    tables: TicketTables
+    tables_for = staticmethod(ticket_tables)
 
     @singledispatchmethod
     def apply(self, domain_event: Any, tracking: Tracking, curs: Cursor[Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -18,9 +19,8 @@ from api.services import Services
 from commands.app import Docket, eventsourcing_env
 from commands.attachments import FileBlobStore
 from domain.permissions import Actor, Role
-from projections.operations import ensure_tables
+from projections.operations import PROJECTIONS, ensure_tables, head_of
 from projections.sql import engine_for
-from projections.tickets import TicketsProjection
 from tests.servers import fresh_database, owned_nats
 from workers.settings import load_settings
 
@@ -59,11 +59,14 @@ def app(es_env) -> Iterator[Docket]:
 
 
 @pytest.fixture(scope="session")
-def projector(app, es_env) -> Iterator[ProjectionRunner]:
-    with ProjectionRunner(
-        application_class=Docket, projection_class=TicketsProjection, view_class=PostgresTrackingRecorder, env=es_env
-    ) as runner:
-        yield runner
+def projectors(app, es_env) -> Iterator[dict[str, ProjectionRunner]]:
+    with contextlib.ExitStack() as stack:
+        yield {
+            name: stack.enter_context(
+                ProjectionRunner(application_class=Docket, projection_class=projection, view_class=PostgresTrackingRecorder, env=es_env)
+            )
+            for name, projection in PROJECTIONS.items()
+        }
 
 
 @pytest.fixture(scope="session")
@@ -74,11 +77,14 @@ def engine(database_url) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def projected(projector, app) -> Callable[[], None]:
-    """Waits until the tickets projection has applied every event stored so far."""
+def projected(projectors, app) -> Callable[[], None]:
+    """Waits until every projection has applied every event stored so far that it applies."""
 
     def wait() -> None:
-        projector.wait(app.recorder.max_notification_id(), timeout=10)
+        for name, runner in projectors.items():
+            head = head_of(app, PROJECTIONS[name].topics)
+            if head:
+                runner.wait(head, timeout=10)
 
     return wait
 

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from api.auth import DEFAULT_TTL, issue_token
 from domain.permissions import Role
-from projections.operations import PROJECTIONS, count_events, rebuild_tickets, status
+from projections.operations import PROJECTIONS, count_events, rebuild, status
 from workers.bootstrap import application, endpoints
 from workers.serve import ROLES, run
 from workers.settings import Settings, SettingsError, load_settings
@@ -97,7 +97,7 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     with endpoints(settings) as found, application(found) as app:
         total = count_events(app, PROJECTIONS[args.name].topics)
         with tqdm(total=total, desc=f"rebuilding {args.name}", unit="event") as bar:
-            position = rebuild_tickets(app, progress=bar.update)
+            position = rebuild(app, args.name, progress=bar.update)
     print(f"rebuilt {args.name} up to notification {position}")
     return 0
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from projections.operations import rebuild_tickets
+from projections.operations import rebuild
 from projections.ticket_tables import LIVE
 from tests.integration.http_helpers import TICKETS, detail, history, move, open_ticket, refused
 
@@ -243,7 +243,7 @@ def test_a_rebuilt_read_model_keeps_the_redaction(client, auth, projected, app, 
         assert client.post(f"{TICKETS}/{tid}/redactions", json={"field": field, "reason": "r"}, headers=auth("admin")).status_code == 200
     projected()
     before = rows_of(engine, tid)
-    rebuild_tickets(app)
+    rebuild(app, "tickets")
     after = rows_of(engine, tid)
     assert after == before
     assert (after[0]["address"], after[0]["reporter_email"]) == (None, None)

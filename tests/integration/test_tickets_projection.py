@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from commands.structs import ChangeStatus, OpenTicket
 from commands.tickets import change_status, open_ticket
-from projections.operations import events_after, rebuild_tickets, status
+from projections.operations import events_after, rebuild, status
 from projections.ticket_tables import LIVE
 from projections.tickets import TicketsProjection
 from projections.operations import tracking_recorder
@@ -57,7 +57,7 @@ def test_rebuilding_gives_exactly_the_tables_the_live_projection_built(app, acto
     projected()
     before = read_all(engine)
     seen = []
-    position = rebuild_tickets(app, progress=seen.append)
+    position = rebuild(app, "tickets", progress=seen.append)
     assert position == app.recorder.max_notification_id()
     assert read_all(engine) == before
     assert sum(seen) >= 8
@@ -66,11 +66,11 @@ def test_rebuilding_gives_exactly_the_tables_the_live_projection_built(app, acto
 def test_the_live_projection_goes_on_after_a_rebuild(app, actor, engine, projected, tenant):
     open_and_work(app, actor, n=1)
     projected()
-    rebuild_tickets(app)
+    rebuild(app, "tickets")
     [ticket_id] = open_and_work(app, actor, n=1)
     projected()
     with engine.connect() as conn:
         row = conn.execute(select(LIVE.tickets).where(LIVE.tickets.c.id == ticket_id)).mappings().one()
     assert row["status"] == "in_progress"
-    rebuild_tickets(app)
-    assert [s.lag for s in status(app)] == [0]
+    rebuild(app, "tickets")
+    assert [s.lag for s in status(app) if s.name == "tickets"] == [0]

@@ -1,0 +1,272 @@
+"""The `dashboard` read model: figures kept incrementally, so no request scans the tickets.
+
+Each ticket adds to one bucket (tenant, ward, day opened, category, team); its facts row says
+what it adds, so a change moves its contribution from the old bucket to the new one. Sensitive
+tickets, archived tickets and tickets held by restricted teams add nothing. Tenants whose figures
+changed are marked dirty in the same transaction, for the publisher to send to NATS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from psycopg import Cursor
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Double,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    Uuid,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as upsert
+
+from commands.app import TEAM_TOPICS, TICKET_TOPICS
+from domain.permissions import STAFF
+from domain.team import Team
+from domain.ticket import Ticket
+from projections.base import TrackedProjection
+from projections.sql import DIALECT, execute
+
+FIGURES = (
+    "open", "resolved", "total", "with_sla", "with_response_sla", "with_resolution_sla",
+    "response_breached", "resolution_breached", "responded",
+)  # fmt: skip
+STAFF_ROLES = {role.value for role in STAFF}
+OPEN, RESOLVED = ("open", "pending"), ("resolved", "closed")
+
+
+@dataclass(frozen=True)
+class DashboardTables:
+    suffix: str
+    metadata: MetaData
+    buckets: Table
+    facts: Table
+    teams: Table
+    dirty: Table
+
+
+def dashboard_tables(suffix: str = "") -> DashboardTables:
+    metadata = MetaData()
+    buckets = Table(
+        f"dashboard_buckets{suffix}",
+        metadata,
+        Column("tenant", Text, nullable=False),
+        Column("ward", Text, nullable=False),  # "" for no ward
+        Column("day", Date, nullable=False),  # the day the tickets were opened, UTC
+        Column("category", Text, nullable=False),
+        Column("team_id", Text, nullable=False),  # "" for no team
+        *(Column(name, Integer, nullable=False) for name in FIGURES),
+        Column("response_seconds", Double, nullable=False),  # summed over the responded tickets
+        PrimaryKeyConstraint("tenant", "ward", "day", "category", "team_id", name=f"dashboard_buckets{suffix}_pkey"),
+    )
+    facts = Table(
+        f"dashboard_facts{suffix}",
+        metadata,
+        Column("id", Uuid, nullable=False),
+        Column("tenant", Text, nullable=False),
+        Column("ward", Text, nullable=False),
+        Column("day", Date, nullable=False),
+        Column("category", Text, nullable=False),
+        Column("team_id", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("status_category", Text, nullable=False),
+        Column("is_sensitive", Boolean, nullable=False),
+        Column("archived", Boolean, nullable=False),
+        Column("team_restricted", Boolean, nullable=False),
+        Column("has_response_sla", Boolean, nullable=False),
+        Column("has_resolution_sla", Boolean, nullable=False),
+        Column("response_breached", Boolean, nullable=False),
+        Column("resolution_breached", Boolean, nullable=False),
+        Column("response_seconds", Double),  # null until the first staff response
+        PrimaryKeyConstraint("id", name=f"dashboard_facts{suffix}_pkey"),
+    )
+    teams = Table(
+        f"dashboard_teams{suffix}",
+        metadata,
+        Column("id", Text, nullable=False),
+        Column("tenant", Text, nullable=False),
+        Column("name", Text, nullable=False),
+        Column("is_restricted", Boolean, nullable=False),
+        PrimaryKeyConstraint("id", name=f"dashboard_teams{suffix}_pkey"),
+    )
+    dirty = Table(
+        f"dashboard_dirty{suffix}",
+        metadata,
+        Column("tenant", Text, nullable=False),
+        Column("since", DateTime(timezone=True), nullable=False),
+        PrimaryKeyConstraint("tenant", name=f"dashboard_dirty{suffix}_pkey"),
+    )
+    return DashboardTables(suffix, metadata, buckets, facts, teams, dirty)
+
+
+def contribution(facts: dict[str, Any]) -> dict[str, float]:
+    """What one ticket adds to its bucket."""
+    if facts["is_sensitive"] or facts["archived"] or facts["team_restricted"]:
+        return dict.fromkeys((*FIGURES, "response_seconds"), 0)
+    responded = facts["response_seconds"] is not None
+    return {
+        "open": int(facts["status_category"] in OPEN),
+        "resolved": int(facts["status_category"] in RESOLVED),
+        "total": 1,
+        "with_sla": int(facts["has_response_sla"] or facts["has_resolution_sla"]),
+        "with_response_sla": int(facts["has_response_sla"]),
+        "with_resolution_sla": int(facts["has_resolution_sla"]),
+        "response_breached": int(facts["response_breached"]),
+        "resolution_breached": int(facts["resolution_breached"]),
+        "responded": int(responded),
+        "response_seconds": facts["response_seconds"] if responded else 0.0,
+    }
+
+
+class DashboardProjection(TrackedProjection):
+    name = "dashboard"
+    topics = TICKET_TOPICS + TEAM_TOPICS
+    version = 1
+    tables: DashboardTables
+    tables_for = staticmethod(dashboard_tables)
+
+    @singledispatchmethod
+    def apply(self, domain_event: Any, tracking: Tracking, curs: Cursor[Any]) -> None:
+        """Events no figure depends on change nothing."""
+
+    @apply.register
+    def _opened(self, e: Ticket.Opened, tracking: Tracking, curs: Cursor[Any]) -> None:
+        facts = {
+            "id": e.originator_id,
+            "tenant": e.tenant,
+            "ward": e.ward or "",
+            "day": e.timestamp.date(),
+            "category": e.category,
+            "team_id": "",
+            "created_at": e.timestamp,
+            "status_category": "open",
+            "is_sensitive": e.is_sensitive,
+            "archived": False,
+            "team_restricted": False,
+            "has_response_sla": False,
+            "has_resolution_sla": False,
+            "response_breached": False,
+            "resolution_breached": False,
+            "response_seconds": None,
+        }
+        execute(curs, insert(self.tables.facts).values(**facts))
+        self._add(curs, facts, contribution(facts), sign=1)
+
+    @apply.register
+    def _status_changed(self, e: Ticket.StatusChanged, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._change(curs, e, lambda f: {"status_category": e.to_category, **_responded(f, e)})
+
+    @apply.register
+    def _reply_added(self, e: Ticket.ReplyAdded, tracking: Tracking, curs: Cursor[Any]) -> None:
+        if not e.internal:
+            self._change(curs, e, lambda f: _responded(f, e))
+
+    @apply.register
+    def _edited(self, e: Ticket.Edited, tracking: Tracking, curs: Cursor[Any]) -> None:
+        if "category" in e.changes:
+            self._change(curs, e, lambda f: {"category": e.changes["category"]["new"]})
+
+    @apply.register
+    def _archived(self, e: Ticket.Archived, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._change(curs, e, lambda f: {"archived": True})
+
+    @apply.register
+    def _assigned(self, e: Ticket.Assigned, tracking: Tracking, curs: Cursor[Any]) -> None:
+        restricted = self._team_restricted(curs, e.team_id)
+        self._change(curs, e, lambda f: {"team_id": e.team_id, "team_restricted": restricted})
+
+    @apply.register
+    def _deadlines_set(self, e: Ticket.SLADeadlinesSet, tracking: Tracking, curs: Cursor[Any]) -> None:
+        def update_sla(f: dict[str, Any]) -> dict[str, Any]:
+            changes: dict[str, Any] = {f"has_{kind}_sla": True for kind in e.clocks}
+            changes.update({f"{kind}_breached": False for kind in e.clocks})
+            return changes
+
+        self._change(curs, e, update_sla)
+
+    @apply.register
+    def _sla_breached(self, e: Ticket.SLABreached, tracking: Tracking, curs: Cursor[Any]) -> None:
+        self._change(curs, e, lambda f: {f"{e.kind}_breached": True})
+
+    @apply.register
+    def _team_created(self, e: Team.TeamCreated, tracking: Tracking, curs: Cursor[Any]) -> None:
+        row = {"id": str(e.originator_id), "tenant": e.tenant, "name": e.name, "is_restricted": e.is_restricted}
+        execute(curs, insert(self.tables.teams).values(**row))
+
+    @apply.register
+    def _team_changed(self, e: Team.TeamChanged, tracking: Tracking, curs: Cursor[Any]) -> None:
+        teams, team_id = self.tables.teams, str(e.originator_id)
+        values = {name: e.changes[name]["new"] for name in ("name", "is_restricted") if name in e.changes}
+        if values:
+            execute(curs, update(teams).where(teams.c.id == team_id).values(**values))
+        if "is_restricted" in values:
+            facts = self.tables.facts
+            for ticket_id in self._rows(curs, select(facts.c.id).where(facts.c.team_id == team_id)):
+                self._change_facts(curs, ticket_id["id"], {"team_restricted": values["is_restricted"]})
+
+    def _change(self, curs: Cursor[Any], e: Any, changes: Any) -> None:
+        facts = self._facts(curs, e.originator_id)
+        if facts is not None:
+            self._change_facts(curs, e.originator_id, changes(facts), facts)
+
+    def _change_facts(self, curs: Cursor[Any], ticket_id: Any, changes: dict[str, Any], old: dict[str, Any] | None = None) -> None:
+        """Moves the ticket's contribution from what it was to what it becomes."""
+        old = old or self._facts(curs, ticket_id)
+        new = {**old, **changes}
+        if new == old:
+            return
+        facts = self.tables.facts
+        execute(curs, update(facts).where(facts.c.id == ticket_id).values(**changes))
+        self._add(curs, old, contribution(old), sign=-1)
+        self._add(curs, new, contribution(new), sign=1)
+
+    def _add(self, curs: Cursor[Any], facts: dict[str, Any], figures: dict[str, float], sign: int) -> None:
+        if not any(figures.values()):
+            return
+        key = {name: facts[name] for name in ("tenant", "ward", "day", "category", "team_id")}
+        signed = {name: sign * value for name, value in figures.items()}
+        buckets = self.tables.buckets
+        statement = upsert(buckets).values(**key, **signed)
+        statement = statement.on_conflict_do_update(
+            index_elements=list(key), set_={name: buckets.c[name] + statement.excluded[name] for name in signed}
+        )
+        execute(curs, statement)
+        dirty = upsert(self.tables.dirty).values(tenant=facts["tenant"], since=datetime.now().astimezone())
+        execute(curs, dirty.on_conflict_do_nothing(index_elements=["tenant"]))
+
+    def _facts(self, curs: Cursor[Any], ticket_id: Any) -> dict[str, Any] | None:
+        rows = self._rows(curs, select(self.tables.facts).where(self.tables.facts.c.id == ticket_id))
+        return dict(rows[0]) if rows else None
+
+    def _team_restricted(self, curs: Cursor[Any], team_id: str) -> bool:
+        teams = self.tables.teams
+        rows = self._rows(curs, select(teams.c.is_restricted).where(teams.c.id == team_id))
+        return bool(rows and rows[0]["is_restricted"])
+
+    @staticmethod
+    def _rows(curs: Cursor[Any], statement: Any) -> list[dict[str, Any]]:
+        compiled = statement.compile(dialect=DIALECT)
+        return curs.execute(str(compiled), compiled.params).fetchall()
+
+
+def _responded(facts: dict[str, Any], e: Any) -> dict[str, Any]:
+    """The first public staff response (a move or a reply) sets the response time."""
+    if facts["response_seconds"] is None and e.actor_role in STAFF_ROLES:
+        return {"response_seconds": (e.timestamp - facts["created_at"]).total_seconds()}
+    return {}
+
+
+LIVE = dashboard_tables()
