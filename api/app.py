@@ -12,6 +12,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.health import health
 from api.assignments import AssignmentController, QueueController
 from api.attachments import AttachmentController
+from api.dashboard import DashboardController
 from api.replies import ReplyController
 from api.services import Services
 from api.sla import SLAPolicyController
@@ -40,6 +41,7 @@ def create_app(services: Services) -> Litestar:
             TeamController,
             RoutingRulesController,
             SLAPolicyController,
+            DashboardController,
         ],
         request_max_body_size=services.attachment_rules.max_bytes + MULTIPART_OVERHEAD,
         dependencies={

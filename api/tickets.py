@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -10,7 +11,7 @@ from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from api.schemas import NewTicket, Redaction, StatusChange, TicketEdit, Transfer
+from api.schemas import NewTicket, Priority, Redaction, StatusChange, TicketEdit, Transfer
 from api.services import Services
 from commands.structs import (
     ArchiveTicket,
@@ -32,6 +33,8 @@ Page = Annotated[int, QueryParameter(ge=1, description="Page number, from 1")]
 PageSize = Annotated[int, QueryParameter(ge=1, le=200, description="Items per page, at most 200")]
 TicketId = FromPath[UUID]
 Caller = NamedDependency[Actor]
+SLAStatus = Literal["on_track", "warning", "breached_response", "breached_resolution", "paused", "met"]
+SortBy = Literal["created_at", "updated_at", "priority", "status", "category", "sla_deadline"]
 Used = NamedDependency[Services]
 
 
@@ -46,17 +49,46 @@ class TicketController(Controller):
         body["reporter"] = Reporter(**msgspec.structs.asdict(data.reporter)) if data.reporter else None
         return open_ticket(services.app, OpenTicket(actor=actor, **body), services.workload)
 
-    @get("/", operation_id="listTickets", summary="List tickets, newest first (archived ones left out)", sync_to_thread=True)
+    @get("/", operation_id="listTickets", summary="List and search tickets (archived ones left out)", sync_to_thread=True)
     def list(
         self,
         actor: Caller,
         services: Used,
         status: FromQuery[str | None] = None,
         category: FromQuery[str | None] = None,
+        priority: FromQuery[Priority | None] = None,
+        ward: FromQuery[str | None] = None,
+        assigned_team_id: FromQuery[str | None] = None,
+        assignee_id: FromQuery[str | None] = None,
+        sla_status: FromQuery[SLAStatus | None] = None,
+        tags: Annotated[list[str] | None, QueryParameter(description="Tickets carrying every one of these tags")] = None,
+        created_from: FromQuery[datetime | None] = None,
+        created_to: FromQuery[datetime | None] = None,
+        updated_from: FromQuery[datetime | None] = None,
+        updated_to: FromQuery[datetime | None] = None,
+        q: Annotated[str | None, QueryParameter(max_length=200, description="Words to find in tracking number, title, description; ranked")] = None,
+        sort_by: FromQuery[SortBy | None] = None,
+        order: FromQuery[Literal["asc", "desc"]] = "desc",
         page: Page = 1,
         page_size: PageSize = 50,
     ) -> TicketPage:
-        filters = TicketFilters(status=status, category=category)
+        filters = TicketFilters(
+            status=status,
+            category=category,
+            priority=priority,
+            ward=ward,
+            assigned_team_id=assigned_team_id,
+            assignee_id=assignee_id,
+            sla_status=sla_status,
+            tags=tags or [],
+            created_from=created_from,
+            created_to=created_to,
+            updated_from=updated_from,
+            updated_to=updated_to,
+            q=q,
+            sort_by=sort_by,
+            order=order,
+        )
         return list_tickets(services.engine, actor, filters, page, page_size)
 
     @get("/{ticket_id:uuid}", operation_id="getTicket", summary="One ticket: its full record and assignment history", sync_to_thread=True)

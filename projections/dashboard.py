@@ -42,7 +42,7 @@ from projections.sql import DIALECT, execute
 
 FIGURES = (
     "open", "resolved", "total", "with_sla", "with_response_sla", "with_resolution_sla",
-    "response_breached", "resolution_breached", "responded",
+    "response_breached", "resolution_breached", "breached", "responded",
 )  # fmt: skip
 STAFF_ROLES = {role.value for role in STAFF}
 OPEN, RESOLVED = ("open", "pending"), ("resolved", "closed")
@@ -126,6 +126,7 @@ def contribution(facts: dict[str, Any]) -> dict[str, float]:
         "with_resolution_sla": int(facts["has_resolution_sla"]),
         "response_breached": int(facts["response_breached"]),
         "resolution_breached": int(facts["resolution_breached"]),
+        "breached": int(facts["response_breached"] or facts["resolution_breached"]),
         "responded": int(responded),
         "response_seconds": facts["response_seconds"] if responded else 0.0,
     }

@@ -127,15 +127,71 @@ class HistoryPage(msgspec.Struct, frozen=True):
 class TicketFilters(msgspec.Struct, frozen=True):
     status: str | None = None
     category: str | None = None
+    priority: str | None = None
+    ward: str | None = None
+    assigned_team_id: str | None = None
+    assignee_id: str | None = None
+    sla_status: str | None = None
+    tags: list[str] = []  # every one of them
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+    q: str | None = None  # words to find in the tracking number, title and description
+    sort_by: str | None = None  # None: by relevance when searching, else created_at
+    order: str = "desc"
+
+
+EQUALS = {
+    "status": tickets.c.status,
+    "category": tickets.c.category,
+    "priority": tickets.c.priority,
+    "ward": tickets.c.ward,
+    "assigned_team_id": tickets.c.team_id,
+    "assignee_id": tickets.c.assignee_id,
+}
+RANGES = {
+    "created_from": tickets.c.created_at.__ge__,
+    "created_to": tickets.c.created_at.__le__,
+    "updated_from": tickets.c.updated_at.__ge__,
+    "updated_to": tickets.c.updated_at.__le__,
+}
+PRIORITY_RANK = case({"low": 0, "medium": 1, "high": 2, "urgent": 3}, value=tickets.c.priority)
+SORTS = {
+    "created_at": tickets.c.created_at,
+    "updated_at": tickets.c.updated_at,
+    "priority": PRIORITY_RANK,
+    "status": tickets.c.status,
+    "category": tickets.c.category,
+    "sla_deadline": func.least(
+        case((tickets.c.response_met_at.is_(None), tickets.c.response_due)),
+        case((tickets.c.resolution_met_at.is_(None), tickets.c.resolution_due)),
+    ),
+}
 
 
 def list_tickets(engine: Engine, actor: Actor, filters: TicketFilters, page: int, page_size: int) -> TicketPage:
+    """The tickets the caller may see that match every filter given, in a stable order."""
     query = scoped(ticket_rows(), read_scope(actor)).where(tickets.c.archived.is_(False))
-    if filters.status:
-        query = query.where(tickets.c.status == filters.status)
-    if filters.category:
-        query = query.where(tickets.c.category == filters.category)
-    return page_of(engine, actor, query, [tickets.c.created_at.desc(), tickets.c.id], page, page_size)
+    for name, column in EQUALS.items():
+        if (value := getattr(filters, name)) is not None:
+            query = query.where(column == value)
+    for name, compare in RANGES.items():
+        if (value := getattr(filters, name)) is not None:
+            query = query.where(compare(value))
+    if filters.tags:
+        query = query.where(tickets.c.tags.contains(filters.tags))
+    if filters.sla_status is not None:
+        query = query.where(sla_status() == filters.sla_status)
+    order = []
+    if filters.q:
+        words = func.websearch_to_tsquery("simple", filters.q)
+        query = query.where(tickets.c.search.op("@@")(words))
+        if filters.sort_by is None:
+            order.append(func.ts_rank(tickets.c.search, words).desc())
+    key = SORTS[filters.sort_by or "created_at"]
+    order.append(key.asc().nulls_last() if filters.order == "asc" else key.desc().nulls_last())
+    return page_of(engine, actor, query, [*order, tickets.c.id], page, page_size)
 
 
 def page_of(engine: Engine, actor: Actor, query: Select, order: list[Any], page: int, page_size: int) -> TicketPage:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import (
-    ARRAY,
     BigInteger,
     Boolean,
     Column,
+    Computed,
     DateTime,
     Double,
     Index,
@@ -20,7 +20,11 @@ from sqlalchemy import (
     Text,
     Uuid,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+
+# Full-text search over the tracking number, title and description; 'simple' keeps words as they
+# are, whatever the language of the city or the customer.
+SEARCHABLE = "to_tsvector('simple', tracking_number || ' ' || title || ' ' || description)"
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,9 @@ def _tickets(metadata: MetaData, name: str) -> Table:
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("updated_at", DateTime(timezone=True), nullable=False),
         Column("version", Integer, nullable=False),
+        Column("search", TSVECTOR, Computed(SEARCHABLE, persisted=True)),
         PrimaryKeyConstraint("id", name=f"{name}_pkey"),
+        Index(f"{name}_search", "search", postgresql_using="gin"),
         Index(f"{name}_tenant_created", "tenant", "created_at", "id"),
         Index(f"{name}_tenant_status", "tenant", "status"),
         Index(f"{name}_tenant_tracking_number", "tenant", "tracking_number", unique=True),

@@ -41,7 +41,7 @@ REDACTED = "[redacted]"
 class TicketsProjection(TrackedProjection):
     name = "tickets"
     topics = TICKET_TOPICS + CONFIG_TOPICS + TEAM_TOPICS
-    version = 1
+    version = 2  # 2: full-text search column
     tables: TicketTables
     tables_for = staticmethod(ticket_tables)
 

@@ -14,9 +14,10 @@ from eventsourcing.projection import ProjectionRunner
 
 from api.app import create_app
 from commands.app import Docket
-from projections.operations import PROJECTIONS
+from projections.operations import PROJECTIONS, rebuild, stale_projections
 from workers.bootstrap import Endpoints, api_services, application, endpoints
 from projections.sql import engine_for
+from workers.publisher import run_publisher
 from workers.relay import Relay, connect_nats
 from workers.scheduler import SLAScheduler
 from workers.settings import Settings
@@ -28,7 +29,7 @@ RESTART_DELAY = 2.0
 
 
 def run(settings: Settings, roles: tuple[str, ...]) -> None:
-    nats = "embedded" if set(roles) == set(ROLES) else "configured" if {"relay", "scheduler"} & set(roles) else "none"
+    nats = "embedded" if set(roles) == set(ROLES) else "configured" if {"projector", "relay", "scheduler"} & set(roles) else "none"
     with endpoints(settings, nats=nats) as found, application(found) as app:
         asyncio.run(_run_roles(settings, found, app, roles))
     log.info("stopped")
@@ -41,7 +42,7 @@ async def _run_roles(settings: Settings, found: Endpoints, app: Docket, roles: t
         loop.add_signal_handler(sig, stop.set)
     starters: dict[str, Callable[[], Awaitable[None]]] = {
         "api": lambda: _serve_api(settings, found, app, stop),
-        "projector": lambda: _run_projectors(found, stop),
+        "projector": lambda: _run_projectors(app, found, stop),
         "relay": lambda: _run_relay(app, found, stop),
         "scheduler": lambda: _run_scheduler(app, found, stop),
     }
@@ -82,10 +83,17 @@ async def _serve_api(settings: Settings, found: Endpoints, app: Docket, stop: as
     services.engine.dispose()
 
 
-async def _run_projectors(found: Endpoints, stop: asyncio.Event) -> None:
-    runners = contextlib.ExitStack()
-    watchers = []
-    with runners:
+async def _run_projectors(app: Docket, found: Endpoints, stop: asyncio.Event) -> None:
+    """Every projection in its own runner, and the publisher of dashboard figures. Tables an older
+    version of the code built are rebuilt first, beside the live ones, as the API goes on."""
+    for name in await asyncio.to_thread(stale_projections, app):
+        log.info("projection %s was built by an older version: rebuilding it", name)
+        await asyncio.to_thread(rebuild, app, name, _progress_logger(name))
+    assert found.nats_url is not None
+    engine = engine_for(found.database_url, pool_size=2)
+    publisher = asyncio.create_task(run_publisher(engine, found.nats_url, stop))
+    watchers = [publisher]
+    with contextlib.ExitStack() as runners:
         for projection_class in PROJECTIONS.values():
             runner = runners.enter_context(
                 ProjectionRunner(
@@ -101,6 +109,21 @@ async def _run_projectors(found: Endpoints, stop: asyncio.Event) -> None:
             await _until(stop, *watchers)
         finally:
             await asyncio.to_thread(runners.close)  # joins the runners' threads off the event loop
+            publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publisher
+            engine.dispose()
+
+
+def _progress_logger(name: str) -> Callable[[int], None]:
+    done = 0
+
+    def progress(n: int) -> None:
+        nonlocal done
+        done += n
+        log.info("rebuilding %s: %d events applied", name, done)
+
+    return progress
 
 
 async def _run_relay(app: Docket, found: Endpoints, stop: asyncio.Event) -> None:
