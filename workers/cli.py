@@ -13,6 +13,7 @@ from tqdm import tqdm
 from api.auth import DEFAULT_TTL, issue_token
 from domain.permissions import Role
 from projections.operations import PROJECTIONS, count_events, rebuild, status
+from workers.asyncapi import print_document
 from workers.bootstrap import application, endpoints
 from workers.serve import ROLES, run
 from workers.settings import Settings, SettingsError, load_settings
@@ -50,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     for role, text in roles:
         sub = commands.add_parser(role, help=f"run only {text} against the configured servers")
         sub.set_defaults(handler=lambda s, a, role=role: run(s, (role,)))
+
+    asyncapi = commands.add_parser("asyncapi", help="print the AsyncAPI document of the NATS subjects and buckets")
+    asyncapi.set_defaults(handler=lambda s, a: print_document())
 
     token = commands.add_parser("token", help="print a signed bearer token")
     token.add_argument("--tenant", required=True)

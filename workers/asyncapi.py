@@ -1,0 +1,88 @@
+"""The AsyncAPI document of what Docket publishes on NATS, built from the event classes themselves
+so that it cannot drift from them. `docket asyncapi > docs/asyncapi.json` writes it."""
+
+from __future__ import annotations
+
+import typing
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+
+from commands.app import TICKET_EVENTS
+from domain.ticket import Ticket
+from projections.dashboard_queries import CategoryVolume, Metrics, SLAFigures, TeamWorkload
+from workers.publisher import BUCKET, VIEWS
+from workers.relay import ENVELOPE, STREAM
+
+SKIPPED = {*ENVELOPE, "originator_id_type"}
+VIEW_PAYLOADS: dict[str, Any] = {"metrics": Metrics, "volume": list[CategoryVolume], "sla": SLAFigures, "workload": list[TeamWorkload]}
+
+
+def event_payload(name: str) -> type:
+    """The JSON the relay publishes for one event: the envelope, then the event's own fields."""
+    hints = typing.get_type_hints(getattr(Ticket, name))
+    own = [(field, kind) for field, kind in hints.items() if field not in SKIPPED]
+    envelope = [("event", str), ("ticket_id", UUID), ("notification_id", int), ("version", int), ("at", datetime)]
+    return msgspec.defstruct(name, envelope + own)
+
+
+def document() -> dict[str, Any]:
+    assert set(VIEW_PAYLOADS) == set(VIEWS)
+    kinds = [event_payload(name) for name in TICKET_EVENTS] + list(VIEW_PAYLOADS.values())
+    schemas, components = msgspec.json.schema_components(kinds, ref_template="#/components/schemas/{name}")
+    messages = {name: {"name": name, "payload": schema} for name, schema in zip(TICKET_EVENTS, schemas)}
+    view_schemas = schemas[len(TICKET_EVENTS) :]
+    views = {f"dashboard_{view}": {"name": f"dashboard.{view}", "payload": schema} for view, schema in zip(VIEW_PAYLOADS, view_schemas)}
+    event_refs = [{"$ref": f"#/components/messages/{name}"} for name in TICKET_EVENTS]
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Docket events and dashboard figures",
+            "version": "1",
+            "description": (
+                f"Every domain event of a ticket, on JetStream stream {STREAM}, with the event's global notification id as "
+                "`Nats-Msg-Id` (so a consumer can deduplicate). Sensitive tickets' events only on `sensitive` subjects, "
+                "staff-only internal notes only on `internal` subjects. Dashboard figures per tenant in key-value bucket "
+                f"{BUCKET}, one key per view, updated at most once a second per tenant; sensitive tickets and restricted "
+                "teams never count in them."
+            ),
+        },
+        "servers": {"nats": {"host": "localhost:4222", "protocol": "nats", "description": "DOCKET_NATS_URL"}},
+        "channels": {
+            "ticketEvents": _channel("docket.{tenant}.tickets.{event}", "A ticket's events, but for sensitive tickets' and internal notes.", event_refs),
+            "internalNotes": _channel("docket.{tenant}.internal.{event}", "Internal notes (ReplyAdded with internal true): staff only.", [{"$ref": "#/components/messages/ReplyAdded"}]),
+            "sensitiveEvents": _channel("docket.{tenant}.sensitive.{event}", "Every event of a sensitive ticket: liaison officers and administrators only.", event_refs),
+            **{
+                f"dashboard{view.title()}": _channel(
+                    f"$KV.{BUCKET}.{{tenant}}.dashboard.{view}",
+                    f"The tenant's dashboard {view}, as GET /api/v1/dashboard/{view} answers it without filters. Watch the key `{{tenant}}.dashboard.{view}` of bucket {BUCKET}.",
+                    [{"$ref": f"#/components/messages/dashboard_{view}"}],
+                    event=False,
+                )
+                for view in VIEW_PAYLOADS
+            },
+        },
+        "operations": {
+            f"receive{name[0].upper()}{name[1:]}": {"action": "receive", "channel": {"$ref": f"#/channels/{name}"}}
+            for name in ("ticketEvents", "internalNotes", "sensitiveEvents", *(f"dashboard{v.title()}" for v in VIEW_PAYLOADS))
+        },
+        "components": {"messages": {**messages, **views}, "schemas": components},
+    }
+
+
+def _channel(address: str, description: str, messages: list[dict[str, str]], event: bool = True) -> dict[str, Any]:
+    parameters = {"tenant": {"description": "The tenant, as in the tokens' tenant claim"}}
+    if event:
+        parameters["event"] = {"enum": list(TICKET_EVENTS)}
+    return {
+        "address": address,
+        "description": description,
+        "parameters": parameters,
+        "messages": {m["$ref"].rsplit("/", 1)[1]: m for m in messages},
+    }
+
+
+def print_document() -> None:
+    print(msgspec.json.format(msgspec.json.encode(document()), indent=2).decode())
