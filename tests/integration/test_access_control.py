@@ -69,16 +69,33 @@ def test_no_read_endpoint_shows_or_counts_a_ticket_the_rules_forbid(client, proj
     for caller in callers:
         auth = headers(tenants, caller)
         visible = {t["id"] for t in tickets if expected(caller, t) == 200}
-        listed = client.get("/api/v1/tickets", params={"page_size": 200}, headers=auth).json()
-        assert {t["id"] for t in listed["items"]} == visible
-        assert listed["total"] == len(visible)
+        for params in ({"page_size": 200}, {"q": "report", "page_size": 200}, {"category": "safety", "sort_by": "priority"}):
+            listed = client.get("/api/v1/tickets", params=params, headers=auth).json()
+            assert {t["id"] for t in listed["items"]} == visible
+            assert listed["total"] == len(visible)
         for ticket in tickets:
             want = expected(caller, ticket)
-            detail = client.get(f"/api/v1/tickets/{ticket['id']}", headers=auth)
-            history = client.get(f"/api/v1/tickets/{ticket['id']}/history", headers=auth)
-            assert (detail.status_code, history.status_code) == (want, want), (caller, ticket)
+            reads = [client.get(f"/api/v1/tickets/{ticket['id']}{path}", headers=auth) for path in ("", "/history", "/replies", "/attachments")]
+            assert [r.status_code for r in reads] == [want] * len(reads), (caller, ticket)
             if want != 200:
-                assert "Report" not in detail.text and "Details" not in history.text
+                assert not any("Report" in r.text or "Details" in r.text for r in reads)
+        assert_dashboard_counts_only_what_the_rules_allow(client, auth, caller, tickets)
+
+
+def assert_dashboard_counts_only_what_the_rules_allow(client, auth, caller, tickets):
+    """Dashboards count no sensitive ticket, for anyone; a councillor's only their ward's."""
+    metrics = client.get("/api/v1/dashboard/metrics", headers=auth)
+    if caller["role"] in ("reporter", "liaison"):
+        assert metrics.status_code == 403
+        return
+    counted = [
+        t
+        for t in tickets
+        if t["tenant"] == caller["tenant"] and not t["sensitive"] and (caller["role"] != "ward_councillor" or t["ward"] == caller["ward"])
+    ]
+    assert metrics.json()["total_open"] == len(counted)
+    volume = client.get("/api/v1/dashboard/volume", headers=auth).json()
+    assert sum(v["open"] for v in volume) == len(counted)
 
 
 def test_a_sensitive_ticket_is_403_for_a_manager_and_200_for_liaison_and_admin(client, auth, projected):
@@ -98,7 +115,7 @@ def test_a_sensitive_ticket_is_403_for_a_manager_and_200_for_liaison_and_admin(c
     assert client.patch(f"{url}/status", json={"status": "in_progress"}, headers=auth("liaison")).status_code == 200
 
 
-def test_a_ward_councillor_sees_only_their_ward_and_cannot_change_status(client, auth, projected):
+def test_a_ward_councillor_sees_only_their_ward_and_cannot_change_status_or_assign(client, auth, projected):
     mine = client.post("/api/v1/tickets", json={"title": "A", "description": "d", "category": "c", "ward": "w1"}, headers=auth("reporter")).json()
     other = client.post("/api/v1/tickets", json={"title": "B", "description": "d", "category": "c", "ward": "w2"}, headers=auth("reporter")).json()
     projected()
@@ -106,6 +123,8 @@ def test_a_ward_councillor_sees_only_their_ward_and_cannot_change_status(client,
     assert [t["id"] for t in client.get("/api/v1/tickets", headers=councillor).json()["items"]] == [mine["id"]]
     assert client.get(f"/api/v1/tickets/{other['id']}", headers=councillor).status_code == 404
     assert client.patch(f"/api/v1/tickets/{mine['id']}/status", json={"status": "closed"}, headers=councillor).status_code == 403
+    assert client.post(f"/api/v1/tickets/{mine['id']}/assign", json={}, headers=councillor).status_code == 403
+    assert client.get("/api/v1/dashboard/metrics", params={"ward": "w2"}, headers=councillor).json()["total_open"] == 1  # still w1
 
 
 def test_a_subscriber_cannot_change_the_status_of_their_own_ticket(client, auth):
