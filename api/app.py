@@ -7,12 +7,12 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from api.dependencies import provide_actor
-from api.errors import EXCEPTION_HANDLERS
-from api.health import health
 from api.assignments import AssignmentController, QueueController
 from api.attachments import AttachmentController
 from api.dashboard import DashboardController
+from api.dependencies import provide_actor
+from api.errors import EXCEPTION_HANDLERS
+from api.health import health
 from api.replies import ReplyController
 from api.services import Services
 from api.sla import SLAPolicyController

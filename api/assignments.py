@@ -8,7 +8,7 @@ from litestar.params import JSONBody
 from api.schemas import AssignBody, RejectBody, UnassignBody
 from api.tickets import Caller, Page, PageSize, TicketId, Used
 from commands.assignments import accept_ticket, assign_ticket, reject_ticket, unassign_ticket
-from commands.structs import AcceptTicket, AssignTicket, Assignment, RejectTicket, UnassignTicket
+from commands.structs import AcceptTicket, Assignment, AssignTicket, RejectTicket, UnassignTicket
 from projections.team_queries import my_queue
 from projections.ticket_queries import TicketPage
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from litestar import Controller, get, post
+from litestar.params import JSONBody
 
 from api.schemas import NewReply
 from api.tickets import Caller, Page, PageSize, TicketId, Used
 from commands.structs import AddReply, Replied
 from commands.tickets import add_reply
-from litestar.params import JSONBody
 from projections.conversation_queries import ReplyPage, list_replies
 
 

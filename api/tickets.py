@@ -15,12 +15,12 @@ from api.schemas import NewTicket, Priority, Redaction, StatusChange, TicketEdit
 from api.services import Services
 from commands.structs import (
     ArchiveTicket,
-    ChangeStatus,
     Changed,
+    ChangeStatus,
     EditTicket,
     Location,
-    OpenTicket,
     Opened,
+    OpenTicket,
     RedactField,
     Reporter,
     TransferTicket,

@@ -10,7 +10,8 @@ from domain.routing import RoutingRules
 from domain.sla import SLAPolicies
 from domain.team import Team
 from domain.tenant import TenantConfig
-from domain.ticket import Ticket, TrackingNumbers
+from domain.ticket import Ticket
+from domain.tracking import TrackingNumbers
 
 TICKET_EVENTS = (
     "Opened", "StatusChanged", "ReplyAdded", "Edited", "Transferred", "Archived", "FieldRedacted", "AttachmentAdded",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+
 from eventsourcing.persistence import IntegrityError
 
 from commands.app import Docket, last_notification_id
-from commands.structs import AcceptTicket, AssignTicket, Assignment, RejectTicket, UnassignTicket
-from commands.routing import Workload, offer_for, route_by_rules
-from commands.teams import load_team
 from commands.loading import check_version, load_ticket
+from commands.routing import Workload, offer_for, route_by_rules
+from commands.structs import AcceptTicket, Assignment, AssignTicket, RejectTicket, UnassignTicket
+from commands.teams import load_team
 from commands.tickets import run_ticket_command
 from domain.errors import Invalid, Refused, VersionConflict
 from domain.permissions import Action, require

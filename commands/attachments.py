@@ -12,8 +12,8 @@ from typing import Any, Protocol
 from uuid import uuid4
 
 from commands.app import Docket, last_notification_id
-from commands.structs import AddAttachment, Attached
 from commands.loading import load_ticket
+from commands.structs import AddAttachment, Attached
 from commands.tickets import run_ticket_command
 from domain.errors import Invalid, NotFound, TooLarge, UnsupportedType
 from domain.permissions import Action, require

@@ -9,9 +9,9 @@ from commands.app import Docket
 from commands.teams import load_team, routing_rules
 from domain.errors import Invalid, Refused
 from domain.permissions import Action, Actor, Role, may
-from domain.routing import Route, RoutingFacts, eligible_members, pick_least_open, pick_round_robin, route
+from domain.routing import Offer, Route, RoutingFacts, eligible_members, pick_least_open, pick_round_robin, route
 from domain.team import Team
-from domain.ticket import Offer, Ticket
+from domain.ticket import Ticket
 
 log = logging.getLogger(__name__)
 

@@ -4,32 +4,33 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from commands.app import Docket, last_notification_id
+from commands.loading import check_version, load_ticket
+from commands.routing import Workload, no_workload, route_on_opening
+from commands.sla import apply_sla
 from commands.structs import (
     AddReply,
     ArchiveTicket,
-    ChangeStatus,
     Changed,
+    ChangeStatus,
     EditTicket,
-    OpenTicket,
     Opened,
+    OpenTicket,
     RedactField,
     Replied,
     TicketCommand,
     TransferTicket,
 )
-from commands.loading import check_version, load_ticket
-from commands.routing import Workload, no_workload, route_on_opening
-from commands.sla import apply_sla
 from commands.tenants import tenant_config
-from domain.errors import TicketNotFound, VersionConflict
+from domain.errors import VersionConflict
 from domain.permissions import Role
-from domain.ticket import Ticket, TrackingNumbers, tracking_numbers_id
+from domain.ticket import Ticket
+from domain.tracking import TrackingNumbers, tracking_numbers_id
 
 log = logging.getLogger(__name__)
 

@@ -42,6 +42,19 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class Offer:
+    """Where an assignment sends a ticket, and why: the audit trail keeps all of it."""
+
+    team_id: str
+    team_name: str
+    team_restricted: bool
+    assignee_id: str | None
+    assignee_name: str | None
+    rule: str | None  # the routing rule that matched, None for a manual assignment
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     team_id: str
     rule: str  # the matching rule's name, or "fallback"

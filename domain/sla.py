@@ -118,6 +118,21 @@ def clocks_for(policy: SLAPolicy, start: datetime, kinds: Sequence[str] = KINDS)
     }
 
 
+def clock_state(clocks: dict[str, Clock]) -> dict[str, dict[str, Any]]:
+    return {
+        kind: {"start": c.start, "target_seconds": c.target.total_seconds(), "paused_seconds": c.paused.total_seconds()}
+        for kind, c in clocks.items()
+    }
+
+
+def due_fields(clocks: dict[str, Clock]) -> dict[str, datetime | None]:
+    return {
+        f"{kind}_{name}": (getattr(clocks[kind], attr) if kind in clocks else None)
+        for kind in KINDS
+        for name, attr in (("due", "due"), ("warning_at", "warning_at"))
+    }
+
+
 class SLAPolicies(Aggregate):
     """A tenant's ordered SLA policies: the first that matches a ticket applies. Versioned."""
 

@@ -4,37 +4,24 @@ projection) can keep a sensitive ticket's events to sensitive channels."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain import ticket_fields as rules
+from domain.calendar import BusinessCalendar
 from domain.errors import Forbidden, Invalid, Refused
 from domain.permissions import STAFF, Action, Actor, Role, TicketFacts, ensure_visible, require
-from domain.calendar import BusinessCalendar
-from domain.sla import KINDS, Clock, SLAPolicy, clocks_for, policy_from_definition, utc_now
+from domain.routing import Offer
+from domain.sla import Clock, SLAPolicy, clock_state, clocks_for, due_fields, policy_from_definition, utc_now
 from domain.workflow import Category, Workflow, workflow_of
 
 ATTACHMENT_KINDS = ("ticket", "completion")
 ASSIGNED = "assigned"
 ESCALATED = "escalated"
 SYSTEM_ID, SYSTEM_ROLE = "docket", "system"
-
-
-@dataclass(frozen=True, slots=True)
-class Offer:
-    """Where an assignment sends a ticket, and why: the audit trail keeps all of it."""
-
-    team_id: str
-    team_name: str
-    team_restricted: bool
-    assignee_id: str | None
-    assignee_name: str | None
-    rule: str | None  # the routing rule that matched, None for a manual assignment
-    reason: str | None
 
 
 class Ticket(Aggregate):
@@ -108,7 +95,7 @@ class Ticket(Aggregate):
             workflow_version=workflow.version,
             workflow_definition=workflow.to_definition(),
             status=workflow.initial,
-            **_opening_details(actor, details),
+            **rules.opening_record(actor, details),
         )
 
     @property
@@ -380,7 +367,7 @@ class Ticket(Aggregate):
     def _resume(self, stamp: dict[str, Any]) -> None:
         now = utc_now()
         clocks = {kind: self._clock(kind).paused_for(self.sla_paused_at, now) for kind in self._running()}
-        self._sla_resumed(**stamp, at=now, clocks=_clock_state(clocks), **_due_fields(clocks))
+        self._sla_resumed(**stamp, at=now, clocks=clock_state(clocks), **due_fields(clocks))
 
     def _meet(self, stamp: dict[str, Any], kind: str) -> None:
         if kind in self.sla_deadlines and kind not in self.sla_met:
@@ -394,8 +381,8 @@ class Ticket(Aggregate):
             policy_version=version,
             policy=policy.to_definition(),
             reason=reason,
-            clocks=_clock_state(clocks),
-            **_due_fields(clocks),
+            clocks=clock_state(clocks),
+            **due_fields(clocks),
         )
 
     def _clock(self, kind: str) -> Clock:
@@ -466,67 +453,3 @@ class Ticket(Aggregate):
 
     def _stamp(self, actor: Actor) -> dict[str, Any]:
         return {"tenant": self.tenant, "actor_id": actor.id, "actor_role": actor.role.value, "is_sensitive": self.is_sensitive}
-
-
-def _opening_details(actor: Actor, details: dict[str, Any]) -> dict[str, Any]:
-    """The checked record of a new ticket. A reporter always reports for themselves; staff may
-    open a ticket on a reporter's behalf by naming them."""
-    reporter = details.get("reporter") or {}
-    reporter_id = actor.id if actor.role is Role.REPORTER else (rules.optional_text("reporter id", reporter.get("id")) or actor.id)
-    return {
-        "title": rules.required_text("title", details.get("title")),
-        "description": rules.required_text("description", details.get("description")),
-        "category": rules.required_text("category", details.get("category")),
-        "priority": rules.one_of("priority", details.get("priority", "medium"), rules.PRIORITIES),
-        "severity": rules.one_of("severity", details.get("severity"), rules.SEVERITIES, optional=True),
-        "ticket_type": rules.optional_text("ticket_type", details.get("ticket_type")),
-        "reporter_id": reporter_id,
-        **rules.contact(reporter.get("name"), reporter.get("phone"), reporter.get("email")),
-        "location": rules.location(details.get("location")),
-        "address": rules.optional_text("address", details.get("address")),
-        "ward": rules.optional_text("ward", details.get("ward")),
-        "tags": rules.labels("tags", details.get("tags")),
-        "watchers": rules.labels("watchers", details.get("watchers")),
-        "custom_fields": rules.custom_fields(details.get("custom_fields")),
-        "is_sensitive": bool(details.get("is_sensitive", False)),
-    }
-
-
-class TrackingNumbers(Aggregate):
-    """A tenant's counter of tracking numbers: saved with each new ticket, so none is issued twice."""
-
-    @staticmethod
-    def create_id(tenant: str) -> UUID:
-        return tracking_numbers_id(tenant)
-
-    @event("Started")
-    def __init__(self, tenant: str) -> None:
-        self.tenant = tenant
-        self.last = 0
-
-    def issue(self) -> str:
-        self._issued(number=self.last + 1)
-        return f"TKT-{self.last:06d}"
-
-    @event("Issued")
-    def _issued(self, number: int) -> None:
-        self.last = number
-
-
-def tracking_numbers_id(tenant: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"docket:tracking-numbers:{tenant}")
-
-
-def _clock_state(clocks: dict[str, Clock]) -> dict[str, dict[str, Any]]:
-    return {
-        kind: {"start": c.start, "target_seconds": c.target.total_seconds(), "paused_seconds": c.paused.total_seconds()}
-        for kind, c in clocks.items()
-    }
-
-
-def _due_fields(clocks: dict[str, Clock]) -> dict[str, datetime | None]:
-    return {
-        f"{kind}_{name}": (getattr(clocks[kind], attr) if kind in clocks else None)
-        for kind in KINDS
-        for name, attr in (("due", "due"), ("warning_at", "warning_at"))
-    }

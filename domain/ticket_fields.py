@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from domain.errors import Invalid
+from domain.permissions import Actor, Role
 
 PRIORITIES = ("low", "medium", "high", "urgent")
 SEVERITIES = ("minor", "moderate", "major", "critical")
@@ -80,6 +81,30 @@ def contact(name: Any, phone: Any, email: Any) -> dict[str, str | None]:
     if email and not EMAIL.match(email):
         raise Invalid(f"'{email}' is not an email address.", code="invalid_email", field="reporter.email")
     return {"reporter_name": optional_text("reporter name", name), "reporter_phone": phone, "reporter_email": email}
+
+
+def opening_record(actor: Actor, details: dict[str, Any]) -> dict[str, Any]:
+    """The checked record of a new ticket. A reporter always reports for themselves; staff may
+    open a ticket on a reporter's behalf by naming them."""
+    reporter = details.get("reporter") or {}
+    reporter_id = actor.id if actor.role is Role.REPORTER else (optional_text("reporter id", reporter.get("id")) or actor.id)
+    return {
+        "title": required_text("title", details.get("title")),
+        "description": required_text("description", details.get("description")),
+        "category": required_text("category", details.get("category")),
+        "priority": one_of("priority", details.get("priority", "medium"), PRIORITIES),
+        "severity": one_of("severity", details.get("severity"), SEVERITIES, optional=True),
+        "ticket_type": optional_text("ticket_type", details.get("ticket_type")),
+        "reporter_id": reporter_id,
+        **contact(reporter.get("name"), reporter.get("phone"), reporter.get("email")),
+        "location": location(details.get("location")),
+        "address": optional_text("address", details.get("address")),
+        "ward": optional_text("ward", details.get("ward")),
+        "tags": labels("tags", details.get("tags")),
+        "watchers": labels("watchers", details.get("watchers")),
+        "custom_fields": custom_fields(details.get("custom_fields")),
+        "is_sensitive": bool(details.get("is_sensitive", False)),
+    }
 
 
 def edited_value(name: str, value: Any) -> Any:

@@ -22,8 +22,8 @@ from domain.team import Team
 from domain.tenant import TenantConfig
 from domain.ticket import Ticket
 from domain.workflow import Category
-from projections.sql import DIALECT, execute
 from projections.base import TrackedProjection
+from projections.sql import DIALECT, execute
 from projections.ticket_tables import TicketTables, ticket_tables
 
 log = logging.getLogger(__name__)

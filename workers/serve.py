@@ -15,8 +15,8 @@ from eventsourcing.projection import ProjectionRunner
 from api.app import create_app
 from commands.app import Docket
 from projections.operations import PROJECTIONS, rebuild, stale_projections
-from workers.bootstrap import Endpoints, api_services, application, endpoints
 from projections.sql import engine_for
+from workers.bootstrap import Endpoints, api_services, application, endpoints
 from workers.publisher import run_publisher
 from workers.relay import Relay, connect_nats
 from workers.scheduler import SLAScheduler

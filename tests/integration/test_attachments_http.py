@@ -58,7 +58,7 @@ def test_an_upload_is_listed_downloaded_byte_for_byte_and_recorded_in_the_histor
     assert added.status_code == 201, added.text
     photo = added.json()
     assert (photo["ticket_id"], photo["name"], photo["content_type"], photo["size"], photo["kind"]) == (tid, "pothole.png", "image/png", len(PNG), "ticket")
-    notes = upload(client, auth("agent", "agent-2"), tid, "survey notes.txt", "Depth 12 cm\n".encode(), "text/plain", kind="completion")
+    notes = upload(client, auth("agent", "agent-2"), tid, "survey notes.txt", b"Depth 12 cm\n", "text/plain", kind="completion")
     assert notes.status_code == 201, notes.text
     projected()
 

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from commands.structs import ChangeStatus, OpenTicket
 from commands.loading import load_ticket
+from commands.structs import ChangeStatus, OpenTicket
 from commands.tickets import change_status, open_ticket, run_ticket_command
 from domain.errors import DomainError, TicketNotFound, TransitionNotAllowed, VersionConflict
 
@@ -97,7 +97,7 @@ def test_an_unknown_ticket_is_not_found(app, actor):
 
 
 def test_the_tracking_number_counter_is_not_a_ticket(app, actor, tenant):
-    from domain.ticket import tracking_numbers_id
+    from domain.tracking import tracking_numbers_id
 
     open_one(app, actor)
     with pytest.raises(DomainError):

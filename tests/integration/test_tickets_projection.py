@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from eventsourcing.persistence import Tracking
 from sqlalchemy import select
 
 from commands.structs import ChangeStatus, OpenTicket
 from commands.tickets import change_status, open_ticket
-from projections.operations import events_after, rebuild, status
+from projections.operations import events_after, rebuild, status, tracking_recorder
 from projections.ticket_tables import LIVE
 from projections.tickets import TicketsProjection
-from projections.operations import tracking_recorder
 
 
 def read_all(engine):

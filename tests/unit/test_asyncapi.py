@@ -10,8 +10,8 @@ from uuid import uuid4
 import msgspec
 
 from commands.app import TICKET_EVENTS
+from domain.routing import Offer
 from domain.sla import policy_from_definition
-from domain.ticket import Offer
 from domain.workflow import HELPDESK
 from tests.unit.helpers import actor, new_ticket
 from workers.asyncapi import document, event_payload

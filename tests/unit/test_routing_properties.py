@@ -9,8 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.errors import Invalid, Refused
-from domain.routing import RoutingFacts, RoutingRules, Rule, eligible_members, pick_least_open, pick_round_robin, route
-from domain.ticket import Offer
+from domain.routing import Offer, RoutingFacts, RoutingRules, Rule, eligible_members, pick_least_open, pick_round_robin, route
 from tests.unit.helpers import TENANT, actor, new_ticket
 
 users = st.lists(st.sampled_from([f"tech-{i}" for i in range(8)]), min_size=1, max_size=8, unique=True)

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from domain.errors import Forbidden, Invalid, TicketNotFound, TransitionNotAllowed
-from domain.ticket import Ticket, TrackingNumbers
+from domain.ticket import Ticket
+from domain.tracking import TrackingNumbers
 from domain.workflow import MUNICIPAL
 from tests.unit.helpers import TENANT, actor, new_ticket, replayed
 
