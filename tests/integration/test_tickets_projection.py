@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from commands.structs import ChangeStatus, OpenTicket
 from commands.tickets import change_status, open_ticket
-from projections.operations import events_after, rebuild, status, tracking_recorder
+from projections.operations import events_after, rebuild, stale_projections, status, tracking_recorder
 from projections.ticket_tables import LIVE
 from projections.tickets import TicketsProjection
 
@@ -72,3 +72,16 @@ def test_the_live_projection_goes_on_after_a_rebuild(app, actor, engine, project
     assert row["status"] == "in_progress"
     rebuild(app, "tickets")
     assert [s.lag for s in status(app) if s.name == "tickets"] == [0]
+
+
+def test_a_projection_built_by_an_older_version_is_found_stale_and_rebuilt_to_the_new_one(app, actor, engine, projected):
+    open_and_work(app, actor, n=1)
+    projected()
+    with app.recorder.datastore.transaction(commit=True) as curs:
+        curs.execute("UPDATE projection_versions SET version = version - 1 WHERE name = 'tickets'")
+    assert stale_projections(app) == ["tickets"]
+    assert [(s.version, s.code_version) for s in status(app) if s.name == "tickets"] == [(TicketsProjection.version - 1, TicketsProjection.version)]
+    before = read_all(engine)
+    rebuild(app, "tickets")
+    assert stale_projections(app) == []
+    assert read_all(engine) == before
