@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from eventsourcing.application import Application
+from typing import TypeVar
+
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict
 
@@ -28,6 +30,9 @@ TEAM_TOPICS = (
     get_topic(RoutingRules.RulesReplaced),
     get_topic(SLAPolicies.PoliciesReplaced),
 )
+
+
+A = TypeVar("A", TrackingNumbers, TenantConfig, RoutingRules, SLAPolicies)
 
 
 class Docket(Application):
@@ -56,6 +61,15 @@ def eventsourcing_env(database_url: str, cipher_key: str) -> dict[str, str]:
         "CIPHER_KEY": cipher_key,
     }
     return env
+
+
+def tenant_aggregate(app: Docket, kind: type[A], tenant: str) -> A:
+    """The tenant's one aggregate of this kind (its counter, configuration, rules, policies);
+    a tenant that never had one gets a fresh one, saved with the first change to it."""
+    try:
+        return app.repository.get(kind.create_id(tenant))
+    except AggregateNotFoundError:
+        return kind(tenant=tenant)
 
 
 def last_notification_id(recordings: list) -> int | None:

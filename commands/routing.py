@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
-from commands.app import Docket
-from commands.teams import load_team, routing_rules
+from commands.app import Docket, tenant_aggregate
+from commands.teams import load_team
 from domain.errors import Invalid, Refused
 from domain.permissions import Action, Actor, Role, may
-from domain.routing import Offer, Route, RoutingFacts, eligible_members, pick_least_open, pick_round_robin, route
+from domain.routing import Offer, Route, RoutingFacts, RoutingRules, eligible_members, pick_least_open, pick_round_robin, route
 from domain.team import Team
 from domain.ticket import Ticket
 
@@ -36,7 +36,7 @@ def route_on_opening(app: Docket, workload: Workload, actor: Actor, ticket: Tick
 
 
 def route_by_rules(app: Docket, ticket: Ticket) -> tuple[Team, Route] | None:
-    rules = routing_rules(app, ticket.tenant)
+    rules = tenant_aggregate(app, RoutingRules, ticket.tenant)
     team_ids = {r.team_id for r in rules.rules} | ({rules.fallback_team_id} if rules.fallback_team_id else set())
     teams = {team_id: load_team(app, team_id, ticket.tenant) for team_id in team_ids}
     restricted = {team_id for team_id, team in teams.items() if team.is_restricted}

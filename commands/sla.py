@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import logging
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from commands.app import Docket, last_notification_id
+from commands.app import Docket, last_notification_id, tenant_aggregate
 from commands.structs import SetSLAPolicies, SLAPoliciesSaved
 from domain.errors import VersionConflict
 from domain.permissions import Actor
-from domain.sla import SLAFacts, SLAPolicies, sla_policies_id
+from domain.sla import SLAFacts, SLAPolicies
 from domain.ticket import Ticket
 
 log = logging.getLogger(__name__)
 
 
-def sla_policies(app: Docket, tenant: str) -> SLAPolicies:
-    try:
-        return app.repository.get(sla_policies_id(tenant))
-    except AggregateNotFoundError:
-        return SLAPolicies(tenant=tenant)
-
-
 def set_sla_policies(app: Docket, cmd: SetSLAPolicies) -> SLAPoliciesSaved:
-    policies = sla_policies(app, cmd.actor.tenant)
+    policies = tenant_aggregate(app, SLAPolicies, cmd.actor.tenant)
     policies.replace(cmd.actor, cmd.policies)
     try:
         recordings = app.save(policies)
@@ -37,7 +29,7 @@ def set_sla_policies(app: Docket, cmd: SetSLAPolicies) -> SLAPoliciesSaved:
 
 def apply_sla(app: Docket, ticket: Ticket, reason: str | None = None, actor: Actor | None = None) -> None:
     """Sets a new ticket's deadlines, or recomputes them (with the reason) after a change of what policies match on."""
-    policies = sla_policies(app, ticket.tenant)
+    policies = tenant_aggregate(app, SLAPolicies, ticket.tenant)
     facts = SLAFacts(ticket.workflow.name, ticket.category, ticket.priority, ticket.ticket_type)
     policy = policies.policy_for(facts)
     if reason is None:

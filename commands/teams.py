@@ -9,10 +9,10 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from commands.app import Docket, last_notification_id
+from commands.app import Docket, last_notification_id, tenant_aggregate
 from commands.structs import AddMember, ChangeTeam, CreateTeam, RemoveMember, RoutingRulesSaved, SetRoutingRules, TeamSaved
 from domain.errors import NotFound, Refused, VersionConflict
-from domain.routing import RoutingRules, routing_rules_id
+from domain.routing import RoutingRules
 from domain.team import Team
 
 log = logging.getLogger(__name__)
@@ -53,20 +53,13 @@ def remove_member(app: Docket, cmd: RemoveMember) -> TeamSaved:
 
 
 def set_routing_rules(app: Docket, cmd: SetRoutingRules) -> RoutingRulesSaved:
-    rules = routing_rules(app, cmd.actor.tenant)
+    rules = tenant_aggregate(app, RoutingRules, cmd.actor.tenant)
     named = {str(r.get("team_id")) for r in cmd.rules} | ({cmd.fallback_team_id} if cmd.fallback_team_id else set())
     teams = {team_id for team_id in named if _team_or_none(app, team_id, cmd.actor.tenant) is not None}
     rules.replace(cmd.actor, cmd.rules, cmd.fallback_team_id, teams)
     recordings = _save(app, rules)
     log.info("tenant %s set routing rules version %s", rules.tenant, rules.version_number)
     return RoutingRulesSaved(version=rules.version_number, notification_id=last_notification_id(recordings))
-
-
-def routing_rules(app: Docket, tenant: str) -> RoutingRules:
-    try:
-        return app.repository.get(routing_rules_id(tenant))
-    except AggregateNotFoundError:
-        return RoutingRules(tenant=tenant)
 
 
 def load_team(app: Docket, team_id: UUID | str, tenant: str) -> Team:

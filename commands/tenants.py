@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import logging
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from commands.app import Docket, last_notification_id
+from commands.app import Docket, last_notification_id, tenant_aggregate
 from commands.structs import ChangeTenantSettings, DefineWorkflow, SettingsSaved, WorkflowSaved
 from domain.errors import VersionConflict
-from domain.tenant import TenantConfig, tenant_config_id
+from domain.tenant import TenantConfig
 
 log = logging.getLogger(__name__)
 
 
-def tenant_config(app: Docket, tenant: str) -> TenantConfig:
-    """The tenant's configuration; a tenant that never configured anything has the defaults."""
-    try:
-        return app.repository.get(tenant_config_id(tenant))
-    except AggregateNotFoundError:
-        return TenantConfig(tenant=tenant)
-
-
 def define_workflow(app: Docket, cmd: DefineWorkflow) -> WorkflowSaved:
-    config = tenant_config(app, cmd.actor.tenant)
+    config = tenant_aggregate(app, TenantConfig, cmd.actor.tenant)
     workflow = config.define_workflow(cmd.actor, cmd.name, cmd.definition)
     recordings = _save(app, config)
     if recordings:
@@ -33,7 +24,7 @@ def define_workflow(app: Docket, cmd: DefineWorkflow) -> WorkflowSaved:
 
 
 def change_tenant_settings(app: Docket, cmd: ChangeTenantSettings) -> SettingsSaved:
-    config = tenant_config(app, cmd.actor.tenant)
+    config = tenant_aggregate(app, TenantConfig, cmd.actor.tenant)
     config.change_settings(cmd.actor, {name: getattr(cmd, name) for name in cmd.__struct_fields__ if name != "actor"})
     recordings = _save(app, config)
     return SettingsSaved(

@@ -6,10 +6,9 @@ import logging
 from collections.abc import Callable
 from uuid import uuid4
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from commands.app import Docket, last_notification_id
+from commands.app import Docket, last_notification_id, tenant_aggregate
 from commands.loading import check_version, load_ticket
 from commands.routing import Workload, no_workload, route_on_opening
 from commands.sla import apply_sla
@@ -26,11 +25,11 @@ from commands.structs import (
     TicketCommand,
     TransferTicket,
 )
-from commands.tenants import tenant_config
 from domain.errors import VersionConflict
 from domain.permissions import Role
+from domain.tenant import TenantConfig
 from domain.ticket import Ticket
-from domain.tracking import TrackingNumbers, tracking_numbers_id
+from domain.tracking import TrackingNumbers
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +40,13 @@ OPEN_ATTEMPTS = 50
 
 def open_ticket(app: Docket, cmd: OpenTicket, workload: Workload = no_workload) -> Opened:
     """Opens the ticket under the tenant's workflow and, where the tenant turned it on, routes it."""
-    config = tenant_config(app, cmd.actor.tenant)
+    config = tenant_aggregate(app, TenantConfig, cmd.actor.tenant)
     workflow = config.workflow(cmd.workflow)
     details = {f: getattr(cmd, f) for f in cmd.__struct_fields__ if f not in ("actor", "workflow", "reporter", "location")}
     details["reporter"] = {"id": cmd.reporter.id, "name": cmd.reporter.name, "phone": cmd.reporter.phone, "email": cmd.reporter.email} if cmd.reporter else None
     details["location"] = {"lat": cmd.location.lat, "lon": cmd.location.lon} if cmd.location else None
     for _ in range(OPEN_ATTEMPTS):
-        numbers = _tracking_numbers(app, cmd.actor.tenant)
+        numbers = tenant_aggregate(app, TrackingNumbers, cmd.actor.tenant)
         ticket = Ticket.open(cmd.actor, numbers.issue(), workflow, **details)
         apply_sla(app, ticket)
         team = route_on_opening(app, workload, cmd.actor, ticket) if config.auto_route_on_open else None
@@ -95,7 +94,7 @@ def redact_field(app: Docket, cmd: RedactField) -> Changed:
 
 def add_reply(app: Docket, cmd: AddReply) -> Replied:
     # Only a reporter's reply can move the ticket, and only where the tenant turned that on.
-    moves = cmd.actor.role is Role.REPORTER and tenant_config(app, cmd.actor.tenant).reporter_reply_moves_ticket
+    moves = cmd.actor.role is Role.REPORTER and tenant_aggregate(app, TenantConfig, cmd.actor.tenant).reporter_reply_moves_ticket
     reply_id = uuid4()
     ticket, recordings = run_ticket_command(
         app,
@@ -128,10 +127,3 @@ def run_ticket_command(app: Docket, cmd: TicketCommand, act: Callable[[Ticket], 
 
 def _changed(ticket: Ticket, recordings: list) -> Changed:
     return Changed(id=ticket.id, status=ticket.status, version=ticket.version, notification_id=last_notification_id(recordings))
-
-
-def _tracking_numbers(app: Docket, tenant: str) -> TrackingNumbers:
-    try:
-        return app.repository.get(tracking_numbers_id(tenant))
-    except AggregateNotFoundError:
-        return TrackingNumbers(tenant=tenant)
