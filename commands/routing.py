@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from commands.app import Docket, tenant_aggregate
 from commands.teams import load_team
 from domain.errors import Invalid, Refused
-from domain.permissions import Action, Actor, Role, may
+from domain.permissions import Action, Role, may
 from domain.routing import Offer, Route, RoutingFacts, RoutingRules, eligible_members, pick_least_open, pick_round_robin, route
 from domain.team import Team
 from domain.ticket import Ticket
@@ -24,14 +24,14 @@ def no_workload(tenant: str, users: Sequence[str]) -> Mapping[str, int]:
     return {}
 
 
-def route_on_opening(app: Docket, workload: Workload, actor: Actor, ticket: Ticket) -> Team | None:
+def route_on_opening(app: Docket, workload: Workload, ticket: Ticket) -> Team | None:
     """Where the tenant routes tickets as they open: the offer the new ticket records, if a rule leads anywhere."""
     destination = route_by_rules(app, ticket)
     if destination is None:
         log.info("ticket %s opened unrouted: no rule or fallback team takes it", ticket.id)
         return None
     team, found = destination
-    ticket.route_on_opening(actor, offer_for(team, workload, ticket, found.rule, found.reason))
+    ticket.route_on_opening(offer_for(team, workload, ticket, found.rule, found.reason))
     return team
 
 

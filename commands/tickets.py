@@ -49,7 +49,7 @@ def open_ticket(app: Docket, cmd: OpenTicket, workload: Workload = no_workload) 
         numbers = tenant_aggregate(app, TrackingNumbers, cmd.actor.tenant)
         ticket = Ticket.open(cmd.actor, numbers.issue(), workflow, **details)
         apply_sla(app, ticket)
-        team = route_on_opening(app, workload, cmd.actor, ticket) if config.auto_route_on_open else None
+        team = route_on_opening(app, workload, ticket) if config.auto_route_on_open else None
         try:
             recordings = app.save(numbers, ticket, *([team] if team else []))
         except IntegrityError:

@@ -197,30 +197,30 @@ class Ticket(Aggregate):
     def assign(self, actor: Actor, offer: Offer) -> None:
         """Gives the ticket to a team (and a member of it, unless it waits in the team's queue)."""
         self._allow(actor, Action.ASSIGN)
-        self._give(actor, offer)
+        self._give(self._stamp(actor), actor.role in STAFF, offer)
 
-    def route_on_opening(self, actor: Actor, offer: Offer) -> None:
-        """Routing by the tenant's rules as the ticket opens: the tenant's admin turned it on, so
-        the opener needs no right to assign."""
+    def route_on_opening(self, offer: Offer) -> None:
+        """Routing by the tenant's rules as the ticket opens, which the tenant's admin turned on:
+        recorded as Docket's doing, not the opener's."""
         if self.version != 1:
             raise Refused("Only a ticket being opened is routed on opening.", code="not_opening")
-        self._give(actor, offer)
+        self._give(self._system_stamp(), False, offer)
 
-    def _give(self, actor: Actor, offer: Offer) -> None:
+    def _give(self, stamp: dict[str, Any], by_staff: bool, offer: Offer) -> None:
         if self.is_sensitive and not offer.team_restricted:
             raise Refused(
                 f"A sensitive ticket may only go to a restricted team; {offer.team_name} is not one.",
                 code="team_not_restricted",
                 field="team_id",
             )
-        self._offer(actor, offer)
+        self._offer(stamp, offer)
         # Where the workflow has a state for being with someone (field service), the ticket enters it.
         if offer.assignee_id and any(t.source == self.status and t.to == ASSIGNED for t in self.workflow.transitions):
-            self._move(actor, ASSIGNED, offer.reason, {"assignee_id": offer.assignee_id})
+            self._move_as(stamp, by_staff, ASSIGNED, offer.reason, {"assignee_id": offer.assignee_id})
 
-    def _offer(self, actor: Actor, offer: Offer) -> None:
+    def _offer(self, stamp: dict[str, Any], offer: Offer) -> None:
         self._assigned(
-            **self._stamp(actor),
+            **stamp,
             from_team_id=self.team_id,
             from_assignee_id=self.assignee_id,
             team_id=offer.team_id,
@@ -253,7 +253,7 @@ class Ticket(Aggregate):
         self._allow_assignee(actor)
         self._rejected(**self._stamp(actor), reason=rules.required_text("reason", reason))
         if next_offer is not None:
-            self._offer(actor, next_offer)
+            self._offer(self._system_stamp(), next_offer)  # the team's strategy offers it on
 
     @event("AssignmentRejected")
     def _rejected(self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, reason: str) -> None:

@@ -128,9 +128,9 @@ def test_a_rejected_job_is_offered_to_the_next_member_in_turn_and_waits_in_the_t
     assert [(e, assignee, name, actor, reason) for e, _, assignee, name, actor, _, reason in steps(queued)] == [
         ("Assigned", "tech-a", "Ann Tech", "admin-1", "assigned by admin-1"),
         ("AssignmentRejected", "tech-a", "Ann Tech", "tech-a", "van broke down"),
-        ("Assigned", "tech-b", "Ben Tech", "tech-a", "offered on after tech-a turned it down"),
+        ("Assigned", "tech-b", "Ben Tech", "docket", "offered on after tech-a turned it down"),
         ("AssignmentRejected", "tech-b", "Ben Tech", "tech-b", "on leave"),
-        ("Assigned", "tech-c", "Cat Tech", "tech-b", "offered on after tech-b turned it down"),
+        ("Assigned", "tech-c", "Cat Tech", "docket", "offered on after tech-b turned it down"),
         ("AssignmentRejected", "tech-c", "Cat Tech", "tech-c", "no ladder"),
     ]
     rejected = [e for e in history(client, admin, tid) if e["event"] in ("Assigned", "AssignmentRejected")]
@@ -238,7 +238,7 @@ def test_tickets_are_routed_as_they_open_once_the_tenant_turns_it_on_with_the_ru
     ticket = detail(client, admin, routed)
     reason = "rule 'lights in w1' matched: category is lighting; ward is w1"
     assert (ticket["team_id"], ticket["assignee_id"], ticket["assignee_name"]) == (lights, "tech-a", "Ann Tech")
-    assert steps(ticket) == [("Assigned", "Lights", "tech-a", "Ann Tech", "cit-1", "lights in w1", reason)]
+    assert steps(ticket) == [("Assigned", "Lights", "tech-a", "Ann Tech", "docket", "lights in w1", reason)]
     entry = [e for e in history(client, citizen, routed) if e["event"] == "Assigned"]
     assert len(entry) == 1 and entry[0]["note"] == reason
     assert entry[0]["changes"] == {
@@ -246,7 +246,7 @@ def test_tickets_are_routed_as_they_open_once_the_tenant_turns_it_on_with_the_ru
     }  # fmt: skip
 
     other = detail(client, admin, fallen_back)
-    assert steps(other) == [("Assigned", "Desk", None, None, "cit-1", "fallback", "no rule matched: the fallback team")]
+    assert steps(other) == [("Assigned", "Desk", None, None, "docket", "fallback", "no rule matched: the fallback team")]
     routed_job = detail(client, admin, job["id"])
     assert (routed_job["status"], routed_job["assignee_id"]) == ("assigned", "tech-a")
     assert statuses(history(client, admin, job["id"])) == [("created", "assigned")]
