@@ -5,13 +5,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
+import msgspec
 from litestar import Controller, get
+from litestar.openapi.spec.enums import OpenAPIFormat
 from litestar.params import FromQuery, QueryParameter
 
 from api.tickets import Caller, Used
+from domain.errors import Invalid
+from domain.permissions import Actor
 from projections.dashboard_queries import (
     CategoryVolume,
     Metrics,
+    Scope,
     SLAFigures,
     TeamWorkload,
     dashboard_scope,
@@ -21,8 +26,10 @@ from projections.dashboard_queries import (
     workload,
 )
 
-Since = Annotated[date | None, QueryParameter(name="from", description="First day (UTC) tickets were opened on, inclusive")]
-Until = Annotated[date | None, QueryParameter(name="to", description="Last day (UTC) tickets were opened on, inclusive")]
+# Taken as text and read in _day, so that a day that is not one is reported under the name the
+# caller used (`from`, `to`) rather than the handler's parameter name.
+Since = Annotated[str | None, QueryParameter(name="from", format=OpenAPIFormat.DATE, description="First day (UTC) tickets were opened on, inclusive, YYYY-MM-DD")]
+Until = Annotated[str | None, QueryParameter(name="to", format=OpenAPIFormat.DATE, description="Last day (UTC) tickets were opened on, inclusive, YYYY-MM-DD")]
 
 
 class DashboardController(Controller):
@@ -31,17 +38,29 @@ class DashboardController(Controller):
 
     @get("/metrics", operation_id="dashboardMetrics", summary="Open and resolved, SLA compliance, average response, breaches", sync_to_thread=True)
     def metrics(self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None) -> Metrics:
-        return metrics(services.engine, dashboard_scope(actor, ward, since, until))
+        return metrics(services.engine, _scope(actor, ward, since, until))
 
     @get("/volume", operation_id="dashboardVolume", summary="Open and resolved tickets per category", sync_to_thread=True)
     def volume(self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None) -> list[CategoryVolume]:
-        return volume(services.engine, dashboard_scope(actor, ward, since, until))
+        return volume(services.engine, _scope(actor, ward, since, until))
 
     @get("/sla", operation_id="dashboardSLA", summary="Response and resolution compliance and breaches", sync_to_thread=True)
     def sla(self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None) -> SLAFigures:
-        return sla(services.engine, dashboard_scope(actor, ward, since, until))
+        return sla(services.engine, _scope(actor, ward, since, until))
 
     @get("/workload", operation_id="dashboardWorkload", summary="Open and total tickets per team", sync_to_thread=True)
     def workload(self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None) -> list[TeamWorkload]:
-        return workload(services.engine, dashboard_scope(actor, ward, since, until))
+        return workload(services.engine, _scope(actor, ward, since, until))
 
+
+def _scope(actor: Actor, ward: str | None, since: str | None, until: str | None) -> Scope:
+    return dashboard_scope(actor, ward, _day("from", since), _day("to", until))
+
+
+def _day(field: str, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return msgspec.convert(value, date)
+    except msgspec.ValidationError:
+        raise Invalid(f"{field}: '{value}' is not a day; give it as YYYY-MM-DD.", code="invalid_date", field=field) from None

@@ -1,9 +1,12 @@
 """The `dashboard` read model: figures kept incrementally, so no request scans the tickets.
 
-Each ticket adds to one bucket (tenant, ward, day opened, category, team); its facts row says
-what it adds, so a change moves its contribution from the old bucket to the new one. Sensitive
-tickets, archived tickets and tickets held by restricted teams add nothing. Tenants whose figures
-changed are marked dirty in the same transaction, for the publisher to send to NATS.
+Each ticket adds to rollup rows: per day and per month it was opened in, per ward, for the
+tenant as a whole, for its category and for its team. Its facts row says what it adds, so a
+change moves its contribution from the old rows to the new ones. A request sums whole months and
+the days at the edges of its range: a number of rows bounded by wards, days and categories or
+teams, never by the number of tickets. Sensitive tickets, archived tickets and tickets held by
+restricted teams add nothing. Tenants whose figures changed are marked dirty in the same
+transaction, for the publisher to send to NATS.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Double,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -52,7 +56,7 @@ OPEN, RESOLVED = ("open", "pending"), ("resolved", "closed")
 class DashboardTables:
     suffix: str
     metadata: MetaData
-    buckets: Table
+    rollups: Table
     facts: Table
     teams: Table
     dirty: Table
@@ -60,17 +64,20 @@ class DashboardTables:
 
 def dashboard_tables(suffix: str = "") -> DashboardTables:
     metadata = MetaData()
-    buckets = Table(
-        f"dashboard_buckets{suffix}",
+    name = f"dashboard_rollups{suffix}"
+    rollups = Table(
+        name,
         metadata,
         Column("tenant", Text, nullable=False),
+        Column("dim", Text, nullable=False),  # "all", "category" or "team"
+        Column("grain", Text, nullable=False),  # "day" or "month"
         Column("ward", Text, nullable=False),  # "" for no ward
-        Column("day", Date, nullable=False),  # the day the tickets were opened, UTC
-        Column("category", Text, nullable=False),
-        Column("team_id", Text, nullable=False),  # "" for no team
-        *(Column(name, Integer, nullable=False) for name in FIGURES),
+        Column("period", Date, nullable=False),  # the day, or the month's first day, tickets were opened (UTC)
+        Column("key", Text, nullable=False),  # the category or team id; "" for "all"
+        *(Column(figure, Integer, nullable=False) for figure in FIGURES),
         Column("response_seconds", Double, nullable=False),  # summed over the responded tickets
-        PrimaryKeyConstraint("tenant", "ward", "day", "category", "team_id", name=f"dashboard_buckets{suffix}_pkey"),
+        PrimaryKeyConstraint("tenant", "dim", "grain", "ward", "period", "key", name=f"{name}_pkey"),
+        Index(f"{name}_period", "tenant", "dim", "grain", "period"),
     )
     facts = Table(
         f"dashboard_facts{suffix}",
@@ -109,7 +116,18 @@ def dashboard_tables(suffix: str = "") -> DashboardTables:
         Column("since", DateTime(timezone=True), nullable=False),
         PrimaryKeyConstraint("tenant", name=f"dashboard_dirty{suffix}_pkey"),
     )
-    return DashboardTables(suffix, metadata, buckets, facts, teams, dirty)
+    return DashboardTables(suffix, metadata, rollups, facts, teams, dirty)
+
+
+def rollup_keys(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rollup rows one ticket adds to: two grains, and the tenant, its category and its team."""
+    day = facts["day"]
+    dims = [("all", ""), ("category", facts["category"])] + ([("team", facts["team_id"])] if facts["team_id"] else [])
+    return [
+        {"tenant": facts["tenant"], "dim": dim, "grain": grain, "ward": facts["ward"], "period": period, "key": key}
+        for grain, period in (("day", day), ("month", day.replace(day=1)))
+        for dim, key in dims
+    ]
 
 
 def contribution(facts: dict[str, Any]) -> dict[str, float]:
@@ -135,7 +153,7 @@ def contribution(facts: dict[str, Any]) -> dict[str, float]:
 class DashboardProjection(TrackedProjection):
     name = "dashboard"
     topics = TICKET_TOPICS + TEAM_TOPICS
-    version = 1
+    version = 2  # 2: rollups per day and month instead of buckets per ticket key
     tables: DashboardTables
     tables_for = staticmethod(dashboard_tables)
 
@@ -237,12 +255,11 @@ class DashboardProjection(TrackedProjection):
     def _add(self, curs: Cursor[Any], facts: dict[str, Any], figures: dict[str, float], sign: int) -> None:
         if not any(figures.values()):
             return
-        key = {name: facts[name] for name in ("tenant", "ward", "day", "category", "team_id")}
         signed = {name: sign * value for name, value in figures.items()}
-        buckets = self.tables.buckets
-        statement = upsert(buckets).values(**key, **signed)
+        rollups = self.tables.rollups
+        statement = upsert(rollups).values([{**key, **signed} for key in rollup_keys(facts)])
         statement = statement.on_conflict_do_update(
-            index_elements=list(key), set_={name: buckets.c[name] + statement.excluded[name] for name in signed}
+            constraint=rollups.primary_key.name, set_={name: rollups.c[name] + statement.excluded[name] for name in signed}
         )
         execute(curs, statement)
         dirty = upsert(self.tables.dirty).values(tenant=facts["tenant"], since=datetime.now().astimezone())

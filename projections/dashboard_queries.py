@@ -1,20 +1,21 @@
-"""Dashboard figures, summed over the buckets the dashboard projection keeps: the cost of a
-request grows with days, categories and teams in range, never with the number of tickets."""
+"""Dashboard figures, summed over the rollups the dashboard projection keeps: whole months, and
+days only at the edges of a range, so the cost of a request is bounded by wards, months,
+categories and teams, never by the number of tickets."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, func, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.engine import Engine
 
-from domain.errors import Invalid
+from domain.errors import Forbidden, Invalid
 from domain.permissions import Action, Actor, Role, require
 from projections.dashboard import FIGURES, LIVE
 
-buckets = LIVE.buckets
+rollups = LIVE.rollups
 teams = LIVE.teams
 
 
@@ -62,13 +63,14 @@ def dashboard_scope(actor: Actor, ward: str | None, since: date | None, until: d
     if since and until and since > until:
         raise Invalid("The date range ends before it starts.", code="bad_range", field="from")
     if actor.role is Role.WARD_COUNCILLOR:
-        ward = actor.ward or ""
+        if not actor.ward:  # else they would read the figures of the tickets that name no ward
+            raise Forbidden("Your token names no ward; a ward councillor reads their own ward's figures.", code="no_ward")
+        ward = actor.ward
     return Scope(actor.tenant, ward, since, until)
 
 
 def metrics(engine: Engine, scope: Scope) -> Metrics:
-    with engine.connect() as conn:
-        t = _totals(conn, scope)
+    t = totals(engine, scope)
     return Metrics(
         total_open=t["open"],
         total_resolved=t["resolved"],
@@ -79,17 +81,15 @@ def metrics(engine: Engine, scope: Scope) -> Metrics:
 
 
 def volume(engine: Engine, scope: Scope) -> list[CategoryVolume]:
-    query = _scoped(
-        select(buckets.c.category, func.sum(buckets.c.open), func.sum(buckets.c.resolved)).group_by(buckets.c.category), scope
-    ).order_by(buckets.c.category)
+    r = rollups.c
+    query = _scoped(select(r.key, func.sum(r.open), func.sum(r.resolved)), scope, "category").group_by(r.key).order_by(r.key)
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     return [CategoryVolume(category=c, open=int(o), resolved=int(r)) for c, o, r in rows if o or r]
 
 
 def sla(engine: Engine, scope: Scope) -> SLAFigures:
-    with engine.connect() as conn:
-        t = _totals(conn, scope)
+    t = totals(engine, scope)
     return SLAFigures(
         response_compliance_percent=_percent(t["with_response_sla"] - t["response_breached"], t["with_response_sla"]),
         resolution_compliance_percent=_percent(t["with_resolution_sla"] - t["resolution_breached"], t["with_resolution_sla"]),
@@ -101,10 +101,10 @@ def sla(engine: Engine, scope: Scope) -> SLAFigures:
 
 def workload(engine: Engine, scope: Scope) -> list[TeamWorkload]:
     """Per team that is not restricted: its open and all its tickets."""
+    r = rollups.c
     per_team = (
-        _scoped(select(buckets.c.team_id, func.sum(buckets.c.open).label("open"), func.sum(buckets.c.total).label("total")), scope)
-        .where(buckets.c.team_id != "")
-        .group_by(buckets.c.team_id)
+        _scoped(select(r.key.label("team_id"), func.sum(r.open).label("open"), func.sum(r.total).label("total")), scope, "team")
+        .group_by(r.key)
         .subquery()
     )
     query = (
@@ -118,21 +118,48 @@ def workload(engine: Engine, scope: Scope) -> list[TeamWorkload]:
     return [TeamWorkload(team_id=i, team_name=n, open_count=int(o), total_count=int(t)) for i, n, o, t in rows if t]
 
 
-def _totals(conn: Connection, scope: Scope) -> dict[str, Any]:
-    sums = [func.coalesce(func.sum(buckets.c[name]), 0).label(name) for name in (*FIGURES, "response_seconds")]
-    row = conn.execute(_scoped(select(*sums), scope)).mappings().one()
+def totals(engine: Engine, scope: Scope) -> dict[str, Any]:
+    """Every figure summed over the scope, the seconds behind avg_response_hours included."""
+    sums = [func.coalesce(func.sum(rollups.c[name]), 0).label(name) for name in (*FIGURES, "response_seconds")]
+    with engine.connect() as conn:
+        row = conn.execute(_scoped(select(*sums), scope, "all")).mappings().one()
     return {name: (float(value) if name == "response_seconds" else int(value)) for name, value in row.items()}
 
 
-def _scoped(query: Select, scope: Scope) -> Select:
-    query = query.where(buckets.c.tenant == scope.tenant)
+def _scoped(query: Select, scope: Scope, dim: str) -> Select:
+    """The rollup rows that cover the scope exactly once: whole months inside the range, days at its edges."""
+    r = rollups.c
+    query = query.where(r.tenant == scope.tenant, r.dim == dim)
     if scope.ward is not None:
-        query = query.where(buckets.c.ward == scope.ward)
-    if scope.since is not None:
-        query = query.where(buckets.c.day >= scope.since)
-    if scope.until is not None:
-        query = query.where(buckets.c.day <= scope.until)
-    return query
+        query = query.where(r.ward == scope.ward)
+    months, days = covering(scope.since, scope.until)
+    parts = [and_(r.grain == "day", *_within(r.period, start, end)) for start, end in days]
+    if months is not None:
+        parts.append(and_(r.grain == "month", *_within(r.period, *months)))
+    return query.where(or_(*parts))
+
+
+Span = tuple[date | None, date | None]  # half-open [start, end); None: unbounded
+
+
+def covering(since: date | None, until: date | None) -> tuple[Span | None, list[Span]]:
+    """Whole months inside [since, until] and the day spans left at its edges, which together
+    cover every day of the range once."""
+    end = None if until is None else until + timedelta(days=1)
+    first = None if since is None else since if since.day == 1 else _next_month(since)
+    last = None if end is None else end if end.day == 1 else end.replace(day=1)
+    if first is not None and last is not None and first >= last:
+        return None, [(since, end)]
+    edges = ([(since, first)] if since is not None and since != first else []) + ([(last, end)] if end is not None and last != end else [])
+    return (first, last), edges
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _within(column: Any, start: date | None, end: date | None) -> list[Any]:
+    return ([] if start is None else [column >= start]) + ([] if end is None else [column < end])
 
 
 def _percent(part: int, whole: int) -> float | None:
