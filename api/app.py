@@ -54,9 +54,7 @@ def create_app(services: Services) -> Litestar:
             title="Docket",
             version="1",
             description="Event-sourced ticket backend. Authenticate with 'Authorization: Bearer <JWT>'.",
-            components=Components(
-                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
-            ),
+            components=Components(security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
             security=[{"BearerToken": []}],
         ),
     )

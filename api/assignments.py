@@ -17,7 +17,13 @@ class AssignmentController(Controller):
     path = "/api/v1/tickets/{ticket_id:uuid}"
     tags = ["assignment"]
 
-    @post("/assign", operation_id="assignTicket", summary="Route a ticket by the rules, or give it to a team and person", status_code=200, sync_to_thread=True)
+    @post(
+        "/assign",
+        operation_id="assignTicket",
+        summary="Route a ticket by the rules, or give it to a team and person",
+        status_code=200,
+        sync_to_thread=True,
+    )
     def assign(self, ticket_id: TicketId, data: JSONBody[AssignBody], actor: Caller, services: Used) -> Assignment:
         command = AssignTicket(
             actor=actor,
@@ -33,12 +39,24 @@ class AssignmentController(Controller):
     def accept(self, ticket_id: TicketId, actor: Caller, services: Used) -> Assignment:
         return accept_ticket(services.app, AcceptTicket(actor=actor, ticket_id=ticket_id))
 
-    @post("/reject", operation_id="rejectTicket", summary="The assignee turns the ticket down, saying why", status_code=200, sync_to_thread=True)
+    @post(
+        "/reject",
+        operation_id="rejectTicket",
+        summary="The assignee turns the ticket down, saying why",
+        status_code=200,
+        sync_to_thread=True,
+    )
     def reject(self, ticket_id: TicketId, data: JSONBody[RejectBody], actor: Caller, services: Used) -> Assignment:
         command = RejectTicket(actor=actor, ticket_id=ticket_id, reason=data.reason, expected_version=data.expected_version)
         return reject_ticket(services.app, services.workload, command)
 
-    @post("/unassign", operation_id="unassignTicket", summary="Take the ticket from its assignee (admin)", status_code=200, sync_to_thread=True)
+    @post(
+        "/unassign",
+        operation_id="unassignTicket",
+        summary="Take the ticket from its assignee (admin)",
+        status_code=200,
+        sync_to_thread=True,
+    )
     def unassign(self, ticket_id: TicketId, data: JSONBody[UnassignBody], actor: Caller, services: Used) -> Assignment:
         command = UnassignTicket(actor=actor, ticket_id=ticket_id, reason=data.reason, expected_version=data.expected_version)
         return unassign_ticket(services.app, command)

@@ -28,28 +28,47 @@ from projections.dashboard_queries import (
 
 # Taken as text and read in _day, so that a day that is not one is reported under the name the
 # caller used (`from`, `to`) rather than the handler's parameter name.
-Since = Annotated[str | None, QueryParameter(name="from", format=OpenAPIFormat.DATE, description="First day (UTC) tickets were opened on, inclusive, YYYY-MM-DD")]
-Until = Annotated[str | None, QueryParameter(name="to", format=OpenAPIFormat.DATE, description="Last day (UTC) tickets were opened on, inclusive, YYYY-MM-DD")]
+Since = Annotated[
+    str | None,
+    QueryParameter(name="from", format=OpenAPIFormat.DATE, description="First day (UTC) tickets were opened on, inclusive, YYYY-MM-DD"),
+]
+Until = Annotated[
+    str | None,
+    QueryParameter(name="to", format=OpenAPIFormat.DATE, description="Last day (UTC) tickets were opened on, inclusive, YYYY-MM-DD"),
+]
 
 
 class DashboardController(Controller):
     path = "/api/v1/dashboard"
     tags = ["dashboard"]
 
-    @get("/metrics", operation_id="dashboardMetrics", summary="Open and resolved, SLA compliance, average response, breaches", sync_to_thread=True)
-    def metrics(self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None) -> Metrics:
+    @get(
+        "/metrics",
+        operation_id="dashboardMetrics",
+        summary="Open and resolved, SLA compliance, average response, breaches",
+        sync_to_thread=True,
+    )
+    def metrics(
+        self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None
+    ) -> Metrics:
         return metrics(services.engine, _scope(actor, ward, since, until))
 
     @get("/volume", operation_id="dashboardVolume", summary="Open and resolved tickets per category", sync_to_thread=True)
-    def volume(self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None) -> list[CategoryVolume]:
+    def volume(
+        self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None
+    ) -> list[CategoryVolume]:
         return volume(services.engine, _scope(actor, ward, since, until))
 
     @get("/sla", operation_id="dashboardSLA", summary="Response and resolution compliance and breaches", sync_to_thread=True)
-    def sla(self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None) -> SLAFigures:
+    def sla(
+        self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None
+    ) -> SLAFigures:
         return sla(services.engine, _scope(actor, ward, since, until))
 
     @get("/workload", operation_id="dashboardWorkload", summary="Open and total tickets per team", sync_to_thread=True)
-    def workload(self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None) -> list[TeamWorkload]:
+    def workload(
+        self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None
+    ) -> list[TeamWorkload]:
         return workload(services.engine, _scope(actor, ward, since, until))
 
 

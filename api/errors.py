@@ -16,7 +16,16 @@ log = logging.getLogger(__name__)
 NAMED_FIELD = re.compile(r"field `([^`]+)`")
 
 DOMAIN_STATUS = ((Invalid, 400), (Forbidden, 403), (NotFound, 404), (Refused, 409), (TooLarge, 413), (UnsupportedType, 415))
-HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type"}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
 
 
 def error_response(status_code: int, code: str, message: str, field: str | None = None) -> Response[dict[str, Any]]:

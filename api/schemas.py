@@ -204,7 +204,10 @@ class CalendarBody(Body, frozen=True):
     """Working hours per weekday (`mon`..`sun`, local wall-clock "HH:MM" pairs), a time zone and holidays."""
 
     timezone: Name = "UTC"
-    hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[Annotated[list[str], msgspec.Meta(min_length=2, max_length=2)]]] | None = None  # none: all day, every day
+    hours: (
+        dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[Annotated[list[str], msgspec.Meta(min_length=2, max_length=2)]]]
+        | None
+    ) = None  # none: all day, every day
     holidays: list[str] = []
 
 

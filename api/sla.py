@@ -20,6 +20,11 @@ class SLAPolicyController(Controller):
     def detail(self, actor: Caller, services: Used) -> SLAPoliciesView:
         return current_sla_policies(services.engine, actor)
 
-    @put("/", operation_id="setSLAPolicies", summary="Replace the SLA policies: a new version; tickets keep the deadlines they were given (admin)", sync_to_thread=True)
+    @put(
+        "/",
+        operation_id="setSLAPolicies",
+        summary="Replace the SLA policies: a new version; tickets keep the deadlines they were given (admin)",
+        sync_to_thread=True,
+    )
     def replace(self, data: JSONBody[SLAPoliciesBody], actor: Caller, services: Used) -> SLAPoliciesSaved:
         return set_sla_policies(services.app, SetSLAPolicies(actor=actor, policies=data.as_dicts()))

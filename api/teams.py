@@ -37,12 +37,20 @@ class TeamController(Controller):
     def change(self, team_id: TeamId, data: JSONBody[TeamEdit], actor: Caller, services: Used) -> TeamSaved:
         return change_team(services.app, ChangeTeam(actor=actor, team_id=team_id, changes=data.changes()), services.holds_sensitive)
 
-    @put("/{team_id:uuid}/members/{user_id:str}", operation_id="putTeamMember", summary="Add or update a member (admin)", sync_to_thread=True)
+    @put(
+        "/{team_id:uuid}/members/{user_id:str}", operation_id="putTeamMember", summary="Add or update a member (admin)", sync_to_thread=True
+    )
     def put_member(self, team_id: TeamId, user_id: FromPath[str], data: JSONBody[MemberBody], actor: Caller, services: Used) -> TeamSaved:
         command = AddMember(actor=actor, team_id=team_id, user_id=user_id, display_name=data.display_name, role=data.role)
         return add_member(services.app, command)
 
-    @delete("/{team_id:uuid}/members/{user_id:str}", operation_id="removeTeamMember", summary="Remove a member (admin)", status_code=200, sync_to_thread=True)
+    @delete(
+        "/{team_id:uuid}/members/{user_id:str}",
+        operation_id="removeTeamMember",
+        summary="Remove a member (admin)",
+        status_code=200,
+        sync_to_thread=True,
+    )
     def remove_member(self, team_id: TeamId, user_id: FromPath[str], actor: Caller, services: Used) -> TeamSaved:
         return remove_member(services.app, RemoveMember(actor=actor, team_id=team_id, user_id=user_id))
 

@@ -66,7 +66,9 @@ class TicketController(Controller):
         created_to: FromQuery[datetime | None] = None,
         updated_from: FromQuery[datetime | None] = None,
         updated_to: FromQuery[datetime | None] = None,
-        q: Annotated[str | None, QueryParameter(max_length=200, description="Words to find in tracking number, title, description; ranked")] = None,
+        q: Annotated[
+            str | None, QueryParameter(max_length=200, description="Words to find in tracking number, title, description; ranked")
+        ] = None,
         sort_by: FromQuery[SortBy | None] = None,
         order: FromQuery[Literal["asc", "desc"]] = "desc",
         page: Page = 1,
@@ -95,12 +97,23 @@ class TicketController(Controller):
     def detail(self, ticket_id: TicketId, actor: Caller, services: Used) -> TicketDetail:
         return get_ticket(services.engine, actor, ticket_id)
 
-    @patch("/{ticket_id:uuid}", operation_id="editTicket", summary="Change fields of a ticket; each change is recorded old and new", sync_to_thread=True)
+    @patch(
+        "/{ticket_id:uuid}",
+        operation_id="editTicket",
+        summary="Change fields of a ticket; each change is recorded old and new",
+        sync_to_thread=True,
+    )
     def edit(self, ticket_id: TicketId, data: JSONBody[TicketEdit], actor: Caller, services: Used) -> Changed:
         command = EditTicket(actor=actor, ticket_id=ticket_id, changes=data.changes(), expected_version=data.expected_version)
         return edit_ticket(services.app, command)
 
-    @delete("/{ticket_id:uuid}", operation_id="archiveTicket", summary="Archive a ticket: gone from lists, kept in the audit trail", status_code=200, sync_to_thread=True)
+    @delete(
+        "/{ticket_id:uuid}",
+        operation_id="archiveTicket",
+        summary="Archive a ticket: gone from lists, kept in the audit trail",
+        status_code=200,
+        sync_to_thread=True,
+    )
     def archive(self, ticket_id: TicketId, actor: Caller, services: Used, reason: FromQuery[str | None] = None) -> Changed:
         return archive_ticket(services.app, ArchiveTicket(actor=actor, ticket_id=ticket_id, reason=reason))
 
@@ -116,14 +129,26 @@ class TicketController(Controller):
         )
         return change_status(services.app, command)
 
-    @post("/{ticket_id:uuid}/transfer", operation_id="transferTicket", summary="Hand a ticket to another person", status_code=200, sync_to_thread=True)
+    @post(
+        "/{ticket_id:uuid}/transfer",
+        operation_id="transferTicket",
+        summary="Hand a ticket to another person",
+        status_code=200,
+        sync_to_thread=True,
+    )
     def transfer(self, ticket_id: TicketId, data: JSONBody[Transfer], actor: Caller, services: Used) -> Changed:
         command = TransferTicket(
             actor=actor, ticket_id=ticket_id, assignee_id=data.assignee_id, reason=data.reason, expected_version=data.expected_version
         )
         return transfer_ticket(services.app, command)
 
-    @post("/{ticket_id:uuid}/redactions", operation_id="redactTicketField", summary="Redact a personal field (admin)", status_code=200, sync_to_thread=True)
+    @post(
+        "/{ticket_id:uuid}/redactions",
+        operation_id="redactTicketField",
+        summary="Redact a personal field (admin)",
+        status_code=200,
+        sync_to_thread=True,
+    )
     def redact(self, ticket_id: TicketId, data: JSONBody[Redaction], actor: Caller, services: Used) -> Changed:
         return redact_field(services.app, RedactField(actor=actor, ticket_id=ticket_id, field=data.field, reason=data.reason))
 

@@ -17,7 +17,12 @@ class WorkflowController(Controller):
     path = "/api/v1/workflows"
     tags = ["workflows"]
 
-    @get("/", operation_id="listWorkflows", summary="The built-in workflows and the tenant's own, each at its latest version", sync_to_thread=True)
+    @get(
+        "/",
+        operation_id="listWorkflows",
+        summary="The built-in workflows and the tenant's own, each at its latest version",
+        sync_to_thread=True,
+    )
     def list(self, actor: Caller, services: Used) -> list[WorkflowView]:
         return list_workflows(services.engine, actor)
 
@@ -38,7 +43,9 @@ class TenantSettingsController(Controller):
     def detail(self, actor: Caller, services: Used) -> TenantSettingsView:
         return tenant_settings(services.engine, actor)
 
-    @put("/", operation_id="changeTenantSettings", summary="Change the tenant's default workflow and reply rule (admin)", sync_to_thread=True)
+    @put(
+        "/", operation_id="changeTenantSettings", summary="Change the tenant's default workflow and reply rule (admin)", sync_to_thread=True
+    )
     def change(self, data: JSONBody[TenantSettings], actor: Caller, services: Used) -> SettingsSaved:
         command = ChangeTenantSettings(actor=actor, **msgspec.structs.asdict(data))
         return change_tenant_settings(services.app, command)

@@ -303,7 +303,9 @@ def build_rollups(url: str) -> None:
 def rollup_counts(engine: Engine) -> dict[str, int]:
     """Rollup rows a /metrics request sums over, in each scope."""
     with engine.connect() as conn:
-        return {name: conn.execute(dashboard_queries._scoped(select(func.count()), scope, "all")).scalar_one() for name, scope in SCOPES.items()}
+        return {
+            name: conn.execute(dashboard_queries._scoped(select(func.count()), scope, "all")).scalar_one() for name, scope in SCOPES.items()
+        }
 
 
 # Timing

@@ -75,7 +75,9 @@ def _destination(app: Docket, ticket: Ticket, cmd: AssignTicket) -> tuple[Team, 
     if cmd.team_id is not None:
         return load_team(app, cmd.team_id, ticket.tenant), None, cmd.reason or f"assigned by {cmd.actor.id}"
     if cmd.assignee_id is not None:
-        raise Invalid("Name the team the assignee belongs to, or neither to let the routing rules choose.", code="missing_field", field="team_id")
+        raise Invalid(
+            "Name the team the assignee belongs to, or neither to let the routing rules choose.", code="missing_field", field="team_id"
+        )
     destination = route_by_rules(app, ticket)
     if destination is None:
         kind = "restricted team for a sensitive ticket" if ticket.is_sensitive else "team"

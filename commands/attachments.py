@@ -45,7 +45,9 @@ class AttachmentRules:
         if len(content) > self.max_bytes:
             raise TooLarge(f"The file is {len(content)} bytes; at most {self.max_bytes} are accepted.", field="file")
         if content_type not in self.content_types:
-            raise UnsupportedType(f"Files of type {content_type} are not accepted; accepted: {', '.join(self.content_types)}.", field="file")
+            raise UnsupportedType(
+                f"Files of type {content_type} are not accepted; accepted: {', '.join(self.content_types)}.", field="file"
+            )
         signatures = SIGNATURES.get(content_type)
         if signatures and not content.startswith(signatures):
             raise UnsupportedType(f"The file's content is not {content_type}, as its type claims.", field="file")

@@ -30,6 +30,8 @@ def breach_sla(app: Docket, ticket_id: UUID, kind: str, now: datetime) -> bool:
             app.save(ticket)
         except IntegrityError:
             continue  # the ticket changed meanwhile: decide again on its new state
-        log.warning("ticket %s (%s) breached its %s deadline; escalation level %s", ticket.id, ticket.tracking_number, kind, ticket.escalation_level)
+        log.warning(
+            "ticket %s (%s) breached its %s deadline; escalation level %s", ticket.id, ticket.tracking_number, kind, ticket.escalation_level
+        )
         return True
     raise VersionConflict(f"Ticket {ticket_id} kept changing while recording its {kind} breach.")

@@ -46,7 +46,13 @@ def route_by_rules(app: Docket, ticket: Ticket) -> tuple[Team, Route] | None:
 
 
 def offer_for(
-    team: Team, workload: Workload, ticket: Ticket, rule: str | None, reason: str, chosen: str | None = None, excluded: set[str] = frozenset()
+    team: Team,
+    workload: Workload,
+    ticket: Ticket,
+    rule: str | None,
+    reason: str,
+    chosen: str | None = None,
+    excluded: set[str] = frozenset(),
 ) -> Offer:
     """The team's member for this ticket: the one chosen (who must be a member), else by the team's strategy."""
     if chosen is not None and chosen not in team.members:
@@ -54,7 +60,11 @@ def offer_for(
     blind = {user_id for user_id, member in team.members.items() if not may_read(member.role, ticket)}
     if chosen in blind and (team.is_restricted or not ticket.is_sensitive):  # else the ticket refuses the team itself, which says more
         kind = "sensitive" if ticket.is_sensitive else "ordinary"
-        raise Refused(f"{chosen} is a {team.members[chosen].role}, who may not read {kind} tickets.", code="assignee_may_not_read", field="assignee_id")
+        raise Refused(
+            f"{chosen} is a {team.members[chosen].role}, who may not read {kind} tickets.",
+            code="assignee_may_not_read",
+            field="assignee_id",
+        )
     assignee = chosen if chosen is not None else pick_member(team, workload, ticket, excluded | blind)
     return Offer(
         team_id=str(team.id),
@@ -84,5 +94,3 @@ def pick_member(team: Team, workload: Workload, ticket: Ticket, excluded: set[st
     if picked is not None:
         team.advance_rotation(rotation)
     return picked
-
-

@@ -40,4 +40,3 @@ def _save(app: Docket, config: TenantConfig) -> list:
         return app.save(config)
     except IntegrityError:
         raise VersionConflict("The tenant's configuration was changed by someone else at the same time; retry.") from None
-

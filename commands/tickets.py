@@ -43,7 +43,11 @@ def open_ticket(app: Docket, cmd: OpenTicket, workload: Workload = no_workload) 
     config = tenant_aggregate(app, TenantConfig, cmd.actor.tenant)
     workflow = config.workflow(cmd.workflow)
     details = {f: getattr(cmd, f) for f in cmd.__struct_fields__ if f not in ("actor", "workflow", "reporter", "location")}
-    details["reporter"] = {"id": cmd.reporter.id, "name": cmd.reporter.name, "phone": cmd.reporter.phone, "email": cmd.reporter.email} if cmd.reporter else None
+    details["reporter"] = (
+        {"id": cmd.reporter.id, "name": cmd.reporter.name, "phone": cmd.reporter.phone, "email": cmd.reporter.email}
+        if cmd.reporter
+        else None
+    )
     details["location"] = {"lat": cmd.location.lat, "lon": cmd.location.lon} if cmd.location else None
     for _ in range(OPEN_ATTEMPTS):
         numbers = tenant_aggregate(app, TrackingNumbers, cmd.actor.tenant)
@@ -106,7 +110,6 @@ def add_reply(app: Docket, cmd: AddReply) -> Replied:
     )
 
 
-
 def run_ticket_command(app: Docket, cmd: TicketCommand, act: Callable[[Ticket], None]) -> tuple[Ticket, list]:
     """Loads the ticket, lets the aggregate decide, and saves what it recorded, all or nothing."""
     ticket = load_ticket(app, cmd.ticket_id)
@@ -116,13 +119,10 @@ def run_ticket_command(app: Docket, cmd: TicketCommand, act: Callable[[Ticket], 
     try:
         recordings = app.save(ticket)
     except IntegrityError:
-        raise VersionConflict(
-            f"Ticket {ticket.id} was changed by someone else at the same time; reload it and retry."
-        ) from None
+        raise VersionConflict(f"Ticket {ticket.id} was changed by someone else at the same time; reload it and retry.") from None
     if recordings:
         log.info("ticket %s: %s by %s", ticket.id, ", ".join(type(r.domain_event).__name__ for r in recordings), cmd.actor.id)
     return ticket, recordings
-
 
 
 def _changed(ticket: Ticket, recordings: list) -> Changed:

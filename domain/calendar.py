@@ -89,7 +89,11 @@ class BusinessCalendar:
     def to_definition(self) -> dict[str, Any]:
         return {
             "timezone": self.timezone,
-            "hours": {DAY_NAMES[day]: [[_clock(start), _clock(end, ending=True)] for start, end in spans] for day, spans in self.hours.items() if spans},
+            "hours": {
+                DAY_NAMES[day]: [[_clock(start), _clock(end, ending=True)] for start, end in spans]
+                for day, spans in self.hours.items()
+                if spans
+            },
             "holidays": [holiday.isoformat() for holiday in self._sorted_holidays],
         }
 
@@ -271,10 +275,14 @@ def _checked_hours(hours: object) -> dict[int, Spans]:
         ordered = tuple(sorted((tuple(span) for span in spans), key=lambda span: _start_seconds(span[0])))
         for start, end in ordered:
             if _start_seconds(start) >= _end_seconds(end):
-                raise _invalid(f"Hours for {DAY_NAMES[day]}: {_clock(start)}-{_clock(end, ending=True)} does not start before it ends.", part)
+                raise _invalid(
+                    f"Hours for {DAY_NAMES[day]}: {_clock(start)}-{_clock(end, ending=True)} does not start before it ends.", part
+                )
         for (start, end), (later, _) in zip(ordered, ordered[1:]):
             if _end_seconds(end) > _start_seconds(later):
-                raise _invalid(f"Hours for {DAY_NAMES[day]} overlap: {_clock(start)}-{_clock(end, ending=True)} runs past {_clock(later)}.", part)
+                raise _invalid(
+                    f"Hours for {DAY_NAMES[day]} overlap: {_clock(start)}-{_clock(end, ending=True)} runs past {_clock(later)}.", part
+                )
         checked[day] = ordered
     extra = [day for day in hours if day not in checked]
     if extra:

@@ -147,8 +147,6 @@ def ensure_visible(actor: Actor, ticket_id: object, facts: TicketFacts) -> None:
     ):
         raise TicketNotFound(ticket_id)
     if facts.is_sensitive and not scope.sensitive:
-        raise Forbidden(
-            "This ticket is restricted to liaison officers and administrators.", code="restricted_ticket"
-        )
+        raise Forbidden("This ticket is restricted to liaison officers and administrators.", code="restricted_ticket")
     if not facts.is_sensitive and not scope.ordinary:
         raise Forbidden("Liaison officers handle sensitive tickets only.", code="outside_role")

@@ -136,7 +136,9 @@ def _rule(index: int, raw: Mapping[str, Any], teams: set[str]) -> Rule:
     where = f"rules[{index}]"
     team_id = str(raw.get("team_id") or "")
     if team_id not in teams:
-        raise Invalid(f"Rule {index} sends tickets to team '{team_id}', which does not exist.", code="unknown_team", field=f"{where}.team_id")
+        raise Invalid(
+            f"Rule {index} sends tickets to team '{team_id}', which does not exist.", code="unknown_team", field=f"{where}.team_id"
+        )
     match = {c: tuple(fields.labels(c, _as_list(raw[c]))) for c in CRITERIA if raw.get(c)}
     return Rule(fields.required_text("name", raw.get("name") or f"rule {index + 1}"), team_id, match)
 

@@ -73,7 +73,11 @@ def policy_from_definition(index: int, raw: Mapping[str, Any]) -> SLAPolicy:
         raise Invalid("A policy sets response_hours, resolution_hours or both.", code="invalid_policy", field=where)
     threshold = raw.get("warning_threshold", 0.8)
     if not isinstance(threshold, int | float) or not 0 < threshold < 1:
-        raise Invalid("warning_threshold is the share of the time elapsed, between 0 and 1.", code="invalid_policy", field=f"{where}.warning_threshold")
+        raise Invalid(
+            "warning_threshold is the share of the time elapsed, between 0 and 1.",
+            code="invalid_policy",
+            field=f"{where}.warning_threshold",
+        )
     return SLAPolicy(
         id=fields.required_text("id", raw.get("id")),
         match={c: tuple(fields.labels(c, v if isinstance(v, list) else [v])) for c in CRITERIA if (v := raw.get(c))},

@@ -59,7 +59,14 @@ class Team(Aggregate):
             raise Invalid(f"A team member is staff: one of {', '.join(sorted(STAFF))}.", code="invalid_member_role", field="role")
         member = Member(user_id, rules.required_text("display_name", display_name), role)
         if self.members.get(user_id) != member:
-            self._member_added(tenant=self.tenant, actor_id=actor.id, actor_role=actor.role.value, user_id=user_id, display_name=member.display_name, role=role)
+            self._member_added(
+                tenant=self.tenant,
+                actor_id=actor.id,
+                actor_role=actor.role.value,
+                user_id=user_id,
+                display_name=member.display_name,
+                role=role,
+            )
 
     @event("MemberAdded")
     def _member_added(self, *, tenant: str, actor_id: str, actor_role: str, user_id: str, display_name: str, role: str) -> None:
@@ -105,7 +112,11 @@ def _checked(name: str, value: Any) -> Any:
             return bool(value)
         case "capacity":
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise Invalid("capacity is the most open tickets a member holds: a whole number from 1, or null.", code="invalid_capacity", field="capacity")
+                raise Invalid(
+                    "capacity is the most open tickets a member holds: a whole number from 1, or null.",
+                    code="invalid_capacity",
+                    field="capacity",
+                )
             return value
         case "strategy":
             return rules.one_of("strategy", value, STRATEGIES)

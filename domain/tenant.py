@@ -45,16 +45,27 @@ class TenantConfig(Aggregate):
         """A new version of the named workflow; submitting the current definition again changes nothing."""
         require(actor, Action.DEFINE_WORKFLOWS)
         if not WORKFLOW_NAME.match(name):
-            raise Invalid("A workflow name is 1-64 lower-case letters, digits and _, starting with a letter.", code="invalid_workflow", field="name")
+            raise Invalid(
+                "A workflow name is 1-64 lower-case letters, digits and _, starting with a letter.", code="invalid_workflow", field="name"
+            )
         current = self.workflow(name) if name in self.definitions or name in BUILT_IN else None
         checked = workflow_from_definition(name, (current.version if current else 0) + 1, definition)
         if current and current.to_definition() == checked.to_definition():
             return current
-        self._workflow_defined(tenant=self.tenant, actor_id=actor.id, actor_role=actor.role.value, name=name, version=checked.version, definition=checked.to_definition())
+        self._workflow_defined(
+            tenant=self.tenant,
+            actor_id=actor.id,
+            actor_role=actor.role.value,
+            name=name,
+            version=checked.version,
+            definition=checked.to_definition(),
+        )
         return checked
 
     @event("WorkflowDefined")
-    def _workflow_defined(self, *, tenant: str, actor_id: str, actor_role: str, name: str, version: int, definition: dict[str, Any]) -> None:
+    def _workflow_defined(
+        self, *, tenant: str, actor_id: str, actor_role: str, name: str, version: int, definition: dict[str, Any]
+    ) -> None:
         self.definitions[name] = (version, definition)
 
     def change_settings(self, actor: Actor, changes: dict[str, Any]) -> None:

@@ -109,9 +109,7 @@ class Ticket(Aggregate):
 
     def change_status(self, actor: Actor, to_status: str, note: str | None = None, values: dict[str, Any] | None = None) -> None:
         self._allow(actor, Action.CHANGE_STATUS)
-        transition = self.workflow.check(
-            self.status, to_status, actor.role, is_assignee=actor.id == self.assignee_id, fields=values or {}
-        )
+        transition = self.workflow.check(self.status, to_status, actor.role, is_assignee=actor.id == self.assignee_id, fields=values or {})
         recorded = {name: str((values or {})[name]).strip() for name in transition.requires}
         self._move(actor, to_status, note, recorded)
 
@@ -144,7 +142,16 @@ class Ticket(Aggregate):
 
     # Conversation
 
-    def reply(self, actor: Actor, reply_id: UUID, body: str, *, internal: bool = False, is_solution: bool = False, reporter_reply_moves: bool = False) -> None:
+    def reply(
+        self,
+        actor: Actor,
+        reply_id: UUID,
+        body: str,
+        *,
+        internal: bool = False,
+        is_solution: bool = False,
+        reporter_reply_moves: bool = False,
+    ) -> None:
         self._allow(actor, Action.ADD_INTERNAL_NOTE if internal else Action.REPLY)
         if is_solution and actor.role not in STAFF:
             raise Forbidden("Only staff may mark a reply as the solution.", code="role_not_allowed", field="is_solution")
@@ -188,7 +195,15 @@ class Ticket(Aggregate):
 
     @event("Transferred")
     def _transferred(
-        self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, from_assignee: str | None, to_assignee: str, reason: str | None
+        self,
+        *,
+        tenant: str,
+        actor_id: str,
+        actor_role: str,
+        is_sensitive: bool,
+        from_assignee: str | None,
+        to_assignee: str,
+        reason: str | None,
     ) -> None:
         self.assignee_id, self.accepted = to_assignee, False
 
@@ -267,7 +282,9 @@ class Ticket(Aggregate):
         self._unassigned(**self._stamp(actor), from_assignee=self.assignee_id, reason=reason)
 
     @event("Unassigned")
-    def _unassigned(self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, from_assignee: str, reason: str | None) -> None:
+    def _unassigned(
+        self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, from_assignee: str, reason: str | None
+    ) -> None:
         self.assignee_id, self.accepted = None, False
 
     def _allow_assignee(self, actor: Actor) -> None:
@@ -296,7 +313,9 @@ class Ticket(Aggregate):
     def _redacted(self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, field: str, reason: str) -> None:
         setattr(self, field, None)
 
-    def attach(self, actor: Actor, attachment_id: UUID, *, sha256: str, name: str, content_type: str, size: int, kind: str = "ticket") -> None:
+    def attach(
+        self, actor: Actor, attachment_id: UUID, *, sha256: str, name: str, content_type: str, size: int, kind: str = "ticket"
+    ) -> None:
         self._allow(actor, Action.ATTACH)
         rules.one_of("kind", kind, ATTACHMENT_KINDS)
         self._attachment_added(
@@ -323,7 +342,14 @@ class Ticket(Aggregate):
             return
         starts = {kind: self._clock(kind) for kind in self.sla_clocks}
         clocks = {
-            kind: Clock(kind, old.start if (old := starts.get(kind)) else self.created_on, fresh.target, old.paused if old else timedelta(0), policy.calendar, policy.warning_threshold)
+            kind: Clock(
+                kind,
+                old.start if (old := starts.get(kind)) else self.created_on,
+                fresh.target,
+                old.paused if old else timedelta(0),
+                policy.calendar,
+                policy.warning_threshold,
+            )
             for kind, fresh in clocks_for(policy, self.created_on).items()
             if kind not in self.sla_met
         }
@@ -424,7 +450,9 @@ class Ticket(Aggregate):
         self.sla_met.add(kind)
 
     @event("SLABreached")
-    def _sla_breached(self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, kind: str, due: datetime, at: datetime) -> None:
+    def _sla_breached(
+        self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, kind: str, due: datetime, at: datetime
+    ) -> None:
         self.sla_breached.add(kind)
 
     @event("Escalated")

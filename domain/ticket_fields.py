@@ -68,9 +68,15 @@ def custom_fields(value: Mapping[str, Any] | None) -> dict[str, Any]:
     fields = dict(value or {})
     for key, item in fields.items():
         if not FIELD_NAME.match(key):
-            raise Invalid(f"Custom field name '{key}' must be lower-case letters, digits and _.", code="invalid_custom_field", field="custom_fields")
+            raise Invalid(
+                f"Custom field name '{key}' must be lower-case letters, digits and _.", code="invalid_custom_field", field="custom_fields"
+            )
         if not isinstance(item, str | int | float | bool) and item is not None:
-            raise Invalid(f"Custom field '{key}' must hold text, a number, true/false or null.", code="invalid_custom_field", field=f"custom_fields.{key}")
+            raise Invalid(
+                f"Custom field '{key}' must hold text, a number, true/false or null.",
+                code="invalid_custom_field",
+                field=f"custom_fields.{key}",
+            )
     return fields
 
 

@@ -49,9 +49,7 @@ class Workflow:
     def category(self, state: str) -> Category:
         return self.states[state]
 
-    def check(
-        self, state: str, to: str, role: Role, *, is_assignee: bool = False, fields: Mapping[str, Any] | None = None
-    ) -> Transition:
+    def check(self, state: str, to: str, role: Role, *, is_assignee: bool = False, fields: Mapping[str, Any] | None = None) -> Transition:
         """The transition from `state` to `to`, or a refusal that names what is allowed."""
         if to not in self.states:
             raise Invalid(

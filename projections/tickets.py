@@ -150,12 +150,12 @@ class TicketsProjection(TrackedProjection):
         """Clears the field on the ticket and every value of it in the ticket's history."""
         self._touch(curs, e, **({"lat": None, "lon": None} if e.field == "location" else {e.field: None}))
         history = self.tables.history
-        scrubbed = func.jsonb_set(history.c.changes, literal([e.field], ARRAY(Text)), literal(Jsonb({"old": REDACTED, "new": REDACTED}), JSONB))
+        scrubbed = func.jsonb_set(
+            history.c.changes, literal([e.field], ARRAY(Text)), literal(Jsonb({"old": REDACTED, "new": REDACTED}), JSONB)
+        )
         execute(
             curs,
-            update(history)
-            .where(history.c.ticket_id == e.originator_id, history.c.changes.has_key(e.field))
-            .values(changes=scrubbed),
+            update(history).where(history.c.ticket_id == e.originator_id, history.c.changes.has_key(e.field)).values(changes=scrubbed),
         )
         self._record(curs, e, tracking, {e.field: {"old": REDACTED, "new": None}}, note=e.reason)
 
@@ -215,7 +215,9 @@ class TicketsProjection(TrackedProjection):
             values.update({f"{kind}_met_at": None, f"{kind}_breached": False})
         changes = self._deadline_changes(curs, e)
         self._touch(curs, e, sla_policy_id=e.policy_id, sla_policy_version=e.policy_version, **values)
-        self._record(curs, e, tracking, {**changes, "sla_policy": {"old": None, "new": f"{e.policy_id} v{e.policy_version}"}}, note=e.reason)
+        self._record(
+            curs, e, tracking, {**changes, "sla_policy": {"old": None, "new": f"{e.policy_id} v{e.policy_version}"}}, note=e.reason
+        )
 
     @apply.register
     def _sla_paused(self, e: Ticket.SLAPaused, tracking: Tracking, curs: Cursor[Any]) -> None:
@@ -231,7 +233,9 @@ class TicketsProjection(TrackedProjection):
     @apply.register
     def _sla_met(self, e: Ticket.SLAMet, tracking: Tracking, curs: Cursor[Any]) -> None:
         self._touch(curs, e, **{f"{e.kind}_met_at": e.at})
-        self._record(curs, e, tracking, {f"{e.kind}_met_at": {"old": None, "new": e.at.isoformat()}, "on_time": {"old": None, "new": e.on_time}})
+        self._record(
+            curs, e, tracking, {f"{e.kind}_met_at": {"old": None, "new": e.at.isoformat()}, "on_time": {"old": None, "new": e.on_time}}
+        )
 
     @apply.register
     def _sla_breached(self, e: Ticket.SLABreached, tracking: Tracking, curs: Cursor[Any]) -> None:
@@ -245,13 +249,26 @@ class TicketsProjection(TrackedProjection):
 
     @apply.register
     def _policies_replaced(self, e: SLAPolicies.PoliciesReplaced, tracking: Tracking, curs: Cursor[Any]) -> None:
-        row = {"tenant": e.tenant, "version": e.policies_version, "policies": Jsonb(e.policies), "set_by": e.actor_id, "set_at": e.timestamp}
+        row = {
+            "tenant": e.tenant,
+            "version": e.policies_version,
+            "policies": Jsonb(e.policies),
+            "set_by": e.actor_id,
+            "set_at": e.timestamp,
+        }
         execute(curs, insert(self.tables.sla_policies).values(**row))
 
     @apply.register
     def _team_created(self, e: Team.TeamCreated, tracking: Tracking, curs: Cursor[Any]) -> None:
         fields = {f: getattr(e, f) for f in ("name", "categories", "wards", "is_restricted", "capacity", "strategy")}
-        row = {"id": e.originator_id, "tenant": e.tenant, **fields, "members": Jsonb([]), "version": e.originator_version, "updated_at": e.timestamp}
+        row = {
+            "id": e.originator_id,
+            "tenant": e.tenant,
+            **fields,
+            "members": Jsonb([]),
+            "version": e.originator_version,
+            "updated_at": e.timestamp,
+        }
         execute(curs, insert(self.tables.teams).values(**row))
 
     @apply.register
@@ -284,7 +301,12 @@ class TicketsProjection(TrackedProjection):
         execute(
             curs,
             insert(self.tables.workflows).values(
-                tenant=e.tenant, name=e.name, version=e.version, definition=Jsonb(e.definition), defined_by=e.actor_id, defined_at=e.timestamp
+                tenant=e.tenant,
+                name=e.name,
+                version=e.version,
+                definition=Jsonb(e.definition),
+                defined_by=e.actor_id,
+                defined_at=e.timestamp,
             ),
         )
 
@@ -293,7 +315,9 @@ class TicketsProjection(TrackedProjection):
         table = self.tables.tenant_settings
         defaults = {"default_workflow": None, "reporter_reply_moves_ticket": False, "auto_route_on_open": False}
         row = {"tenant": e.tenant, **defaults, **e.changes, "updated_at": e.timestamp}
-        statement = upsert(table).values(**row).on_conflict_do_update(index_elements=["tenant"], set_={**e.changes, "updated_at": e.timestamp})
+        statement = (
+            upsert(table).values(**row).on_conflict_do_update(index_elements=["tenant"], set_={**e.changes, "updated_at": e.timestamp})
+        )
         execute(curs, statement)
 
     @staticmethod
@@ -306,9 +330,7 @@ class TicketsProjection(TrackedProjection):
         columns = [tickets.c[f"{kind}_due"] for kind in e.clocks]
         compiled = select(*columns).where(tickets.c.id == e.originator_id).compile(dialect=DIALECT)
         old = curs.execute(str(compiled), compiled.params).fetchone() or {}
-        return {
-            f"{kind}_due": {"old": _iso(old.get(f"{kind}_due")), "new": _iso(getattr(e, f"{kind}_due"))} for kind in e.clocks
-        }
+        return {f"{kind}_due": {"old": _iso(old.get(f"{kind}_due")), "new": _iso(getattr(e, f"{kind}_due"))} for kind in e.clocks}
 
     def _touch_team(self, curs: Cursor[Any], e: Any, **values: Any) -> None:
         teams = self.tables.teams
@@ -355,7 +377,6 @@ class TicketsProjection(TrackedProjection):
                 internal=internal,
             ),
         )
-
 
 
 def _iso(moment: Any) -> str | None:

@@ -45,9 +45,11 @@ def list_workflows(engine: Engine, actor: Actor) -> list[WorkflowView]:
         .group_by(workflows.c.name)
         .subquery()
     )
-    latest = select(workflows).join(
-        versions, (workflows.c.name == versions.c.name) & (workflows.c.version == versions.c.version)
-    ).where(workflows.c.tenant == actor.tenant)
+    latest = (
+        select(workflows)
+        .join(versions, (workflows.c.name == versions.c.name) & (workflows.c.version == versions.c.version))
+        .where(workflows.c.tenant == actor.tenant)
+    )
     with engine.connect() as conn:
         own = {row["name"]: row for row in conn.execute(latest).mappings()}
     views = {

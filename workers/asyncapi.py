@@ -51,9 +51,19 @@ def document() -> dict[str, Any]:
         },
         "servers": {"nats": {"host": "localhost:4222", "protocol": "nats", "description": "DOCKET_NATS_URL"}},
         "channels": {
-            "ticketEvents": _channel("docket.{tenant}.tickets.{event}", "A ticket's events, but for sensitive tickets' and internal notes.", event_refs),
-            "internalNotes": _channel("docket.{tenant}.internal.{event}", "Internal notes (ReplyAdded with internal true): staff only.", [{"$ref": "#/components/messages/ReplyAdded"}]),
-            "sensitiveEvents": _channel("docket.{tenant}.sensitive.{event}", "Every event of a sensitive ticket: liaison officers and administrators only.", event_refs),
+            "ticketEvents": _channel(
+                "docket.{tenant}.tickets.{event}", "A ticket's events, but for sensitive tickets' and internal notes.", event_refs
+            ),
+            "internalNotes": _channel(
+                "docket.{tenant}.internal.{event}",
+                "Internal notes (ReplyAdded with internal true): staff only.",
+                [{"$ref": "#/components/messages/ReplyAdded"}],
+            ),
+            "sensitiveEvents": _channel(
+                "docket.{tenant}.sensitive.{event}",
+                "Every event of a sensitive ticket: liaison officers and administrators only.",
+                event_refs,
+            ),
             **{
                 f"dashboard{view.title()}": _channel(
                     f"$KV.{BUCKET}.{{tenant}}.dashboard.{view}",

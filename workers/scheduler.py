@@ -47,7 +47,9 @@ class ClockEvent(msgspec.Struct):
 
 
 class SLAScheduler:
-    def __init__(self, app: Docket, engine: Engine, database_url: str, nats_url: str, clock: Clock = utc_now, name: str = "docket-scheduler") -> None:
+    def __init__(
+        self, app: Docket, engine: Engine, database_url: str, nats_url: str, clock: Clock = utc_now, name: str = "docket-scheduler"
+    ) -> None:
         self.app, self.engine, self.database_url, self.nats_url = app, engine, database_url, nats_url
         self.clock, self.name = clock, name
         self.fired = 0  # breaches this scheduler recorded

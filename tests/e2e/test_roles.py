@@ -47,14 +47,23 @@ def test_api_projector_and_relay_run_as_separate_processes(database_url, nats_ur
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = docket_env(tmp_path, DOCKET_DATABASE_URL=database_url, DOCKET_NATS_URL=nats_url, DOCKET_HTTP_PORT=str(port), DOCKET_JWT_SECRET=JWT_SECRET, DOCKET_CIPHER_KEY=CIPHER_KEY)
+    env = docket_env(
+        tmp_path,
+        DOCKET_DATABASE_URL=database_url,
+        DOCKET_NATS_URL=nats_url,
+        DOCKET_HTTP_PORT=str(port),
+        DOCKET_JWT_SECRET=JWT_SECRET,
+        DOCKET_CIPHER_KEY=CIPHER_KEY,
+    )
     roles = [Service([role], env, tmp_path / f"{role}.log") for role in ("api", "projector", "relay")]
     try:
         roles[0].wait_healthy(base)
         roles[1].wait_for_log("projecting tickets")
         roles[2].wait_for_log("relay publishing")
         headers = {"Authorization": "Bearer " + issue_token(JWT_SECRET, tenant=tenant, role="agent", sub="a1")}
-        ticket = httpx.post(f"{base}/api/v1/tickets", json={"title": "Outage", "description": "No power", "category": "power"}, headers=headers)
+        ticket = httpx.post(
+            f"{base}/api/v1/tickets", json={"title": "Outage", "description": "No power", "category": "power"}, headers=headers
+        )
         assert ticket.status_code == 201, ticket.text
         assert eventually(lambda: httpx.get(f"{base}/api/v1/tickets/{ticket.json()['id']}", headers=headers).status_code == 200)
         messages = asyncio.run(read_subject(nats_url, f"docket.{tenant}.tickets.>", expected=1))

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.e2e
 DEADLINE_SECONDS = 15
 
 
-def test_when_the_active_scheduler_dies_the_standby_takes_over_within_seconds_and_fires(app, actor, database_url, nats_url, projected, tmp_path):
+def test_when_the_active_scheduler_dies_the_standby_takes_over_within_seconds_and_fires(
+    app, actor, database_url, nats_url, projected, tmp_path
+):
     hours = DEADLINE_SECONDS / 3600
     set_sla_policies(app, SetSLAPolicies(actor=actor("admin"), policies=[{"id": "fast", "response_hours": hours}]))
     opened = open_ticket(app, OpenTicket(actor=actor("reporter", "c1"), title="Gas smell", description="Near the school", category="gas"))

@@ -35,7 +35,9 @@ def test_serve_takes_a_ticket_from_http_to_the_read_model_and_nats_and_keeps_it_
         reporter = {"Authorization": "Bearer " + docket("token", "--tenant", "city", "--role", "reporter", "--sub", "ann", env=env).strip()}
         manager = {"Authorization": "Bearer " + docket("token", "--tenant", "city", "--role", "manager", "--sub", "bo", env=env).strip()}
 
-        opened = httpx.post(f"{base}/api/v1/tickets", json={"title": "Pothole", "description": "Deep", "category": "roads"}, headers=reporter)
+        opened = httpx.post(
+            f"{base}/api/v1/tickets", json={"title": "Pothole", "description": "Deep", "category": "roads"}, headers=reporter
+        )
         assert opened.status_code == 201, opened.text
         ticket_id = opened.json()["id"]
         changed = httpx.patch(f"{base}/api/v1/tickets/{ticket_id}/status", json={"status": "in_progress"}, headers=manager)
@@ -64,7 +66,12 @@ def test_serve_takes_a_ticket_from_http_to_the_read_model_and_nats_and_keeps_it_
         serve.wait_healthy(base)
         again = httpx.get(f"{base}/api/v1/tickets/{ticket_id}", headers=manager)
         assert (again.status_code, again.json()["status"]) == (200, "in_progress")
-        assert httpx.post(f"{base}/api/v1/tickets", json={"title": "Leak", "description": "d", "category": "water"}, headers=reporter).json()["tracking_number"] == "TKT-000002"
+        assert (
+            httpx.post(f"{base}/api/v1/tickets", json={"title": "Leak", "description": "d", "category": "water"}, headers=reporter).json()[
+                "tracking_number"
+            ]
+            == "TKT-000002"
+        )
         nats_url = serve.wait_for_log(r"embedded nats-server ready at (nats://\S+)").group(1)
         messages = asyncio.run(read_subject(nats_url, "docket.city.tickets.>", expected=3))
         assert [m[2]["event"] for m in messages] == ["Opened", "StatusChanged", "Opened"]

@@ -22,14 +22,24 @@ REPORTERS = ["r1", "r2"]
 
 tickets_strategy = st.lists(
     st.fixed_dictionaries(
-        {"tenant": st.sampled_from([0, 1]), "ward": st.sampled_from(WARDS), "reporter": st.sampled_from(REPORTERS), "sensitive": st.booleans()}
+        {
+            "tenant": st.sampled_from([0, 1]),
+            "ward": st.sampled_from(WARDS),
+            "reporter": st.sampled_from(REPORTERS),
+            "sensitive": st.booleans(),
+        }
     ),
     min_size=1,
     max_size=6,
 )
 callers_strategy = st.lists(
     st.fixed_dictionaries(
-        {"tenant": st.sampled_from([0, 1]), "role": st.sampled_from(ROLES), "ward": st.sampled_from(WARDS), "sub": st.sampled_from(REPORTERS)}
+        {
+            "tenant": st.sampled_from([0, 1]),
+            "role": st.sampled_from(ROLES),
+            "ward": st.sampled_from(WARDS),
+            "sub": st.sampled_from(REPORTERS),
+        }
     ),
     min_size=1,
     max_size=4,
@@ -60,7 +70,13 @@ def test_no_read_endpoint_shows_or_counts_a_ticket_the_rules_forbid(client, proj
     tenants = [f"a{uuid.uuid4().hex[:10]}", f"b{uuid.uuid4().hex[:10]}"]
     for ticket in tickets:
         opener = {"tenant": ticket["tenant"], "role": "reporter", "sub": ticket["reporter"], "ward": ticket["ward"]}
-        body = {"title": "Report", "description": "Details", "category": "safety", "ward": ticket["ward"], "is_sensitive": ticket["sensitive"]}
+        body = {
+            "title": "Report",
+            "description": "Details",
+            "category": "safety",
+            "ward": ticket["ward"],
+            "is_sensitive": ticket["sensitive"],
+        }
         response = client.post("/api/v1/tickets", json=body, headers=headers(tenants, opener))
         assert response.status_code == 201, response.text
         ticket["id"] = response.json()["id"]
@@ -75,7 +91,9 @@ def test_no_read_endpoint_shows_or_counts_a_ticket_the_rules_forbid(client, proj
             assert listed["total"] == len(visible)
         for ticket in tickets:
             want = expected(caller, ticket)
-            reads = [client.get(f"/api/v1/tickets/{ticket['id']}{path}", headers=auth) for path in ("", "/history", "/replies", "/attachments")]
+            reads = [
+                client.get(f"/api/v1/tickets/{ticket['id']}{path}", headers=auth) for path in ("", "/history", "/replies", "/attachments")
+            ]
             assert [r.status_code for r in reads] == [want] * len(reads), (caller, ticket)
             if want != 200:
                 assert not any("Report" in r.text or "Details" in r.text for r in reads)
@@ -116,8 +134,12 @@ def test_a_sensitive_ticket_is_403_for_a_manager_and_200_for_liaison_and_admin(c
 
 
 def test_a_ward_councillor_sees_only_their_ward_and_cannot_change_status_or_assign(client, auth, projected):
-    mine = client.post("/api/v1/tickets", json={"title": "A", "description": "d", "category": "c", "ward": "w1"}, headers=auth("reporter")).json()
-    other = client.post("/api/v1/tickets", json={"title": "B", "description": "d", "category": "c", "ward": "w2"}, headers=auth("reporter")).json()
+    mine = client.post(
+        "/api/v1/tickets", json={"title": "A", "description": "d", "category": "c", "ward": "w1"}, headers=auth("reporter")
+    ).json()
+    other = client.post(
+        "/api/v1/tickets", json={"title": "B", "description": "d", "category": "c", "ward": "w2"}, headers=auth("reporter")
+    ).json()
     projected()
     councillor = auth("ward_councillor", ward="w1")
     assert [t["id"] for t in client.get("/api/v1/tickets", headers=councillor).json()["items"]] == [mine["id"]]
@@ -128,6 +150,8 @@ def test_a_ward_councillor_sees_only_their_ward_and_cannot_change_status_or_assi
 
 
 def test_a_subscriber_cannot_change_the_status_of_their_own_ticket(client, auth):
-    opened = client.post("/api/v1/tickets", json={"title": "A", "description": "d", "category": "c"}, headers=auth("reporter", "sub-1")).json()
+    opened = client.post(
+        "/api/v1/tickets", json={"title": "A", "description": "d", "category": "c"}, headers=auth("reporter", "sub-1")
+    ).json()
     response = client.patch(f"/api/v1/tickets/{opened['id']}/status", json={"status": "closed"}, headers=auth("reporter", "sub-1"))
     assert response.status_code == 403

@@ -6,7 +6,14 @@ import uuid
 
 import pytest
 
-NEW = {"title": "Burst pipe", "description": "Water on Elm St", "category": "water", "priority": "urgent", "ward": "w3", "location": {"lat": 51.5, "lon": -0.12}}
+NEW = {
+    "title": "Burst pipe",
+    "description": "Water on Elm St",
+    "category": "water",
+    "priority": "urgent",
+    "ward": "w3",
+    "location": {"lat": 51.5, "lon": -0.12},
+}
 
 
 def open_ticket(client, auth, **overrides):

@@ -35,7 +35,10 @@ def ok(response) -> dict:
 
 def steps(ticket: dict) -> list[tuple]:
     """The assignment history as (event, team_name, assignee_id, assignee_name, actor, rule, reason)."""
-    return [(a["event"], a["team_name"], a["assignee_id"], a["assignee_name"], a["actor"], a["rule"], a["reason"]) for a in ticket["assignments"]]
+    return [
+        (a["event"], a["team_name"], a["assignee_id"], a["assignee_name"], a["actor"], a["rule"], a["reason"])
+        for a in ticket["assignments"]
+    ]
 
 
 def queue(client, headers) -> list[str]:
@@ -49,7 +52,9 @@ def auto_route_on_open(client, admin) -> None:
     assert response.status_code == 200, response.text
 
 
-def test_a_field_service_job_goes_from_a_subscribers_report_through_assignment_acceptance_and_completion_to_closing(client, auth, projected):
+def test_a_field_service_job_goes_from_a_subscribers_report_through_assignment_acceptance_and_completion_to_closing(
+    client, auth, projected
+):
     subscriber, admin, technician = auth("reporter", "sub-1"), auth("admin"), auth("agent", "tech-1")
     crew = new_team(client, admin, "Fibre crew", members=(("tech-1", "Tia Tech"), ("tech-2", "Tom Tech")), categories=["internet"])
     tid = open_ticket(client, subscriber, workflow="field_service", title="No internet", category="internet")["id"]
@@ -96,7 +101,12 @@ def test_a_field_service_job_goes_from_a_subscribers_report_through_assignment_a
     ]  # fmt: skip
     assert entries[1]["changes"] == {"team_id": {"old": None, "new": crew}, "assignee_id": {"old": None, "new": "tech-1"}}
     assert (entries[1]["actor"], entries[1]["note"]) == ("admin-1", "closest to the site")
-    assert statuses(entries) == [("created", "assigned"), ("assigned", "in_progress"), ("in_progress", "completed"), ("completed", "closed")]
+    assert statuses(entries) == [
+        ("created", "assigned"),
+        ("assigned", "in_progress"),
+        ("in_progress", "completed"),
+        ("completed", "closed"),
+    ]
     assert entries[3]["changes"] == {"accepted": {"old": False, "new": True}} and entries[3]["actor"] == "tech-1"
     assert entries[5]["changes"]["completion_notes"] == {"old": None, "new": "Replaced the splitter"}
     assert entries[6]["changes"]["attachment"]["new"]["kind"] == "completion"
@@ -104,7 +114,9 @@ def test_a_field_service_job_goes_from_a_subscribers_report_through_assignment_a
     assert done["closed_at"] == entries[7]["at"] and done["resolved_at"] == entries[5]["at"]
 
 
-def test_a_rejected_job_is_offered_to_the_next_member_in_turn_and_waits_in_the_team_queue_when_everyone_turned_it_down(client, auth, projected):
+def test_a_rejected_job_is_offered_to_the_next_member_in_turn_and_waits_in_the_team_queue_when_everyone_turned_it_down(
+    client, auth, projected
+):
     admin = auth("admin")
     crew = new_team(client, admin, "Meters", members=CREW, strategy="round_robin")
     tid = open_ticket(client, auth("reporter", "sub-1"), workflow="field_service", category="meter")["id"]
@@ -177,7 +189,9 @@ def test_round_robin_spreads_six_auto_routed_tickets_two_to_each_of_three_member
     for tech in ("tech-a", "tech-b", "tech-c"):
         assert sorted(queue(client, auth("agent", tech))) == sorted(t for t, g in zip(tickets, given) if g == tech)
     first = detail(client, manager, tickets[0])
-    assert steps(first) == [("Assigned", "Lights", "tech-a", "Ann Tech", "manager-1", "lights", "rule 'lights' matched: category is lighting")]
+    assert steps(first) == [
+        ("Assigned", "Lights", "tech-a", "Ann Tech", "manager-1", "lights", "rule 'lights' matched: category is lighting")
+    ]
 
 
 def test_least_open_gives_the_ticket_to_the_member_holding_fewest_open_tickets(client, auth, projected):
@@ -261,7 +275,10 @@ def test_a_sensitive_ticket_is_routed_past_an_unrestricted_teams_rule_to_a_restr
     set_rules(
         client,
         admin,
-        [{"name": "safety to general", "team_id": general, "category": "safety"}, {"name": "safety to liaison", "team_id": liaison, "category": "safety"}],
+        [
+            {"name": "safety to general", "team_id": general, "category": "safety"},
+            {"name": "safety to liaison", "team_id": liaison, "category": "safety"},
+        ],
         fallback_team_id=general,
     )
     sensitive = open_ticket(client, victim, category="safety", is_sensitive=True)["id"]
@@ -281,7 +298,11 @@ def test_a_sensitive_ticket_is_routed_past_an_unrestricted_teams_rule_to_a_restr
     opened_elsewhere = open_ticket(client, victim, category="graffiti", is_sensitive=True)["id"]  # the fallback is unrestricted
     projected()
 
-    assert steps(detail(client, admin, sensitive))[0][1:3] + steps(detail(client, admin, sensitive))[0][5:6] == ("Liaison", "liaison-1", "safety to liaison")
+    assert steps(detail(client, admin, sensitive))[0][1:3] + steps(detail(client, admin, sensitive))[0][5:6] == (
+        "Liaison",
+        "liaison-1",
+        "safety to liaison",
+    )
     assert steps(detail(client, admin, opened_sensitive))[0][5] == "safety to liaison"
     assert detail(client, admin, opened_elsewhere)["team_id"] is None  # no restricted team takes it: left unrouted
     refused(post(client, admin, opened_elsewhere, "assign"), 409, "no_route")
@@ -293,12 +314,16 @@ def test_a_ticket_is_only_ever_given_to_a_team_member_who_may_read_it(client, au
     admin = auth("admin")
     members = (("tech-a", "Ann Tech", "agent"), ("liaison-1", "Lia One", "liaison"), ("liaison-2", "Lia Two", "liaison"))
     restricted = new_team(client, admin, "Liaison", members=members, strategy="round_robin", is_restricted=True)
-    mixed = new_team(client, admin, "Mixed", members=(("liaison-9", "Lia Nine", "liaison"), ("tech-b", "Ben Tech", "agent")), strategy="least_open")
+    mixed = new_team(
+        client, admin, "Mixed", members=(("liaison-9", "Lia Nine", "liaison"), ("tech-b", "Ben Tech", "agent")), strategy="least_open"
+    )
     sensitive = [open_ticket(client, auth("reporter", "cit-1"), is_sensitive=True)["id"] for _ in range(3)]
     ordinary = open_ticket(client, admin)["id"]
 
     before = app.recorder.max_notification_id()
-    body = refused(post(client, admin, sensitive[0], "assign", team_id=restricted, assignee_id="tech-a"), 409, "assignee_may_not_read", "assignee_id")
+    body = refused(
+        post(client, admin, sensitive[0], "assign", team_id=restricted, assignee_id="tech-a"), 409, "assignee_may_not_read", "assignee_id"
+    )
     assert "agent" in body["message"]
     refused(post(client, admin, ordinary, "assign", team_id=mixed, assignee_id="liaison-9"), 409, "assignee_may_not_read", "assignee_id")
     assert app.recorder.max_notification_id() == before
@@ -318,7 +343,13 @@ def test_only_managers_and_admins_assign(client, auth, app, projected, role, ten
     tid = open_ticket(client, auth("reporter", "cit-1"), ward="w1")["id"]
     caller = auth(role, "cit-1" if role == "reporter" else None, ward="w1")
     before = app.recorder.max_notification_id()
-    for body in ({"team_id": crew}, {"team_id": crew, "assignee_id": "tech-a"}, {}, {"team_id": stranger}, {"team_id": crew, "assignee_id": "nobody"}):
+    for body in (
+        {"team_id": crew},
+        {"team_id": crew, "assignee_id": "tech-a"},
+        {},
+        {"team_id": stranger},
+        {"team_id": crew, "assignee_id": "nobody"},
+    ):
         response = post(client, caller, tid, "assign", **body)
         if role == "liaison":  # an ordinary ticket is none of a liaison officer's business
             refused(response, 403, "outside_role")

@@ -57,7 +57,13 @@ def test_an_upload_is_listed_downloaded_byte_for_byte_and_recorded_in_the_histor
     added = upload(client, citizen, tid, "pothole.png", PNG, "image/png")
     assert added.status_code == 201, added.text
     photo = added.json()
-    assert (photo["ticket_id"], photo["name"], photo["content_type"], photo["size"], photo["kind"]) == (tid, "pothole.png", "image/png", len(PNG), "ticket")
+    assert (photo["ticket_id"], photo["name"], photo["content_type"], photo["size"], photo["kind"]) == (
+        tid,
+        "pothole.png",
+        "image/png",
+        len(PNG),
+        "ticket",
+    )
     notes = upload(client, auth("agent", "agent-2"), tid, "survey notes.txt", b"Depth 12 cm\n", "text/plain", kind="completion")
     assert notes.status_code == 201, notes.text
     projected()
@@ -134,7 +140,9 @@ def test_bad_upload_forms_are_400_naming_the_field(client, auth, app):
     before = app.recorder.max_notification_id()
     refused(upload(client, auth("reporter"), tid, "a.txt", b"hi", "text/plain", kind="selfie"), 400, "invalid_input", "kind")
     refused(upload(client, auth("reporter"), tid, "empty.txt", b"", "text/plain"), 400, "empty_file", "file")
-    missing = client.post(attachments_url(tid), data={"kind": "ticket"}, files={"other": ("a.txt", b"hi", "text/plain")}, headers=auth("reporter"))
+    missing = client.post(
+        attachments_url(tid), data={"kind": "ticket"}, files={"other": ("a.txt", b"hi", "text/plain")}, headers=auth("reporter")
+    )
     refused(missing, 400, "invalid_input", "file")
     assert app.recorder.max_notification_id() == before
 

@@ -36,7 +36,9 @@ def run_scheduler_until(app, engine, database_url, nats_url, ahead: timedelta, d
 
 def test_from_opening_to_breach_to_escalation_on_an_injected_clock(app, actor, engine, database_url, nats_url, projected):
     set_sla_policies(app, SetSLAPolicies(actor=actor("admin"), policies=[{"id": "standard", "response_hours": 4, "resolution_hours": 48}]))
-    opened = open_ticket(app, OpenTicket(actor=actor("reporter", "c1"), title="Streetlight out", description="Dark corner", category="lights"))
+    opened = open_ticket(
+        app, OpenTicket(actor=actor("reporter", "c1"), title="Streetlight out", description="Dark corner", category="lights")
+    )
     projected()
     ticket = load_ticket(app, opened.id)
     assert ticket.sla_deadlines["response"] - ticket.created_on == timedelta(hours=4)

@@ -52,7 +52,9 @@ def test_an_admin_creates_a_team_with_its_members_and_every_staff_role_and_the_a
 def test_an_admin_changes_only_the_fields_sent_and_a_null_capacity_removes_the_limit(client, auth, projected):
     admin = auth("admin")
     team_id = new_team(client, admin, "Water", categories=["leak"], capacity=2)
-    changed = client.patch(f"{TEAMS}/{team_id}", json={"name": "Water crews", "strategy": "least_open", "is_restricted": True}, headers=admin)
+    changed = client.patch(
+        f"{TEAMS}/{team_id}", json={"name": "Water crews", "strategy": "least_open", "is_restricted": True}, headers=admin
+    )
     assert changed.status_code == 200, changed.text
     assert changed.json()["version"] == 2
     projected()
@@ -159,7 +161,9 @@ def test_a_tenants_teams_are_invisible_and_untouchable_from_another_tenant(clien
     refused(client.patch(f"{TEAMS}/{mine}", json={"name": "Taken"}, headers=other_admin), 404, "unknown_team", "team_id")
     refused(client.put(f"{TEAMS}/{mine}/members/spy", json={"display_name": "Spy"}, headers=other_admin), 404, "unknown_team", "team_id")
     refused(client.delete(f"{TEAMS}/{mine}/members/tech-a", headers=other_admin), 404, "unknown_team", "team_id")
-    body = refused(client.put(ROUTING_RULES, json={"rules": [{"name": "steal", "team_id": mine}]}, headers=other_admin), 400, "unknown_team")
+    body = refused(
+        client.put(ROUTING_RULES, json={"rules": [{"name": "steal", "team_id": mine}]}, headers=other_admin), 400, "unknown_team"
+    )
     assert body["field"] == "rules[0].team_id"
     projected()
     team = listed(client, auth("admin"))[mine]
@@ -170,7 +174,13 @@ def test_routing_rules_are_versioned_and_the_latest_version_is_what_staff_read(c
     admin = auth("admin")
     lights, roads, desk = (new_team(client, admin, name) for name in ("Lights", "Roads", "Desk"))
     projected()
-    assert client.get(ROUTING_RULES, headers=auth("manager")).json() == {"version": 0, "rules": [], "fallback_team_id": None, "set_by": None, "set_at": None}
+    assert client.get(ROUTING_RULES, headers=auth("manager")).json() == {
+        "version": 0,
+        "rules": [],
+        "fallback_team_id": None,
+        "set_by": None,
+        "set_at": None,
+    }
 
     first = set_rules(client, admin, [{"name": "lights", "team_id": lights, "category": "lighting"}], fallback_team_id=desk)
     second = set_rules(
@@ -207,7 +217,15 @@ def test_routing_rules_are_versioned_and_the_latest_version_is_what_staff_read(c
         ([{"name": "r", "team_id": "KNOWN", "priority": "whenever"}], None, "invalid_input", "rules[0].priority"),
         ([{"name": "r", "team_id": "KNOWN", "colour": "red"}], None, "invalid_input", "rules[0].colour"),
     ],
-    ids=["unknown-team", "second-rule-unknown-team", "unknown-fallback", "duplicate-names", "team-id-not-uuid", "unknown-priority", "unknown-criterion"],
+    ids=[
+        "unknown-team",
+        "second-rule-unknown-team",
+        "unknown-fallback",
+        "duplicate-names",
+        "team-id-not-uuid",
+        "unknown-priority",
+        "unknown-criterion",
+    ],
 )
 def test_routing_rules_naming_an_unknown_team_or_malformed_are_400_naming_the_field_and_keep_the_current_version(
     client, auth, app, projected, rules, fallback, code, field

@@ -35,7 +35,19 @@ def test_the_full_record_is_kept_as_opened_on_someones_behalf(client, auth, proj
     tid = opened.json()["id"]
     projected()
     record = detail(client, auth("manager"), tid)
-    for name in ("title", "description", "category", "priority", "severity", "ticket_type", "address", "ward", "tags", "watchers", "custom_fields"):
+    for name in (
+        "title",
+        "description",
+        "category",
+        "priority",
+        "severity",
+        "ticket_type",
+        "address",
+        "ward",
+        "tags",
+        "watchers",
+        "custom_fields",
+    ):
         assert record[name] == FULL[name], name
     assert record["reporter"] == FULL["reporter"]
     assert record["location"] == FULL["location"]
@@ -147,7 +159,9 @@ def test_a_transfer_records_the_old_and_new_assignee_and_the_reason(client, auth
     assert first.status_code == 200, first.text
     second = client.post(f"{TICKETS}/{tid}/transfer", json={"assignee_id": "agent-2", "reason": "agent-1 on leave"}, headers=manager)
     assert second.json()["version"] == 3
-    refused(client.post(f"{TICKETS}/{tid}/transfer", json={"assignee_id": "agent-2"}, headers=manager), 409, "already_assigned", "assignee_id")
+    refused(
+        client.post(f"{TICKETS}/{tid}/transfer", json={"assignee_id": "agent-2"}, headers=manager), 409, "already_assigned", "assignee_id"
+    )
     refused(client.post(f"{TICKETS}/{tid}/transfer", json={"assignee_id": "me"}, headers=auth("reporter")), 403, "role_not_allowed")
     refused(client.post(f"{TICKETS}/{tid}/transfer", json={}, headers=manager), 400, "invalid_input", "assignee_id")
     projected()
@@ -172,7 +186,11 @@ def test_an_archived_ticket_leaves_the_lists_stays_in_the_record_and_refuses_eve
         assert ([t["id"] for t in listed["items"]], listed["total"]) == ([kept], 1)
     assert detail(client, manager, tid)["archived"] is True
     last = history(client, auth("auditor"), tid)[-1]
-    assert (last["event"], last["changes"], last["note"]) == ("Archived", {"archived": {"old": False, "new": True}}, "duplicate of another report")
+    assert (last["event"], last["changes"], last["note"]) == (
+        "Archived",
+        {"archived": {"old": False, "new": True}},
+        "duplicate of another report",
+    )
 
     before = app.recorder.max_notification_id()
     url = f"{TICKETS}/{tid}"
@@ -200,15 +218,24 @@ def test_an_admin_redacts_a_personal_field_from_the_detail_and_every_history_ent
     assert client.patch(f"{TICKETS}/{tid}", json={"address": "14 Long St"}, headers=manager).status_code == 200
 
     before = app.recorder.max_notification_id()
-    refused(client.post(f"{TICKETS}/{tid}/redactions", json={"field": "address", "reason": "GDPR"}, headers=manager), 403, "role_not_allowed")
-    refused(client.post(f"{TICKETS}/{tid}/redactions", json={"field": "title", "reason": "GDPR"}, headers=admin), 400, "invalid_input", "field")
+    refused(
+        client.post(f"{TICKETS}/{tid}/redactions", json={"field": "address", "reason": "GDPR"}, headers=manager), 403, "role_not_allowed"
+    )
+    refused(
+        client.post(f"{TICKETS}/{tid}/redactions", json={"field": "title", "reason": "GDPR"}, headers=admin), 400, "invalid_input", "field"
+    )
     refused(client.post(f"{TICKETS}/{tid}/redactions", json={"field": "address"}, headers=admin), 400, "invalid_input", "reason")
     assert app.recorder.max_notification_id() == before
 
     for field in ("address", "reporter_phone", "location"):
         done = client.post(f"{TICKETS}/{tid}/redactions", json={"field": field, "reason": "erasure request 77"}, headers=admin)
         assert done.status_code == 200, done.text
-    refused(client.post(f"{TICKETS}/{tid}/redactions", json={"field": "address", "reason": "again"}, headers=admin), 409, "nothing_to_redact", "field")
+    refused(
+        client.post(f"{TICKETS}/{tid}/redactions", json={"field": "address", "reason": "again"}, headers=admin),
+        409,
+        "nothing_to_redact",
+        "field",
+    )
     projected()
 
     record = detail(client, manager, tid)

@@ -44,7 +44,9 @@ def test_search_finds_a_ticket_by_its_tracking_number(client, auth, projected):
 def test_search_uses_the_full_text_index_not_a_scan(engine):
     with engine.connect() as conn:
         conn.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = "\n".join(r[0] for r in conn.execute(text("EXPLAIN SELECT id FROM tickets WHERE search @@ websearch_to_tsquery('simple', 'water')")))
+        plan = "\n".join(
+            r[0] for r in conn.execute(text("EXPLAIN SELECT id FROM tickets WHERE search @@ websearch_to_tsquery('simple', 'water')"))
+        )
     assert "tickets_search" in plan
 
 
@@ -101,7 +103,13 @@ def test_the_sla_status_filter_and_deadline_sort(client, auth, projected):
 
 def test_bad_list_parameters_are_refused_naming_the_parameter(client, auth):
     manager = auth("manager")
-    for params, field in (({"sort_by": "colour"}, "sort_by"), ({"sla_status": "late"}, "sla_status"), ({"order": "up"}, "order"), ({"created_from": "yesterday"}, "created_from"), ({"page_size": 500}, "page_size")):
+    for params, field in (
+        ({"sort_by": "colour"}, "sort_by"),
+        ({"sla_status": "late"}, "sla_status"),
+        ({"order": "up"}, "order"),
+        ({"created_from": "yesterday"}, "created_from"),
+        ({"page_size": 500}, "page_size"),
+    ):
         response = client.get(TICKETS, params=params, headers=manager)
         assert response.status_code == 400, response.text
         assert response.json()["field"] == field

@@ -80,7 +80,9 @@ def test_a_projection_built_by_an_older_version_is_found_stale_and_rebuilt_to_th
     with app.recorder.datastore.transaction(commit=True) as curs:
         curs.execute("UPDATE projection_versions SET version = version - 1 WHERE name = 'tickets'")
     assert stale_projections(app) == ["tickets"]
-    assert [(s.version, s.code_version) for s in status(app) if s.name == "tickets"] == [(TicketsProjection.version - 1, TicketsProjection.version)]
+    assert [(s.version, s.code_version) for s in status(app) if s.name == "tickets"] == [
+        (TicketsProjection.version - 1, TicketsProjection.version)
+    ]
     before = read_all(engine)
     rebuild(app, "tickets")
     assert stale_projections(app) == []

@@ -52,7 +52,13 @@ def public_jwk(key, kid: str, alg: str, use: str = "sig") -> dict:
 
 
 # Keycloak publishes an encryption key beside its signing keys; it must be passed over.
-JWKS = {"keys": [public_jwk(RSA_KEY, "rsa-1", "RS256"), public_jwk(EC_KEY, "ec-1", "ES256"), public_jwk(RSA_KEY, "enc-1", "RSA-OAEP", use="enc")]}
+JWKS = {
+    "keys": [
+        public_jwk(RSA_KEY, "rsa-1", "RS256"),
+        public_jwk(EC_KEY, "ec-1", "ES256"),
+        public_jwk(RSA_KEY, "enc-1", "RSA-OAEP", use="enc"),
+    ]
+}
 
 
 class JWKSServer:
@@ -110,7 +116,12 @@ def docket_client(app, engine, tmp_path: Path, **env: str) -> Iterator[TestClien
 @pytest.fixture(scope="module")
 def url_client(app, engine, idp, tmp_path_factory) -> Iterator[TestClient]:
     """Keys from the identity provider's URL; Docket's own HS256 tokens accepted as well."""
-    env = {"DOCKET_JWT_JWKS_URL": idp.base + CERTS, "DOCKET_JWT_ISSUER": idp.issuer, "DOCKET_JWT_AUDIENCE": AUDIENCE, "DOCKET_JWT_SECRET": SECRET}
+    env = {
+        "DOCKET_JWT_JWKS_URL": idp.base + CERTS,
+        "DOCKET_JWT_ISSUER": idp.issuer,
+        "DOCKET_JWT_AUDIENCE": AUDIENCE,
+        "DOCKET_JWT_SECRET": SECRET,
+    }
     with docket_client(app, engine, tmp_path_factory.mktemp("url"), **env) as client:
         yield client
 
@@ -206,7 +217,18 @@ def test_an_es256_token_and_dockets_own_hs256_token_are_accepted_beside_it(url_c
         (lambda idp, t: jwt.encode(claims(idp, t), None, algorithm="none"), "algorithm 'none' is not accepted"),
         (lambda idp, t: hs256_with_public_key(claims(idp, t)), "signature does not verify"),
     ],
-    ids=["issuer", "audience", "expired", "no-exp", "unknown-kid", "no-kid", "kid-of-other-alg", "tampered", "alg-none", "hs256-public-key"],
+    ids=[
+        "issuer",
+        "audience",
+        "expired",
+        "no-exp",
+        "unknown-kid",
+        "no-kid",
+        "kid-of-other-alg",
+        "tampered",
+        "alg-none",
+        "hs256-public-key",
+    ],
 )
 def test_a_bad_token_is_401_naming_the_problem(url_client, idp, tenant, make, reason):
     response = url_client.get("/api/v1/tickets", headers=bearer(make(idp, tenant)))
@@ -294,6 +316,15 @@ def test_docket_token_explains_that_tokens_come_from_the_identity_provider(tmp_p
     refused = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2
     assert "tokens come from the identity provider" in refused.stderr
-    issued = subprocess.run(command, env={**env, "DOCKET_JWT_SECRET": SECRET, "DOCKET_JWT_ISSUER": "https://id.example", "DOCKET_JWT_AUDIENCE": AUDIENCE}, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    issued = subprocess.run(
+        command,
+        env={**env, "DOCKET_JWT_SECRET": SECRET, "DOCKET_JWT_ISSUER": "https://id.example", "DOCKET_JWT_AUDIENCE": AUDIENCE},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert issued.returncode == 0, issued.stderr
-    assert jwt.decode(issued.stdout.strip(), SECRET, algorithms=["HS256"], issuer="https://id.example", audience=AUDIENCE)["role"] == "agent"
+    assert (
+        jwt.decode(issued.stdout.strip(), SECRET, algorithms=["HS256"], issuer="https://id.example", audience=AUDIENCE)["role"] == "agent"
+    )

@@ -127,11 +127,21 @@ def test_a_field_service_job_is_assigned_worked_and_completed_by_its_technician_
     done = detail(client, subscriber, tid)
     entries = history(client, subscriber, tid)
     assert (done["status"], done["status_category"], done["assignee_id"]) == ("closed", "closed", "tech-1")
-    assert statuses(entries) == [("created", "assigned"), ("assigned", "in_progress"), ("in_progress", "completed"), ("completed", "closed")]
+    assert statuses(entries) == [
+        ("created", "assigned"),
+        ("assigned", "in_progress"),
+        ("in_progress", "completed"),
+        ("completed", "closed"),
+    ]
     changes = [e for e in entries if e["event"] == "StatusChanged"]
     assert changes[0]["changes"]["assignee_id"] == {"old": None, "new": "tech-1"}
     assert changes[2]["changes"]["completion_notes"] == {"old": None, "new": "Replaced the router"}
-    assert [(e["actor"], e["role"]) for e in changes] == [("manager-1", "manager"), ("tech-1", "agent"), ("tech-1", "agent"), ("admin-1", "admin")]
+    assert [(e["actor"], e["role"]) for e in changes] == [
+        ("manager-1", "manager"),
+        ("tech-1", "agent"),
+        ("tech-1", "agent"),
+        ("admin-1", "admin"),
+    ]
     assert done["resolved_at"] == changes[2]["at"] and done["closed_at"] == changes[3]["at"]
     assert done["first_responded_at"] == changes[0]["at"]
 
@@ -250,7 +260,9 @@ def test_a_new_workflow_version_governs_new_tickets_while_open_ones_keep_the_ver
 def test_a_tenant_default_workflow_applies_when_a_ticket_names_none(client, auth, projected):
     admin, reporter = auth("admin"), auth("reporter")
     assert open_ticket(client, reporter)["status"] == "open"  # no settings: municipal
-    refused(client.put("/api/v1/tenant-settings", json={"default_workflow": "field_service"}, headers=auth("manager")), 403, "role_not_allowed")
+    refused(
+        client.put("/api/v1/tenant-settings", json={"default_workflow": "field_service"}, headers=auth("manager")), 403, "role_not_allowed"
+    )
     refused(client.put("/api/v1/tenant-settings", json={"default_workflow": "nope"}, headers=admin), 400, "unknown_workflow", "workflow")
     changed = client.put("/api/v1/tenant-settings", json={"default_workflow": "field_service"}, headers=admin)
     assert changed.status_code == 200, changed.text
@@ -258,11 +270,19 @@ def test_a_tenant_default_workflow_applies_when_a_ticket_names_none(client, auth
     defaulted = open_ticket(client, reporter)
     named = open_ticket(client, reporter, workflow="helpdesk")
     assert (defaulted["status"], named["status"]) == ("created", "open")
-    refused(client.post(TICKETS, json={"title": "t", "description": "d", "category": "c", "workflow": "nope"}, headers=reporter), 400, "unknown_workflow", "workflow")
+    refused(
+        client.post(TICKETS, json={"title": "t", "description": "d", "category": "c", "workflow": "nope"}, headers=reporter),
+        400,
+        "unknown_workflow",
+        "workflow",
+    )
     projected()
     assert client.get("/api/v1/tenant-settings", headers=reporter).json()["default_workflow"] == "field_service"
     assert [w["name"] for w in client.get(WORKFLOWS, headers=reporter).json() if w["is_default"]] == ["field_service"]
-    assert (detail(client, admin, defaulted["id"])["workflow"], detail(client, admin, named["id"])["workflow"]) == ("field_service", "helpdesk")
+    assert (detail(client, admin, defaulted["id"])["workflow"], detail(client, admin, named["id"])["workflow"]) == (
+        "field_service",
+        "helpdesk",
+    )
 
 
 def test_a_tenants_workflows_and_settings_stay_in_that_tenant(client, auth, projected, tenant):
@@ -274,7 +294,11 @@ def test_a_tenants_workflows_and_settings_stay_in_that_tenant(client, auth, proj
     assert "permit" not in {w["name"] for w in client.get(WORKFLOWS, headers=elsewhere).json()}
     refused(client.get(f"{WORKFLOWS}/permit", headers=elsewhere), 404, "workflow_not_found")
     assert client.get("/api/v1/tenant-settings", headers=elsewhere).json()["default_workflow"] == "municipal"
-    refused(client.post(TICKETS, json={"title": "t", "description": "d", "category": "c", "workflow": "permit"}, headers=elsewhere), 400, "unknown_workflow")
+    refused(
+        client.post(TICKETS, json={"title": "t", "description": "d", "category": "c", "workflow": "permit"}, headers=elsewhere),
+        400,
+        "unknown_workflow",
+    )
     assert open_ticket(client, elsewhere)["status"] == "open"
 
 
@@ -300,8 +324,18 @@ def with_transitions(*extra):
         ({**PERMIT, "reporter_reply": {"rejected": "reopened"}}, "reporter_reply", "reopened"),
         ({**PERMIT, "colour": "blue"}, "colour", "colour"),
     ],
-    ids=["no-initial", "initial-not-a-state", "unreachable-state", "unknown-category", "no-states",
-         "transition-to-nowhere", "transition-from-nowhere", "unknown-role", "reply-to-nowhere", "unknown-key"],  # fmt: skip
+    ids=[
+        "no-initial",
+        "initial-not-a-state",
+        "unreachable-state",
+        "unknown-category",
+        "no-states",
+        "transition-to-nowhere",
+        "transition-from-nowhere",
+        "unknown-role",
+        "reply-to-nowhere",
+        "unknown-key",
+    ],  # fmt: skip
 )
 def test_an_invalid_workflow_is_400_naming_the_problem_and_stores_nothing(client, auth, app, definition, field, named):
     before = app.recorder.max_notification_id()

@@ -55,7 +55,10 @@ def test_issuer_and_audience_are_checked_when_configured():
     assert verifier.actor_from_token(good).role is Role.AGENT
     for token, reason in [
         (issue_token(SECRET, tenant="city", role="agent", sub="a", issuer="https://evil.example", audience="docket"), "wrong issuer"),
-        (issue_token(SECRET, tenant="city", role="agent", sub="a", issuer="https://id.example/realms/city", audience="other"), "wrong audience"),
+        (
+            issue_token(SECRET, tenant="city", role="agent", sub="a", issuer="https://id.example/realms/city", audience="other"),
+            "wrong audience",
+        ),
         (issue_token(SECRET, tenant="city", role="agent", sub="a", audience="docket"), "'iss' claim"),
     ]:
         with pytest.raises(NotAuthorizedException, match=reason):

@@ -23,7 +23,12 @@ US = timedelta(microseconds=1)
 # Zones with no DST, ordinary DST, a 30-minute DST (Lord Howe) and DST changes at midnight (Santiago).
 ZONES = ["UTC", "Africa/Johannesburg", "Asia/Kolkata", "Europe/Amsterdam", "America/New_York", "Australia/Lord_Howe", "America/Santiago"]
 # Europe/Amsterdam and America/New_York spring forward and fall back inside this window.
-DST_CHANGES = [datetime(2026, 3, 29, 1, tzinfo=UTC), datetime(2026, 10, 25, 1, tzinfo=UTC), datetime(2026, 3, 8, 7, tzinfo=UTC), datetime(2026, 11, 1, 6, tzinfo=UTC)]
+DST_CHANGES = [
+    datetime(2026, 3, 29, 1, tzinfo=UTC),
+    datetime(2026, 10, 25, 1, tzinfo=UTC),
+    datetime(2026, 3, 8, 7, tzinfo=UTC),
+    datetime(2026, 11, 1, 6, tzinfo=UTC),
+]
 WINDOW_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 bounded = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -131,7 +136,9 @@ def test_office_hours_keep_their_length_on_the_working_days_around_a_dst_change(
 
 
 def test_2000_working_hours_skip_whole_weeks_and_finish_quickly():
-    nine_to_five = BusinessCalendar.from_definition({"timezone": "Africa/Johannesburg", "hours": {day: [["09:00", "17:00"]] for day in DAY_NAMES[:5]}})
+    nine_to_five = BusinessCalendar.from_definition(
+        {"timezone": "Africa/Johannesburg", "hours": {day: [["09:00", "17:00"]] for day in DAY_NAMES[:5]}}
+    )
     monday = local(JOHANNESBURG, 2026, 1, 5, 9)
     started = clock.perf_counter()
     due = nine_to_five.add(monday, timedelta(hours=2000))
@@ -260,7 +267,9 @@ def test_a_zero_target_is_the_first_working_instant_at_or_after_the_start(calend
 
 
 @bounded
-@given(calendar=calendars(), start=instants, duration=durations, pause_offset=st.integers(0, 400 * 60), pause_length=st.integers(0, 200 * 60))
+@given(
+    calendar=calendars(), start=instants, duration=durations, pause_offset=st.integers(0, 400 * 60), pause_length=st.integers(0, 200 * 60)
+)
 def test_pausing_never_brings_a_deadline_forward(calendar, start, duration, pause_offset, pause_length):
     # The clock runs from `start`, so a pause begins at or after it (possibly after the deadline).
     due = calendar.add(start, duration)
@@ -301,9 +310,16 @@ def test_a_24x7_calendar_is_plain_addition_even_when_a_past_holiday_makes_it_wal
 
 
 @bounded
-@given(calendar=calendars(zones=["Europe/Amsterdam", "America/New_York", "Australia/Lord_Howe", "America/Santiago"]), start=instants, duration=durations)
+@given(
+    calendar=calendars(zones=["Europe/Amsterdam", "America/New_York", "Australia/Lord_Howe", "America/Santiago"]),
+    start=instants,
+    duration=durations,
+)
 def test_skipping_whole_weeks_lands_where_walking_week_by_week_does(calendar, start, duration):
-    weekly = sum((timedelta(minutes=closing_minute(end) - minute_of_day(begin)) for spans in calendar.hours.values() for begin, end in spans), timedelta(0))
+    weekly = sum(
+        (timedelta(minutes=closing_minute(end) - minute_of_day(begin)) for spans in calendar.hours.values() for begin, end in spans),
+        timedelta(0),
+    )
     assume(duration // weekly <= 100)
     walked = start
     # A step of at most one nominal week never takes the skipping path.
@@ -341,7 +357,11 @@ def test_working_time_matches_counting_working_minutes_on_the_wall_clock(calenda
             counted += 1
     end = start + timedelta(minutes=minutes)
     assert calendar.working_time_between(start, end) == timedelta(minutes=counted)
-    assert all(calendar.is_working(start + timedelta(minutes=step)) == (calendar.working_time_between(start + timedelta(minutes=step), start + timedelta(minutes=step + 1)) > timedelta(0)) for step in range(0, minutes, 97))
+    assert all(
+        calendar.is_working(start + timedelta(minutes=step))
+        == (calendar.working_time_between(start + timedelta(minutes=step), start + timedelta(minutes=step + 1)) > timedelta(0))
+        for step in range(0, minutes, 97)
+    )
 
 
 @bounded

@@ -13,7 +13,12 @@ from domain.routing import Offer, RoutingFacts, RoutingRules, Rule, eligible_mem
 from tests.unit.helpers import TENANT, actor, new_ticket
 
 users = st.lists(st.sampled_from([f"tech-{i}" for i in range(8)]), min_size=1, max_size=8, unique=True)
-values = {"category": ["roads", "water", "gbv"], "ward": ["1", "2", None], "workflow": ["municipal", "field_service"], "priority": ["low", "high"]}
+values = {
+    "category": ["roads", "water", "gbv"],
+    "ward": ["1", "2", None],
+    "workflow": ["municipal", "field_service"],
+    "priority": ["low", "high"],
+}
 facts = st.builds(
     RoutingFacts,
     category=st.sampled_from(values["category"]),

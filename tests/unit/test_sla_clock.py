@@ -154,7 +154,11 @@ def test_a_bad_policy_is_refused_naming_the_field(policy, field):
 
 
 @settings(max_examples=50, deadline=None)
-@given(moves=st.lists(st.sampled_from(["answered", "in_progress", "on_hold", "waiting_for_response", "resolved", "closed", "open"]), max_size=12))
+@given(
+    moves=st.lists(
+        st.sampled_from(["answered", "in_progress", "on_hold", "waiting_for_response", "resolved", "closed", "open"]), max_size=12
+    )
+)
 def test_no_sequence_of_moves_brings_a_deadline_forward_or_breaks_replay(moves):
     ticket = opened(HELPDESK)
     seen = dict(ticket.sla_deadlines)

@@ -208,5 +208,9 @@ def test_the_rules_here_cover_every_built_in_workflow():
 @given(workflow=st.sampled_from(list(BUILT_IN.values())), role=roles, data=st.data())
 def test_the_refusal_lists_exactly_what_the_role_may_do_from_the_state(workflow, role, data):
     state = data.draw(st.sampled_from(list(workflow.states)))
-    expected = [to for (source, to), (who, assignee_only, _) in RULES[workflow.name].items() if source == state and role.value in who and not assignee_only]
+    expected = [
+        to
+        for (source, to), (who, assignee_only, _) in RULES[workflow.name].items()
+        if source == state and role.value in who and not assignee_only
+    ]
     assert sorted(workflow.targets(state, role)) == sorted(expected)
