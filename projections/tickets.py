@@ -1,9 +1,9 @@
-"""The `tickets` read model: one row per ticket, one per event for its history, its replies and
-attachments; and each tenant's workflows and settings, which tickets are opened under."""
+"""The `tickets` read model: one row per ticket (its record, assignment and SLA clock), one per
+event for its history, its replies, attachments and assignment steps; and each tenant's
+workflows, settings, teams, routing rules and SLA policies."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -25,8 +25,6 @@ from domain.workflow import Category
 from projections.base import TrackedProjection
 from projections.sql import DIALECT, execute
 from projections.ticket_tables import TicketTables, ticket_tables
-
-log = logging.getLogger(__name__)
 
 # What the history shows of an opening; the workflow definition is kept on the event alone.
 OPENED_FIELDS = (
