@@ -231,9 +231,12 @@ class DashboardProjection(TrackedProjection):
         values = {name: e.changes[name]["new"] for name in ("name", "is_restricted") if name in e.changes}
         if values:
             execute(curs, update(teams).where(teams.c.id == team_id).values(**values))
+        if "name" in values:
+            self._mark_dirty(curs, e.tenant)  # the workload names its teams
         if "is_restricted" in values:
             facts = self.tables.facts
-            for ticket_id in self._rows(curs, select(facts.c.id).where(facts.c.team_id == team_id)):
+            # In a fixed order, so that a rebuild sums the same floating-point seconds in the same order.
+            for ticket_id in self._rows(curs, select(facts.c.id).where(facts.c.team_id == team_id).order_by(facts.c.id)):
                 self._change_facts(curs, ticket_id["id"], {"team_restricted": values["is_restricted"]})
 
     def _change(self, curs: Cursor[Any], e: Any, changes: Any) -> None:
@@ -262,7 +265,10 @@ class DashboardProjection(TrackedProjection):
             constraint=rollups.primary_key.name, set_={name: rollups.c[name] + statement.excluded[name] for name in signed}
         )
         execute(curs, statement)
-        dirty = upsert(self.tables.dirty).values(tenant=facts["tenant"], since=datetime.now().astimezone())
+        self._mark_dirty(curs, facts["tenant"])
+
+    def _mark_dirty(self, curs: Cursor[Any], tenant: str) -> None:
+        dirty = upsert(self.tables.dirty).values(tenant=tenant, since=datetime.now().astimezone())
         execute(curs, dirty.on_conflict_do_nothing(index_elements=["tenant"]))
 
     def _facts(self, curs: Cursor[Any], ticket_id: Any) -> dict[str, Any] | None:

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
+import psycopg
+
 from api.auth import TokenConfig, TokenVerifier
 from api.services import Services
 from commands.app import Docket, eventsourcing_env
@@ -49,12 +51,25 @@ def endpoints(settings: Settings, *, nats: str = "none") -> Iterator[Endpoints]:
 
 @contextmanager
 def application(found: Endpoints) -> Iterator[Docket]:
-    app = Docket(env=found.eventsourcing_env)
-    try:
+    with setting_up(found.database_url):
+        app = Docket(env=found.eventsourcing_env)
         ensure_tables(app.recorder.datastore)
+    try:
         yield app
     finally:
         app.close()
+
+
+@contextmanager
+def setting_up(database_url: str) -> Iterator[None]:
+    """One process at a time creates tables: roles started together would otherwise race on
+    CREATE TABLE IF NOT EXISTS, which PostgreSQL can refuse ("tuple concurrently updated")."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext('docket.setup'))")
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('docket.setup'))")
 
 
 def api_services(settings: Settings, app: Docket, found: Endpoints) -> Services:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime
 
 import msgspec
 from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.engine import Engine
 
 from projections.dashboard import LIVE
@@ -37,8 +39,7 @@ async def run_publisher(engine: Engine, nats_url: str, stop: asyncio.Event, inte
         kv = await dashboard_bucket(client.jetstream())
         log.info("publishing dashboard figures to key-value bucket %s", BUCKET)
         while not stop.is_set():
-            for tenant in await asyncio.to_thread(take_dirty_tenants, engine):
-                await publish_tenant(kv, engine, tenant)
+            await publish_dirty(kv, engine)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
     finally:
@@ -53,10 +54,30 @@ async def dashboard_bucket(js) -> KeyValue:
         return await js.create_key_value(bucket=BUCKET, history=1, description="Docket dashboard figures per tenant")
 
 
+async def publish_dirty(kv: KeyValue, engine: Engine) -> list[str]:
+    """Publishes the figures of every tenant marked dirty; returns those tenants. Should NATS fail
+    (or the publisher stop) midway, the tenants not yet published are marked again, for the next round."""
+    tenants = await asyncio.to_thread(take_dirty_tenants, engine)
+    for i, tenant in enumerate(tenants):
+        try:
+            await publish_tenant(kv, engine, tenant)
+        except BaseException:
+            await asyncio.to_thread(mark_dirty, engine, tenants[i:])
+            raise
+    return tenants
+
+
 def take_dirty_tenants(engine: Engine) -> list[str]:
     dirty = LIVE.dirty
     with engine.begin() as conn:
         return [row.tenant for row in conn.execute(delete(dirty).returning(dirty.c.tenant))]
+
+
+def mark_dirty(engine: Engine, tenants: list[str]) -> None:
+    dirty = LIVE.dirty
+    rows = [{"tenant": tenant, "since": datetime.now(UTC)} for tenant in tenants]
+    with engine.begin() as conn:
+        conn.execute(upsert(dirty).values(rows).on_conflict_do_nothing(index_elements=["tenant"]))
 
 
 async def publish_tenant(kv: KeyValue, engine: Engine, tenant: str) -> None:
