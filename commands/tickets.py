@@ -6,12 +6,12 @@ import logging
 from collections.abc import Callable
 from uuid import uuid4
 
+import msgspec
 from eventsourcing.persistence import IntegrityError
 
 from commands.app import Docket, last_notification_id, tenant_aggregate
 from commands.loading import check_version, load_ticket
 from commands.routing import Workload, no_workload, route_on_opening
-from commands.sla import apply_sla
 from commands.structs import (
     AddReply,
     ArchiveTicket,
@@ -27,6 +27,7 @@ from commands.structs import (
 )
 from domain.errors import VersionConflict
 from domain.permissions import Role
+from domain.sla import SLAPolicies
 from domain.tenant import TenantConfig
 from domain.ticket import Ticket
 from domain.tracking import TrackingNumbers
@@ -42,17 +43,13 @@ def open_ticket(app: Docket, cmd: OpenTicket, workload: Workload = no_workload) 
     """Opens the ticket under the tenant's workflow and, where the tenant turned it on, routes it."""
     config = tenant_aggregate(app, TenantConfig, cmd.actor.tenant)
     workflow = config.workflow(cmd.workflow)
-    details = {f: getattr(cmd, f) for f in cmd.__struct_fields__ if f not in ("actor", "workflow", "reporter", "location")}
-    details["reporter"] = (
-        {"id": cmd.reporter.id, "name": cmd.reporter.name, "phone": cmd.reporter.phone, "email": cmd.reporter.email}
-        if cmd.reporter
-        else None
-    )
-    details["location"] = {"lat": cmd.location.lat, "lon": cmd.location.lon} if cmd.location else None
+    policies = tenant_aggregate(app, SLAPolicies, cmd.actor.tenant)
+    details = {name: value for name, value in msgspec.to_builtins(cmd).items() if name not in ("actor", "workflow")}
     for _ in range(OPEN_ATTEMPTS):
         numbers = tenant_aggregate(app, TrackingNumbers, cmd.actor.tenant)
         ticket = Ticket.open(cmd.actor, numbers.issue(), workflow, **details)
-        apply_sla(app, ticket)
+        if policy := policies.policy_for(ticket.sla_facts):
+            ticket.start_sla(policy, policies.policies_version)
         team = route_on_opening(app, workload, ticket) if config.auto_route_on_open else None
         try:
             recordings = app.save(numbers, ticket, *([team] if team else []))
@@ -79,7 +76,8 @@ def edit_ticket(app: Docket, cmd: EditTicket) -> Changed:
         ticket.edit(cmd.actor, cmd.changes)
         if (ticket.priority, ticket.category, ticket.ticket_type) != before:
             changed = ", ".join(f for f in ("priority", "category", "ticket_type") if f in cmd.changes)
-            apply_sla(app, ticket, reason=f"The {changed} changed.", actor=cmd.actor)
+            policies = tenant_aggregate(app, SLAPolicies, ticket.tenant)
+            ticket.recompute_sla(cmd.actor, policies.policy_for(ticket.sla_facts), policies.policies_version, f"The {changed} changed.")
 
     return _changed(*run_ticket_command(app, cmd, edit))
 

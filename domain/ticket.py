@@ -15,7 +15,7 @@ from domain.calendar import BusinessCalendar
 from domain.errors import Forbidden, Invalid, Refused
 from domain.permissions import STAFF, Action, Actor, Role, TicketFacts, ensure_visible, require
 from domain.routing import Offer
-from domain.sla import Clock, SLAPolicy, clock_state, clocks_for, due_fields, policy_from_definition, utc_now
+from domain.sla import Clock, SLAFacts, SLAPolicy, clock_state, clocks_for, due_fields, policy_from_definition, utc_now
 from domain.workflow import Category, Workflow, workflow_of
 
 ATTACHMENT_KINDS = ("ticket", "completion")
@@ -101,6 +101,10 @@ class Ticket(Aggregate):
     @property
     def facts(self) -> TicketFacts:
         return TicketFacts(tenant=self.tenant, reporter_id=self.reporter_id, ward=self.ward, is_sensitive=self.is_sensitive)
+
+    @property
+    def sla_facts(self) -> SLAFacts:
+        return SLAFacts(self.workflow.name, self.category, self.priority, self.ticket_type)
 
     def ensure_visible_to(self, actor: Actor) -> None:
         ensure_visible(actor, self.id, self.facts)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from domain.errors import NotFound
 from domain.permissions import Action, Actor, may
+from projections.pages import Page, fetch_page
+from projections.sql import struct_from
 from projections.ticket_queries import visible_row
 from projections.ticket_tables import LIVE
 
@@ -30,12 +31,7 @@ class ReplyView(msgspec.Struct, frozen=True):
     version: int
 
 
-class ReplyPage(msgspec.Struct, frozen=True):
-    items: list[ReplyView]
-    total: int
-    page: int
-    page_size: int
-    page_count: int
+ReplyPage = Page[ReplyView]
 
 
 class AttachmentView(msgspec.Struct, frozen=True):
@@ -56,23 +52,14 @@ def list_replies(engine: Engine, actor: Actor, ticket_id: UUID, page: int, page_
     query = select(replies).where(replies.c.ticket_id == ticket_id)
     if not may(actor.role, Action.READ_INTERNAL_NOTES):
         query = query.where(replies.c.internal.is_(False))
-    with engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-        rows = conn.execute(query.order_by(replies.c.version).limit(page_size).offset((page - 1) * page_size)).mappings().all()
-    return ReplyPage(
-        items=[_struct(ReplyView, row) for row in rows],
-        total=total,
-        page=page,
-        page_size=page_size,
-        page_count=-(-total // page_size),
-    )
+    return fetch_page(engine, query, [replies.c.version], page, page_size, lambda row: struct_from(ReplyView, row))
 
 
 def list_attachments(engine: Engine, actor: Actor, ticket_id: UUID) -> list[AttachmentView]:
     visible_row(engine, actor, ticket_id)
     query = select(attachments).where(attachments.c.ticket_id == ticket_id).order_by(attachments.c.at, attachments.c.id)
     with engine.connect() as conn:
-        return [_struct(AttachmentView, row) for row in conn.execute(query).mappings()]
+        return [struct_from(AttachmentView, row) for row in conn.execute(query).mappings()]
 
 
 def get_attachment(engine: Engine, actor: Actor, ticket_id: UUID, attachment_id: UUID) -> AttachmentView:
@@ -82,8 +69,4 @@ def get_attachment(engine: Engine, actor: Actor, ticket_id: UUID, attachment_id:
         row = conn.execute(query).mappings().first()
     if row is None:
         raise NotFound(f"Ticket {ticket_id} has no attachment {attachment_id}.", code="attachment_not_found")
-    return _struct(AttachmentView, row)
-
-
-def _struct(kind: type, row: Any) -> Any:
-    return kind(**{name: row[name] for name in kind.__struct_fields__})
+    return struct_from(AttachmentView, row)

@@ -42,7 +42,7 @@ from domain.permissions import STAFF
 from domain.team import Team
 from domain.ticket import Ticket
 from projections.base import TrackedProjection
-from projections.sql import DIALECT, execute
+from projections.sql import execute
 
 FIGURES = (
     "open", "resolved", "total", "with_sla", "with_response_sla", "with_resolution_sla",
@@ -236,7 +236,8 @@ class DashboardProjection(TrackedProjection):
         if "is_restricted" in values:
             facts = self.tables.facts
             # In a fixed order, so that a rebuild sums the same floating-point seconds in the same order.
-            for ticket_id in self._rows(curs, select(facts.c.id).where(facts.c.team_id == team_id).order_by(facts.c.id)):
+            held = execute(curs, select(facts.c.id).where(facts.c.team_id == team_id).order_by(facts.c.id)).fetchall()
+            for ticket_id in held:
                 self._change_facts(curs, ticket_id["id"], {"team_restricted": values["is_restricted"]})
 
     def _change(self, curs: Cursor[Any], e: Any, changes: Any) -> None:
@@ -272,18 +273,13 @@ class DashboardProjection(TrackedProjection):
         execute(curs, dirty.on_conflict_do_nothing(index_elements=["tenant"]))
 
     def _facts(self, curs: Cursor[Any], ticket_id: Any) -> dict[str, Any] | None:
-        rows = self._rows(curs, select(self.tables.facts).where(self.tables.facts.c.id == ticket_id))
-        return dict(rows[0]) if rows else None
+        row = execute(curs, select(self.tables.facts).where(self.tables.facts.c.id == ticket_id)).fetchone()
+        return dict(row) if row else None
 
     def _team_restricted(self, curs: Cursor[Any], team_id: str) -> bool:
         teams = self.tables.teams
-        rows = self._rows(curs, select(teams.c.is_restricted).where(teams.c.id == team_id))
-        return bool(rows and rows[0]["is_restricted"])
-
-    @staticmethod
-    def _rows(curs: Cursor[Any], statement: Any) -> list[dict[str, Any]]:
-        compiled = statement.compile(dialect=DIALECT)
-        return curs.execute(str(compiled), compiled.params).fetchall()
+        row = execute(curs, select(teams.c.is_restricted).where(teams.c.id == team_id)).fetchone()
+        return bool(row and row["is_restricted"])
 
 
 def _responded(facts: dict[str, Any], e: Any) -> dict[str, Any]:

@@ -3,8 +3,10 @@ so a projection's rows and its tracking position commit together."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
+import msgspec
 from psycopg import Cursor
 from sqlalchemy import MetaData, create_engine
 from sqlalchemy.dialects import postgresql
@@ -13,11 +15,18 @@ from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 from sqlalchemy.sql import Executable
 
 DIALECT = postgresql.psycopg.dialect()
+S = TypeVar("S", bound=msgspec.Struct)
 
 
-def execute(curs: Cursor[Any], statement: Executable) -> None:
+def execute(curs: Cursor[Any], statement: Executable) -> Cursor[Any]:
     compiled = statement.compile(dialect=DIALECT)
-    curs.execute(str(compiled), compiled.params)
+    return curs.execute(str(compiled), compiled.params)
+
+
+def struct_from(kind: type[S], row: Mapping[str, Any], **overrides: Any) -> S:
+    """The struct of a row: the columns it names, some of them replaced; msgspec checks the types."""
+    # Column names may be SQLAlchemy's str subclass, which msgspec does not take for a key.
+    return msgspec.convert({str(name): value for name, value in {**row, **overrides}.items()}, kind)
 
 
 def engine_for(database_url: str, pool_size: int = 5) -> Engine:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 
 from domain.errors import NotFound
 from domain.permissions import Action, Actor, read_scope, require
+from projections.sql import struct_from
 from projections.ticket_queries import TicketPage, page_of, scoped, ticket_rows
 from projections.ticket_tables import LIVE
 
@@ -53,7 +54,7 @@ def list_teams(engine: Engine, actor: Actor) -> list[TeamView]:
     require(actor, Action.READ_TEAMS)
     query = select(teams).where(teams.c.tenant == actor.tenant).order_by(teams.c.name, teams.c.id)
     with engine.connect() as conn:
-        return [_team(row) for row in conn.execute(query).mappings()]
+        return [struct_from(TeamView, row) for row in conn.execute(query).mappings()]
 
 
 def get_team(engine: Engine, actor: Actor, team_id: UUID) -> TeamView:
@@ -63,7 +64,7 @@ def get_team(engine: Engine, actor: Actor, team_id: UUID) -> TeamView:
         row = conn.execute(query).mappings().first()
     if row is None:
         raise NotFound(f"No team {team_id} exists.", code="unknown_team")
-    return _team(row)
+    return struct_from(TeamView, row)
 
 
 def current_routing_rules(engine: Engine, actor: Actor) -> RoutingRulesView:
@@ -73,7 +74,7 @@ def current_routing_rules(engine: Engine, actor: Actor) -> RoutingRulesView:
         row = conn.execute(query).mappings().first()
     if row is None:
         return RoutingRulesView(version=0, rules=[], fallback_team_id=None)
-    return RoutingRulesView(**{name: row[name] for name in RoutingRulesView.__struct_fields__})
+    return struct_from(RoutingRulesView, row)
 
 
 def open_counts(engine: Engine, tenant: str, users: Sequence[str]) -> Mapping[str, int]:
@@ -115,8 +116,3 @@ def my_queue(engine: Engine, actor: Actor, page: int, page_size: int) -> TicketP
     t = tickets.c
     soonest = func.least(case((t.response_met_at.is_(None), t.response_due)), case((t.resolution_met_at.is_(None), t.resolution_due)))
     return page_of(engine, actor, query, [soonest.asc().nulls_last(), tickets.c.created_at, tickets.c.id], page, page_size)
-
-
-def _team(row: Any) -> TeamView:
-    members = [MemberView(**m) for m in row["members"]]
-    return TeamView(**{**{name: row[name] for name in TeamView.__struct_fields__ if name != "members"}, "members": members})

@@ -12,6 +12,8 @@ from sqlalchemy.engine import Engine
 
 from domain.errors import TicketNotFound
 from domain.permissions import Action, Actor, ReadScope, Role, TicketFacts, ensure_visible, may, read_scope, require
+from projections.pages import Page, fetch_page
+from projections.sql import struct_from
 from projections.ticket_tables import LIVE
 
 tickets = LIVE.tickets
@@ -108,20 +110,8 @@ class HistoryEntry(msgspec.Struct, frozen=True):
     note: str | None = None
 
 
-class TicketPage(msgspec.Struct, frozen=True):
-    items: list[TicketView]
-    total: int
-    page: int
-    page_size: int
-    page_count: int
-
-
-class HistoryPage(msgspec.Struct, frozen=True):
-    items: list[HistoryEntry]
-    total: int
-    page: int
-    page_size: int
-    page_count: int
+TicketPage = Page[TicketView]
+HistoryPage = Page[HistoryEntry]
 
 
 class TicketFilters(msgspec.Struct, frozen=True):
@@ -195,19 +185,8 @@ def list_tickets(engine: Engine, actor: Actor, filters: TicketFilters, page: int
 
 
 def page_of(engine: Engine, actor: Actor, query: Select, order: list[Any], page: int, page_size: int) -> TicketPage:
-    """One page of the tickets the query selects, with the total it selects."""
-    count = select(func.count()).select_from(query.subquery())
-    rows_query = query.order_by(*order).limit(page_size).offset((page - 1) * page_size)
-    with engine.connect() as conn:
-        total = conn.execute(count).scalar_one()
-        rows = conn.execute(rows_query).mappings().all()
-    return TicketPage(
-        items=[_view(row, actor) for row in rows],
-        total=total,
-        page=page,
-        page_size=page_size,
-        page_count=-(-total // page_size),
-    )
+    """One page of the tickets the query selects, as the caller may see them."""
+    return fetch_page(engine, query, order, page, page_size, lambda row: _view(row, actor))
 
 
 def get_ticket(engine: Engine, actor: Actor, ticket_id: UUID) -> TicketDetail:
@@ -215,7 +194,7 @@ def get_ticket(engine: Engine, actor: Actor, ticket_id: UUID) -> TicketDetail:
     view = _view(visible_row(engine, actor, ticket_id), actor)
     query = select(assignments).where(assignments.c.ticket_id == ticket_id).order_by(assignments.c.version)
     with engine.connect() as conn:
-        steps = [AssignmentEntry(**{f: r[f] for f in AssignmentEntry.__struct_fields__}) for r in conn.execute(query).mappings()]
+        steps = [struct_from(AssignmentEntry, r) for r in conn.execute(query).mappings()]
     if actor.role is Role.REPORTER:
         steps = _public_steps(steps)
     return TicketDetail(**msgspec.structs.asdict(view), assignments=steps)
@@ -245,23 +224,7 @@ def ticket_history(engine: Engine, actor: Actor, ticket_id: UUID, page: int, pag
     query = select(history).where(history.c.ticket_id == ticket_id)
     if not may(actor.role, Action.READ_INTERNAL_NOTES):
         query = query.where(history.c.internal.is_(False))
-    with engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-        rows = conn.execute(query.order_by(history.c.version).limit(page_size).offset((page - 1) * page_size)).mappings().all()
-    items = [
-        HistoryEntry(
-            event=r["event"],
-            at=r["at"],
-            actor=r["actor"],
-            role=r["role"],
-            version=r["version"],
-            notification_id=r["notification_id"],
-            changes=r["changes"],
-            note=r["note"],
-        )
-        for r in rows
-    ]
-    return HistoryPage(items=items, total=total, page=page, page_size=page_size, page_count=-(-total // page_size))
+    return fetch_page(engine, query, [history.c.version], page, page_size, lambda row: struct_from(HistoryEntry, row))
 
 
 def ticket_rows() -> Select:
@@ -303,8 +266,10 @@ def scoped(query: Select, scope: ReadScope) -> Select:
 
 
 def _view(row: Any, actor: Actor) -> TicketView:
-    location = Location(lat=row["lat"], lon=row["lon"]) if row["lat"] is not None else None
-    reporter = Reporter(id=row["reporter_id"], name=row["reporter_name"], phone=row["reporter_phone"], email=row["reporter_email"])
-    internal = row["internal_note_count"] if may(actor.role, Action.READ_INTERNAL_NOTES) else None
-    plain = {name: row[name] for name in TicketView.__struct_fields__ if name in row}
-    return TicketView(**{**plain, "location": location, "reporter": reporter, "internal_note_count": internal})
+    return struct_from(
+        TicketView,
+        row,
+        location={"lat": row["lat"], "lon": row["lon"]} if row["lat"] is not None else None,
+        reporter={"id": row["reporter_id"], "name": row["reporter_name"], "phone": row["reporter_phone"], "email": row["reporter_email"]},
+        internal_note_count=row["internal_note_count"] if may(actor.role, Action.READ_INTERNAL_NOTES) else None,
+    )

@@ -10,8 +10,8 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
-from sqlalchemy import ARRAY, Text, cast, func, insert, literal, select, update
-from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
+from sqlalchemy import ARRAY, Text, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as upsert
 
 from commands.app import CONFIG_TOPICS, TEAM_TOPICS, TICKET_TOPICS, event_name
@@ -23,7 +23,7 @@ from domain.tenant import TenantConfig
 from domain.ticket import Ticket
 from domain.workflow import Category
 from projections.base import TrackedProjection
-from projections.sql import DIALECT, execute
+from projections.sql import execute
 from projections.ticket_tables import TicketTables, ticket_tables
 
 # What the history shows of an opening; the workflow definition is kept on the event alone.
@@ -278,16 +278,15 @@ class TicketsProjection(TrackedProjection):
         """A new member joins at the end; a member changed again keeps their place, as in the aggregate
         (round-robin goes round in this order)."""
         member = {"user_id": e.user_id, "display_name": e.display_name, "role": e.role}
-        teams = self.tables.teams
-        execute(curs, select(teams.c.members).where(teams.c.id == e.originator_id))
-        current = curs.fetchone()["members"]
+        current = self._members(curs, e.originator_id)
         known = any(m["user_id"] == e.user_id for m in current)
         members = [member if m["user_id"] == e.user_id else m for m in current] if known else [*current, member]
         self._touch_team(curs, e, members=Jsonb(members))
 
     @apply.register
     def _member_removed(self, e: Team.MemberRemoved, tracking: Tracking, curs: Cursor[Any]) -> None:
-        self._touch_team(curs, e, members=self._other_members(e.user_id))
+        members = [m for m in self._members(curs, e.originator_id) if m["user_id"] != e.user_id]
+        self._touch_team(curs, e, members=Jsonb(members))
 
     @apply.register
     def _rules_replaced(self, e: RoutingRules.RulesReplaced, tracking: Tracking, curs: Cursor[Any]) -> None:
@@ -326,8 +325,7 @@ class TicketsProjection(TrackedProjection):
         """Old and new deadlines: the old ones read from the row before it changes."""
         tickets = self.tables.tickets
         columns = [tickets.c[f"{kind}_due"] for kind in e.clocks]
-        compiled = select(*columns).where(tickets.c.id == e.originator_id).compile(dialect=DIALECT)
-        old = curs.execute(str(compiled), compiled.params).fetchone() or {}
+        old = execute(curs, select(*columns).where(tickets.c.id == e.originator_id)).fetchone() or {}
         return {f"{kind}_due": {"old": _iso(old.get(f"{kind}_due")), "new": _iso(getattr(e, f"{kind}_due"))} for kind in e.clocks}
 
     def _touch_team(self, curs: Cursor[Any], e: Any, **values: Any) -> None:
@@ -335,17 +333,15 @@ class TicketsProjection(TrackedProjection):
         statement = update(teams).where(teams.c.id == e.originator_id)
         execute(curs, statement.values(**values, updated_at=e.timestamp, version=e.originator_version))
 
-    def _other_members(self, user_id: str) -> Any:
-        """The team's members but this one, in their order."""
-        path = cast(literal("$[*] ? (@.user_id != $user)"), JSONPATH)
-        return func.jsonb_path_query_array(self.tables.teams.c.members, path, func.jsonb_build_object("user", user_id))
+    def _members(self, curs: Cursor[Any], team_id: Any) -> list[dict[str, str]]:
+        teams = self.tables.teams
+        return execute(curs, select(teams.c.members).where(teams.c.id == team_id)).fetchone()["members"]
 
     def _holder(self, curs: Cursor[Any], e: Any) -> dict[str, Any]:
         """The ticket's team and assignee's name before this event: an accept, reject or unassign
         entry names them as an assignment does, so the history reads on its own."""
         t = self.tables.tickets.c
-        execute(curs, select(t.team_id, t.team_name, t.assignee_name).where(t.id == e.originator_id))
-        return dict(curs.fetchone() or {})
+        return dict(execute(curs, select(t.team_id, t.team_name, t.assignee_name).where(t.id == e.originator_id)).fetchone() or {})
 
     def _record_assignment(self, curs: Cursor[Any], e: Any, **values: Any) -> None:
         row = {"ticket_id": e.originator_id, "version": e.originator_version, "tenant": e.tenant, "event": event_name(e)}
