@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any, ClassVar, Protocol
 
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection
 from psycopg import Cursor
+from psycopg.sql import SQL, Identifier
 from sqlalchemy import MetaData
-
-log = logging.getLogger(__name__)
 
 
 class TableSet(Protocol):
@@ -34,20 +32,27 @@ class TrackedProjection(Projection[PostgresTrackingRecorder]):
         raise NotImplementedError
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        """Applies one event and records its position in one transaction; an event seen before is skipped."""
-        try:
-            with self.view.datastore.transaction(commit=True) as curs:
-                self.view._insert_tracking(curs, tracking)
-                self.apply(domain_event, tracking, curs)
-        except IntegrityError:
-            log.debug("event %s already applied to %s", tracking.notification_id, self.name)
+        """Applies one event and records its position in one transaction (ProjectionLoop applies batches)."""
+        with self.view.datastore.transaction(commit=True) as curs:
+            self.apply_batch(curs, [(domain_event, tracking)])
 
     def apply_batch(self, curs: Cursor[Any], items: list[tuple[Any, Tracking]]) -> None:
-        """Applies many events inside the caller's transaction and records the last position."""
-        for domain_event, tracking in items:
+        """Applies, inside the caller's transaction, the events after the tracked position, and
+        records the last one. The position is read under a row lock, so a batch that overlaps what
+        another writer applied meanwhile (a rebuild switching tables over) skips what it applied
+        rather than applying it twice; any other error propagates and rolls the batch back."""
+        applied = self._tracked_position(curs, items[0][1].application_name) if items else 0
+        fresh = [(domain_event, tracking) for domain_event, tracking in items if tracking.notification_id > applied]
+        for domain_event, tracking in fresh:
             self.apply(domain_event, tracking, curs)
-        if items:
-            self.view._insert_tracking(curs, items[-1][1])
+        if fresh:
+            self.view._insert_tracking(curs, fresh[-1][1])
+
+    def _tracked_position(self, curs: Cursor[Any], application_name: str) -> int:
+        table = Identifier(self.view.datastore.schema, self.view.tracking_table_name)
+        curs.execute(SQL("SELECT notification_id FROM {} WHERE application_name = %s FOR UPDATE").format(table), (application_name,))
+        row = curs.fetchone()
+        return row["notification_id"] if row else 0
 
     def apply(self, domain_event: Any, tracking: Tracking, curs: Cursor[Any]) -> None:
         raise NotImplementedError

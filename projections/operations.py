@@ -15,6 +15,7 @@ from psycopg.sql import SQL, Identifier
 from commands.app import Docket
 from projections.base import TableSet, TrackedProjection
 from projections.dashboard import DashboardProjection
+from projections.health import create_stalls_table
 from projections.sql import create_tables, drop_tables
 from projections.tickets import TicketsProjection
 
@@ -41,6 +42,7 @@ def ensure_tables(datastore: PostgresDatastore) -> None:
     record of the version each was built with (a new projection starts at its code's version)."""
     with datastore.transaction(commit=True) as curs:
         curs.execute(f"CREATE TABLE IF NOT EXISTS {VERSIONS} (name text PRIMARY KEY, version integer NOT NULL)")
+        create_stalls_table(curs)
         for projection in PROJECTIONS.values():
             create_tables(curs, projection.tables_for("").metadata)
             curs.execute(

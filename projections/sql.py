@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from psycopg import Cursor
+from psycopg.types.json import Jsonb
 from sqlalchemy import MetaData, create_engine
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine, make_url
@@ -20,7 +21,30 @@ S = TypeVar("S", bound=msgspec.Struct)
 
 def execute(curs: Cursor[Any], statement: Executable) -> Cursor[Any]:
     compiled = statement.compile(dialect=DIALECT)
-    return curs.execute(str(compiled), compiled.params)
+    return curs.execute(str(compiled), storable(compiled.params))
+
+
+def storable(value: Any) -> Any:
+    """The value with every text made storable in PostgreSQL text and jsonb, the same way each time.
+
+    The API refuses such text, but events stored before it did still carry it; a projection must
+    never fail on an event's content, and a rebuild must give the tables the live projection built.
+    """
+    if isinstance(value, str):
+        return storable_text(value)
+    if isinstance(value, Jsonb):
+        return Jsonb(storable(value.obj))
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(storable(v) for v in value)
+    return value
+
+
+def storable_text(text: str) -> str:
+    """NUL, which PostgreSQL text and jsonb cannot hold, becomes U+FFFD. (An unpaired surrogate
+    never reaches a stored event: the event store cannot encode it.)"""
+    return text.replace("\x00", "\ufffd")
 
 
 def struct_from(kind: type[S], row: Mapping[str, Any], **overrides: Any) -> S:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import base64
-import contextlib
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from eventsourcing.postgres import PostgresTrackingRecorder
-from eventsourcing.projection import ProjectionRunner
 from litestar.testing import TestClient
 from sqlalchemy.engine import Engine
 
@@ -20,6 +18,7 @@ from commands.app import Docket, eventsourcing_env
 from commands.attachments import FileBlobStore
 from domain.permissions import Actor, Role
 from projections.operations import PROJECTIONS, ensure_tables, head_of
+from projections.runner import ProjectionLoop
 from projections.sql import engine_for
 from tests.servers import fresh_database, owned_nats
 from workers.settings import load_settings
@@ -59,14 +58,17 @@ def app(es_env) -> Iterator[Docket]:
 
 
 @pytest.fixture(scope="session")
-def projectors(app, es_env) -> Iterator[dict[str, ProjectionRunner]]:
-    with contextlib.ExitStack() as stack:
-        yield {
-            name: stack.enter_context(
-                ProjectionRunner(application_class=Docket, projection_class=projection, view_class=PostgresTrackingRecorder, env=es_env)
-            )
-            for name, projection in PROJECTIONS.items()
-        }
+def projectors(app, database_url) -> Iterator[dict[str, ProjectionLoop]]:
+    """Every projection following the event store in a thread, as the projector runs them."""
+    halt = threading.Event()
+    loops = {name: ProjectionLoop(app, projection, database_url) for name, projection in PROJECTIONS.items()}
+    threads = [threading.Thread(target=loop.run, args=(halt,), name=f"projection-{name}") for name, loop in loops.items()]
+    for thread in threads:
+        thread.start()
+    yield loops
+    halt.set()
+    for thread in threads:
+        thread.join()
 
 
 @pytest.fixture(scope="session")
