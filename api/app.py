@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 
 from api.assignments import AssignmentController, QueueController
 from api.attachments import AttachmentController
@@ -16,12 +20,28 @@ from api.health import health
 from api.replies import ReplyController
 from api.services import Services
 from api.sla import SLAPolicyController
+from api.storable import DocketRequest, refuse_unstorable_parameters
 from api.teams import RoutingRulesController, TeamController
 from api.tickets import TicketController
 from api.workflows import TenantSettingsController, WorkflowController
 
 # Room for the multipart envelope around the largest accepted file.
 MULTIPART_OVERHEAD = 64 * 1024
+# The documentation page's scripts, styles and icon (swagger-ui-dist, with its licence), served
+# by Docket itself so that /schema works on a network without the internet.
+STATIC_DIR = Path(__file__).parent / "static"
+DOCS_ASSETS = "/schema/assets"
+SWAGGER_UI = f"{DOCS_ASSETS}/swagger-ui"
+
+
+def docs_page() -> SwaggerRenderPlugin:
+    return SwaggerRenderPlugin(
+        path="/",
+        js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+        css_url=f"{SWAGGER_UI}/swagger-ui.css",
+        standalone_preset_js_url=f"{SWAGGER_UI}/swagger-ui-standalone-preset.js",
+        favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_UI}/favicon-32x32.png'>",
+    )
 
 
 def create_app(services: Services) -> Litestar:
@@ -42,7 +62,10 @@ def create_app(services: Services) -> Litestar:
             RoutingRulesController,
             SLAPolicyController,
             DashboardController,
+            create_static_files_router(path=DOCS_ASSETS, directories=[STATIC_DIR], include_in_schema=False),
         ],
+        request_class=DocketRequest,  # refuses bodies that cannot be decoded or stored
+        before_request=refuse_unstorable_parameters,
         request_max_body_size=services.attachment_rules.max_bytes + MULTIPART_OVERHEAD,
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
@@ -56,5 +79,6 @@ def create_app(services: Services) -> Litestar:
             description="Event-sourced ticket backend. Authenticate with 'Authorization: Bearer <JWT>'.",
             components=Components(security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}),
             security=[{"BearerToken": []}],
+            render_plugins=[docs_page()],
         ),
     )

@@ -17,6 +17,7 @@ import jwt
 import msgspec
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
+from api.storable import WHAT, is_storable
 from domain.permissions import Actor, Role
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ ALGORITHM = "HS256"
 # Only these are accepted with a key from a JWKS; an HMAC key there would let a token choose
 # to be verified with a secret that is published.
 ASYMMETRIC = ("RS256", "ES256")
-DEFAULT_TTL = 30 * 24 * 3600
+DEFAULT_TTL = 3600
 LEEWAY = 30  # seconds of clock difference tolerated between the identity provider and us
 # Token checks run on the event loop: a stalled identity provider must not hold it for long.
 JWKS_TIMEOUT = 5
@@ -186,14 +187,29 @@ def role_from(value: Any) -> Role | None:
 
 def actor_from_claims(claims: Mapping[str, Any], *, tenant_claim: str = "tenant", role_claim: str = "role") -> Actor:
     tenant, role, sub = claim(claims, tenant_claim), role_from(claim(claims, role_claim)), claims.get("sub")
-    if not isinstance(tenant, str) or not TENANT.match(tenant):
+    if not isinstance(tenant, str) or not TENANT.fullmatch(tenant):
         raise NotAuthorizedException(f"The token's tenant ({tenant_claim}) must be 1-64 letters, digits, '-' or '_'.")
-    if not isinstance(sub, str) or not sub:
-        raise NotAuthorizedException("The token's sub must name the caller.")
+    if not isinstance(sub, str) or not sub.strip():
+        raise NotAuthorizedException("The token's sub must be a string naming the caller.")
+    ward, team = optional_text_claim(claims, "ward"), optional_text_claim(claims, "team")
+    if not is_storable(sub):
+        raise NotAuthorizedException(f"The token's sub holds {WHAT}.")
     if role is None:
         # The token is good and names the caller: they are known, but hold no Docket role.
         raise PermissionDeniedException(f"The token's role ({role_claim}) must be one of: {', '.join(Role)}.")
-    return Actor(id=sub, tenant=tenant, role=role, ward=claims.get("ward"), team=claims.get("team"))
+    return Actor(id=sub, tenant=tenant, role=role, ward=ward, team=team)
+
+
+def optional_text_claim(claims: Mapping[str, Any], name: str) -> str | None:
+    """A claim that, when present, is one storable string: the actor's ward and team reach queries and events."""
+    value = claims.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise NotAuthorizedException(f"The token's {name} must be a string, not {type(value).__name__}.")
+    if not is_storable(value):
+        raise NotAuthorizedException(f"The token's {name} holds {WHAT}.")
+    return value
 
 
 def issue_token(

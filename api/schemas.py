@@ -59,6 +59,7 @@ class NewTicket(Body, frozen=True):
 class StatusChange(Body, frozen=True):
     status: Name
     note: Note | None = None
+    note_public: bool = False  # the note is for the reporter too; else staff alone read it
     expected_version: Version | None = None
     assignee_id: Name | None = None
     completion_notes: LongText | None = None
@@ -79,13 +80,16 @@ class TicketEdit(Body, frozen=True):
     severity: Severity | None | UnsetType = UNSET
     ticket_type: Name | None | UnsetType = UNSET
     address: Annotated[str, msgspec.Meta(max_length=500)] | None | UnsetType = UNSET
+    ward: Name | None | UnsetType = UNSET
+    location: LocationBody | None | UnsetType = UNSET
     tags: Labels | UnsetType = UNSET
     watchers: Labels | UnsetType = UNSET
     custom_fields: CustomFields | UnsetType = UNSET
     expected_version: Version | None = None
 
     def changes(self) -> dict[str, Any]:
-        return {f: v for f in self.__struct_fields__ if f != "expected_version" and (v := getattr(self, f)) is not UNSET}
+        present = {f: v for f in self.__struct_fields__ if f != "expected_version" and (v := getattr(self, f)) is not UNSET}
+        return msgspec.to_builtins(present)  # a location as the plain {"lat", "lon"} the command carries
 
 
 class NewReply(Body, frozen=True):

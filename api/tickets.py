@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
-from api.schemas import NewTicket, Priority, Redaction, StatusChange, TicketEdit, Transfer
+from api.schemas import NewTicket, Redaction, StatusChange, TicketEdit, Transfer
 from api.services import Services
 from commands.structs import (
     ArchiveTicket,
@@ -27,15 +27,52 @@ from commands.structs import (
 )
 from commands.tickets import archive_ticket, change_status, edit_ticket, open_ticket, redact_field, transfer_ticket
 from domain.permissions import Actor
-from projections.ticket_queries import HistoryPage, TicketDetail, TicketFilters, TicketPage, get_ticket, list_tickets, ticket_history
+from projections.ticket_queries import (
+    CLOSED_SETS,
+    ORDERS,
+    SORTS,
+    HistoryPage,
+    TicketDetail,
+    TicketFilters,
+    TicketPage,
+    get_ticket,
+    list_tickets,
+    ticket_history,
+)
 
 Page = Annotated[int, QueryParameter(ge=1, description="Page number, from 1")]
 PageSize = Annotated[int, QueryParameter(ge=1, le=200, description="Items per page, at most 200")]
 TicketId = FromPath[UUID]
+TicketRef = Annotated[str, PathParameter(max_length=64, description="The ticket's id (a UUID) or its tracking number (e.g. TKT-000123)")]
 Caller = NamedDependency[Actor]
-SLAStatus = Literal["on_track", "warning", "breached_response", "breached_resolution", "paused", "met"]
-SortBy = Literal["created_at", "updated_at", "priority", "status", "category", "sla_deadline"]
 Used = NamedDependency[Services]
+MAX_VALUES = 100
+
+
+def any_of(description: str, values: tuple[str, ...] = ()) -> Any:
+    """A filter that may be repeated (`status=open&status=in_progress`) and matches any of its values.
+    Its values are checked by the query, which names the accepted ones; the schema lists them too."""
+    items = {"type": "string", **({"enum": list(values)} if values else {})}
+    array = {"type": "array", "items": items, "maxItems": MAX_VALUES}
+    return QueryParameter(description=description, max_items=MAX_VALUES, schema_extra={"oneOf": [array, {"type": "null"}]})
+
+
+def choice(description: str, values: tuple[str, ...], optional: bool = False) -> Any:
+    one = {"type": "string", "enum": list(values)}
+    return QueryParameter(description=description, schema_extra={"oneOf": [one, {"type": "null"}]} if optional else one)
+
+
+Statuses = Annotated[list[str] | None, any_of("Any of these statuses, of any workflow of the tenant (built-in or its own)")]
+StatusCategories = Annotated[list[str] | None, any_of("Any of these status categories", CLOSED_SETS["status_category"])]
+Categories = Annotated[list[str] | None, any_of("Any of these categories")]
+Priorities = Annotated[list[str] | None, any_of("Any of these priorities", CLOSED_SETS["priority"])]
+Severities = Annotated[list[str] | None, any_of("Any of these severities", CLOSED_SETS["severity"])]
+Wards = Annotated[list[str] | None, any_of("Any of these wards")]
+TeamIds = Annotated[list[str] | None, any_of("Held by any of these teams")]
+AssigneeIds = Annotated[list[str] | None, any_of("Assigned to any of these people")]
+SLAStatuses = Annotated[list[str] | None, any_of("Any of these SLA statuses, as of now", CLOSED_SETS["sla_status"])]
+SortBy = Annotated[str | None, choice("Sort key; by relevance when searching, else created_at", tuple(SORTS), optional=True)]
+Order = Annotated[str, choice("Sort direction", ORDERS)]
 
 
 class TicketController(Controller):
@@ -54,13 +91,15 @@ class TicketController(Controller):
         self,
         actor: Caller,
         services: Used,
-        status: FromQuery[str | None] = None,
-        category: FromQuery[str | None] = None,
-        priority: FromQuery[Priority | None] = None,
-        ward: FromQuery[str | None] = None,
-        assigned_team_id: FromQuery[str | None] = None,
-        assignee_id: FromQuery[str | None] = None,
-        sla_status: FromQuery[SLAStatus | None] = None,
+        status: Statuses = None,
+        status_category: StatusCategories = None,
+        category: Categories = None,
+        priority: Priorities = None,
+        severity: Severities = None,
+        ward: Wards = None,
+        assigned_team_id: TeamIds = None,
+        assignee_id: AssigneeIds = None,
+        sla_status: SLAStatuses = None,
         tags: Annotated[list[str] | None, QueryParameter(description="Tickets carrying every one of these tags")] = None,
         created_from: FromQuery[datetime | None] = None,
         created_to: FromQuery[datetime | None] = None,
@@ -69,19 +108,21 @@ class TicketController(Controller):
         q: Annotated[
             str | None, QueryParameter(max_length=200, description="Words to find in tracking number, title, description; ranked")
         ] = None,
-        sort_by: FromQuery[SortBy | None] = None,
-        order: FromQuery[Literal["asc", "desc"]] = "desc",
+        sort_by: SortBy = None,
+        order: Order = "desc",
         page: Page = 1,
         page_size: PageSize = 50,
     ) -> TicketPage:
         filters = TicketFilters(
-            status=status,
-            category=category,
-            priority=priority,
-            ward=ward,
-            assigned_team_id=assigned_team_id,
-            assignee_id=assignee_id,
-            sla_status=sla_status,
+            status=status or [],
+            status_category=status_category or [],
+            category=category or [],
+            priority=priority or [],
+            severity=severity or [],
+            ward=ward or [],
+            assigned_team_id=assigned_team_id or [],
+            assignee_id=assignee_id or [],
+            sla_status=sla_status or [],
             tags=tags or [],
             created_from=created_from,
             created_to=created_to,
@@ -93,8 +134,13 @@ class TicketController(Controller):
         )
         return list_tickets(services.engine, actor, filters, page, page_size)
 
-    @get("/{ticket_id:uuid}", operation_id="getTicket", summary="One ticket: its full record and assignment history", sync_to_thread=True)
-    def detail(self, ticket_id: TicketId, actor: Caller, services: Used) -> TicketDetail:
+    @get(
+        "/{ticket_id:str}",
+        operation_id="getTicket",
+        summary="One ticket, by id or tracking number: its full record and assignment history",
+        sync_to_thread=True,
+    )
+    def detail(self, ticket_id: TicketRef, actor: Caller, services: Used) -> TicketDetail:
         return get_ticket(services.engine, actor, ticket_id)
 
     @patch(
@@ -124,6 +170,7 @@ class TicketController(Controller):
             ticket_id=ticket_id,
             status=data.status,
             note=data.note,
+            note_public=data.note_public,
             fields=data.transition_fields(),
             expected_version=data.expected_version,
         )
@@ -152,6 +199,11 @@ class TicketController(Controller):
     def redact(self, ticket_id: TicketId, data: JSONBody[Redaction], actor: Caller, services: Used) -> Changed:
         return redact_field(services.app, RedactField(actor=actor, ticket_id=ticket_id, field=data.field, reason=data.reason))
 
-    @get("/{ticket_id:uuid}/history", operation_id="getTicketHistory", summary="A ticket's events in order", sync_to_thread=True)
-    def history(self, ticket_id: TicketId, actor: Caller, services: Used, page: Page = 1, page_size: PageSize = 200) -> HistoryPage:
+    @get(
+        "/{ticket_id:str}/history",
+        operation_id="getTicketHistory",
+        summary="A ticket's events in order, by id or tracking number",
+        sync_to_thread=True,
+    )
+    def history(self, ticket_id: TicketRef, actor: Caller, services: Used, page: Page = 1, page_size: PageSize = 200) -> HistoryPage:
         return ticket_history(services.engine, actor, ticket_id, page, page_size)

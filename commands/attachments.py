@@ -5,18 +5,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from uuid import uuid4
 
+import filetype
+
 from commands.app import Docket, last_notification_id
 from commands.loading import load_ticket
 from commands.structs import AddAttachment, Attached
 from commands.tickets import run_ticket_command
-from domain.errors import Invalid, NotFound, TooLarge, UnsupportedType
-from domain.permissions import Action, require
+from domain.errors import Forbidden, Invalid, NotFound, TooLarge, UnsupportedType
+from domain.permissions import Action, Role, require
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +28,10 @@ DEFAULT_TYPES = (
     "image/jpeg", "image/png", "image/gif", "image/webp", "image/heic",
     "application/pdf", "text/plain", "text/csv",
 )  # fmt: skip
-# The first bytes of kinds whose content can be checked against the type a client claims.
-SIGNATURES = {
-    "image/jpeg": (b"\xff\xd8\xff",),
-    "image/png": (b"\x89PNG\r\n\x1a\n",),
-    "image/gif": (b"GIF87a", b"GIF89a"),
-    "application/pdf": (b"%PDF-",),
-}
+# Text kinds have no signature: their content must be text, and not markup a browser would run.
+TEXT_TYPES = ("text/plain", "text/csv")
+# `<` then a letter, `!`, `?` or `/` at the start: HTML, SVG or XML (`<!DOCTYPE`, `<?xml`, `<svg`).
+MARKUP_START = re.compile(rb"<[A-Za-z!?/]")
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,25 @@ class AttachmentRules:
             raise UnsupportedType(
                 f"Files of type {content_type} are not accepted; accepted: {', '.join(self.content_types)}.", field="file"
             )
-        signatures = SIGNATURES.get(content_type)
-        if signatures and not content.startswith(signatures):
+        if not content_matches(content_type, content):
             raise UnsupportedType(f"The file's content is not {content_type}, as its type claims.", field="file")
+
+
+def content_matches(content_type: str, content: bytes) -> bool:
+    """Whether the content is what its type claims. Binary kinds by their signature (filetype knows
+    JPEG, PNG, GIF, WebP, HEIC, PDF); text must be UTF-8 without NUL, and not markup."""
+    if content_type in TEXT_TYPES:
+        return is_plain_text(content)
+    return filetype.guess_mime(content) == content_type
+
+
+def is_plain_text(content: bytes) -> bool:
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    start = content.removeprefix(b"\xef\xbb\xbf").lstrip()[:64]
+    return "\x00" not in text and not MARKUP_START.match(start)
 
 
 class BlobStore(Protocol):
@@ -119,6 +135,9 @@ def add_attachment(app: Docket, blobs: BlobStore, rules: AttachmentRules, cmd: A
     """Checks the caller may attach and the ticket takes it before storing anything, then stores the content, then records it."""
     load_ticket(app, cmd.ticket_id).ensure_visible_to(cmd.actor)
     require(cmd.actor, Action.ATTACH)
+    if cmd.kind == "completion" and cmd.actor.role is Role.REPORTER:
+        # Completion evidence is the field worker's: a reporter's photo would pass for proof of the work.
+        raise Forbidden("A reporter cannot add a completion attachment; send kind 'ticket'.", field="kind")
     rules.check(cmd.content_type, cmd.content)
     name = Path(cmd.name).name.strip() or "attachment"
     digest = hashlib.sha256(cmd.content).hexdigest()

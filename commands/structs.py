@@ -54,6 +54,7 @@ class ChangeStatus(TicketCommand, frozen=True, kw_only=True):
     status: str
     note: str | None = None
     fields: dict[str, Any] = {}  # what the transition requires, e.g. assignee_id, completion_notes
+    note_public: bool = False  # the note is for the reporter too; else for staff alone
 
 
 class AddReply(TicketCommand, frozen=True, kw_only=True):

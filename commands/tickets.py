@@ -67,7 +67,7 @@ def open_ticket(app: Docket, cmd: OpenTicket, workload: Workload = no_workload) 
 
 
 def change_status(app: Docket, cmd: ChangeStatus) -> Changed:
-    return _changed(*run_ticket_command(app, cmd, lambda t: t.change_status(cmd.actor, cmd.status, cmd.note, cmd.fields)))
+    return _changed(*run_ticket_command(app, cmd, lambda t: t.change_status(cmd.actor, cmd.status, cmd.note, cmd.fields, cmd.note_public)))
 
 
 def edit_ticket(app: Docket, cmd: EditTicket) -> Changed:

@@ -111,16 +111,21 @@ class Ticket(Aggregate):
 
     # Status
 
-    def change_status(self, actor: Actor, to_status: str, note: str | None = None, values: dict[str, Any] | None = None) -> None:
+    def change_status(
+        self, actor: Actor, to_status: str, note: str | None = None, values: dict[str, Any] | None = None, note_public: bool = False
+    ) -> None:
+        """`note_public`: the note is for the reporter too; else it is for staff alone."""
         self._allow(actor, Action.CHANGE_STATUS)
         transition = self.workflow.check(self.status, to_status, actor.role, is_assignee=actor.id == self.assignee_id, fields=values or {})
         recorded = {name: str((values or {})[name]).strip() for name in transition.requires}
-        self._move(actor, to_status, note, recorded)
+        self._move(actor, to_status, note, recorded, note_public)
 
-    def _move(self, actor: Actor, to_status: str, note: str | None, values: dict[str, Any]) -> None:
-        self._move_as(self._stamp(actor), actor.role in STAFF, to_status, note, values)
+    def _move(self, actor: Actor, to_status: str, note: str | None, values: dict[str, Any], note_public: bool = False) -> None:
+        self._move_as(self._stamp(actor), actor.role in STAFF, to_status, note, values, note_public)
 
-    def _move_as(self, stamp: dict[str, Any], by_staff: bool, to_status: str, note: str | None, values: dict[str, Any]) -> None:
+    def _move_as(
+        self, stamp: dict[str, Any], by_staff: bool, to_status: str, note: str | None, values: dict[str, Any], note_public: bool = False
+    ) -> None:
         """Records the move, then what it means for the SLA clocks."""
         from_category, to_category = self.workflow.category(self.status), self.workflow.category(to_status)
         self._status_changed(
@@ -131,6 +136,7 @@ class Ticket(Aggregate):
             to_category=to_category.value,
             note=note,
             fields=values,
+            note_public=note_public and note is not None,
         )
         self._clocks_after_move(stamp, by_staff, from_category, to_category)
 
@@ -138,6 +144,7 @@ class Ticket(Aggregate):
     def _status_changed(
         self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool,
         from_status: str, to_status: str, from_category: str, to_category: str, note: str | None, fields: dict[str, Any],
+        note_public: bool = False,  # events stored before staff could make a note public carry none
     ) -> None:  # fmt: skip
         if from_category in (Category.RESOLVED, Category.CLOSED) and to_category in (Category.OPEN, Category.PENDING):
             self.reopen_count += 1
@@ -221,9 +228,15 @@ class Ticket(Aggregate):
     def route_on_opening(self, offer: Offer) -> None:
         """Routing by the tenant's rules as the ticket opens, which the tenant's admin turned on:
         recorded as Docket's doing, not the opener's."""
-        if self.version != 1:
+        if not self._being_opened():
             raise Refused("Only a ticket being opened is routed on opening.", code="not_opening")
         self._give(self._system_stamp(), False, offer)
+
+    def _being_opened(self) -> bool:
+        """Not stored yet and not routed yet. Not its version: what the opening itself records before
+        routing (the SLA clocks of a matching policy) leaves the ticket no less new."""
+        pending = self.pending_events
+        return bool(pending) and isinstance(pending[0], Ticket.Opened) and self.team_id is None
 
     def _give(self, stamp: dict[str, Any], by_staff: bool, offer: Offer) -> None:
         if self.is_sensitive and not offer.team_restricted:
@@ -485,3 +498,14 @@ class Ticket(Aggregate):
 
     def _stamp(self, actor: Actor) -> dict[str, Any]:
         return {"tenant": self.tenant, "actor_id": actor.id, "actor_role": actor.role.value, "is_sensitive": self.is_sensitive}
+
+
+def _status_changed_v1_v2(state: dict[str, Any]) -> None:
+    """A StatusChanged stored before staff could make a note public: its note stays staff's."""
+    state.setdefault("note_public", False)
+
+
+# eventsourcing upcasts stored events of an older class version as it reads them, so old events load
+# with the new field, for the aggregate, the projections and the relay alike.
+Ticket.StatusChanged.class_version = 2
+Ticket.StatusChanged.upcast_v1_v2 = staticmethod(_status_changed_v1_v2)

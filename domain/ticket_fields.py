@@ -12,7 +12,10 @@ from domain.permissions import Actor, Role
 PRIORITIES = ("low", "medium", "high", "urgent")
 SEVERITIES = ("minor", "moderate", "major", "critical")
 # What an edit may change; everything else changes through its own command.
-EDITABLE = ("title", "description", "priority", "severity", "category", "ticket_type", "tags", "watchers", "address", "custom_fields")
+EDITABLE = (
+    "title", "description", "priority", "severity", "category", "ticket_type", "tags", "watchers", "address", "ward", "location",
+    "custom_fields",
+)  # fmt: skip
 # Personal data an administrator may redact.
 REDACTABLE = ("reporter_name", "reporter_phone", "reporter_email", "address", "location")
 
@@ -120,8 +123,10 @@ def edited_value(name: str, value: Any) -> Any:
     match name:
         case "title" | "description" | "category":
             return required_text(name, value)
-        case "ticket_type" | "address":
+        case "ticket_type" | "address" | "ward":
             return optional_text(name, value)
+        case "location":
+            return location(value)
         case "priority":
             return one_of("priority", value, PRIORITIES)
         case "severity":

@@ -7,8 +7,13 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 
+def format_tracking_number(number: int) -> str:
+    return f"TKT-{number:06d}"
+
+
 class TrackingNumbers(Aggregate):
-    """A tenant's counter of tracking numbers: saved with each new ticket, so none is issued twice."""
+    """A tenant's counter of tracking numbers as it was kept before numbers came from a PostgreSQL
+    counter (commands/numbers.py): read once per tenant so that the counter starts after it."""
 
     @staticmethod
     def create_id(tenant: str) -> UUID:
@@ -21,7 +26,7 @@ class TrackingNumbers(Aggregate):
 
     def issue(self) -> str:
         self._issued(number=self.last + 1)
-        return f"TKT-{self.last:06d}"
+        return format_tracking_number(self.last)
 
     @event("Issued")
     def _issued(self, number: int) -> None:

@@ -195,8 +195,10 @@ class DashboardProjection(TrackedProjection):
 
     @apply.register
     def _edited(self, e: Ticket.Edited, tracking: Tracking, curs: Cursor[Any]) -> None:
-        if "category" in e.changes:
-            self._change(curs, e, lambda f: {"category": e.changes["category"]["new"]})
+        # A corrected category or ward moves the ticket's contribution from the old bucket to the new one.
+        moved = {name: e.changes[name]["new"] or "" for name in ("category", "ward") if name in e.changes}
+        if moved:
+            self._change(curs, e, lambda f: moved)
 
     @apply.register
     def _archived(self, e: Ticket.Archived, tracking: Tracking, curs: Cursor[Any]) -> None:

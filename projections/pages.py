@@ -9,7 +9,12 @@ import msgspec
 from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Engine
 
+from domain.errors import Invalid
+
 T = TypeVar("T")
+# PostgreSQL's OFFSET is a bigint: a page past it is refused rather than sent to fail there.
+MAX_OFFSET = 2**63 - 1
+MAX_PAGE = 10**9  # far beyond any list, and with any page size still an offset PostgreSQL takes
 
 
 class Page(msgspec.Struct, Generic[T], frozen=True):
@@ -20,7 +25,15 @@ class Page(msgspec.Struct, Generic[T], frozen=True):
     page_count: int
 
 
+def check_page(page: int, page_size: int) -> None:
+    if not 1 <= page <= MAX_PAGE or (page - 1) * page_size > MAX_OFFSET:
+        raise Invalid(f"page must be from 1 to {MAX_PAGE}.", code="invalid_input", field="page")
+    if page_size < 1:
+        raise Invalid("page_size must be at least 1.", code="invalid_input", field="page_size")
+
+
 def fetch_page(engine: Engine, query: Select, order: list[Any], page: int, page_size: int, item: Callable[[Any], T]) -> Page[T]:
+    check_page(page, page_size)
     count = select(func.count()).select_from(query.subquery())
     rows_query = query.order_by(*order).limit(page_size).offset((page - 1) * page_size)
     with engine.connect() as conn:

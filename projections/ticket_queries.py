@@ -10,11 +10,15 @@ import msgspec
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.engine import Engine
 
+from domain.disclosure import disclosed, history_scope
 from domain.errors import TicketNotFound
 from domain.permissions import Action, Actor, ReadScope, Role, TicketFacts, ensure_visible, may, read_scope, require
+from domain.ticket_fields import PRIORITIES, SEVERITIES, one_of
+from domain.workflow import Category
 from projections.pages import Page, fetch_page
 from projections.sql import struct_from
 from projections.ticket_tables import LIVE
+from projections.workflow_queries import known_statuses
 
 tickets = LIVE.tickets
 history = LIVE.history
@@ -78,6 +82,7 @@ class TicketView(msgspec.Struct, frozen=True):
     created_at: datetime
     updated_at: datetime
     version: int
+    completion_notes: str | None = None  # given with the move that completed the work (field service)
 
 
 class AssignmentEntry(msgspec.Struct, frozen=True):
@@ -108,6 +113,7 @@ class HistoryEntry(msgspec.Struct, frozen=True):
     notification_id: int
     changes: dict[str, Any]
     note: str | None = None
+    note_public: bool = False  # the note is for the reporter too
 
 
 TicketPage = Page[TicketView]
@@ -115,13 +121,17 @@ HistoryPage = Page[HistoryEntry]
 
 
 class TicketFilters(msgspec.Struct, frozen=True):
-    status: str | None = None
-    category: str | None = None
-    priority: str | None = None
-    ward: str | None = None
-    assigned_team_id: str | None = None
-    assignee_id: str | None = None
-    sla_status: str | None = None
+    """A filter given several values matches any of them; the filters given all apply."""
+
+    status: list[str] = []
+    status_category: list[str] = []
+    category: list[str] = []
+    priority: list[str] = []
+    severity: list[str] = []
+    ward: list[str] = []
+    assigned_team_id: list[str] = []
+    assignee_id: list[str] = []
+    sla_status: list[str] = []
     tags: list[str] = []  # every one of them
     created_from: datetime | None = None
     created_to: datetime | None = None
@@ -132,10 +142,12 @@ class TicketFilters(msgspec.Struct, frozen=True):
     order: str = "desc"
 
 
-EQUALS = {
+ANY_OF = {
     "status": tickets.c.status,
+    "status_category": tickets.c.status_category,
     "category": tickets.c.category,
     "priority": tickets.c.priority,
+    "severity": tickets.c.severity,
     "ward": tickets.c.ward,
     "assigned_team_id": tickets.c.team_id,
     "assignee_id": tickets.c.assignee_id,
@@ -158,21 +170,30 @@ SORTS = {
         case((tickets.c.resolution_met_at.is_(None), tickets.c.resolution_due)),
     ),
 }
+SLA_STATUSES = ("on_track", "warning", "breached_response", "breached_resolution", "paused", "met")
+CLOSED_SETS = {
+    "status_category": tuple(Category),
+    "priority": PRIORITIES,
+    "severity": SEVERITIES,
+    "sla_status": SLA_STATUSES,
+}
+ORDERS = ("asc", "desc")
 
 
 def list_tickets(engine: Engine, actor: Actor, filters: TicketFilters, page: int, page_size: int) -> TicketPage:
     """The tickets the caller may see that match every filter given, in a stable order."""
     query = scoped(ticket_rows(), read_scope(actor)).where(tickets.c.archived.is_(False))
-    for name, column in EQUALS.items():
-        if (value := getattr(filters, name)) is not None:
-            query = query.where(column == value)
+    check_filters(engine, actor, filters)
+    for name, column in ANY_OF.items():
+        if values := getattr(filters, name):
+            query = query.where(column.in_(values))
     for name, compare in RANGES.items():
         if (value := getattr(filters, name)) is not None:
             query = query.where(compare(value))
     if filters.tags:
         query = query.where(tickets.c.tags.contains(filters.tags))
-    if filters.sla_status is not None:
-        query = query.where(sla_status() == filters.sla_status)
+    if filters.sla_status:
+        query = query.where(sla_status().in_(filters.sla_status))
     order = []
     if filters.q:
         words = func.websearch_to_tsquery("simple", filters.q)
@@ -184,15 +205,32 @@ def list_tickets(engine: Engine, actor: Actor, filters: TicketFilters, page: int
     return page_of(engine, actor, query, [*order, tickets.c.id], page, page_size)
 
 
+def check_filters(engine: Engine, actor: Actor, filters: TicketFilters) -> None:
+    """An unknown value of a filter with known values is a mistake to name, not a list that is silently empty.
+    Statuses are the tenant's: those of the built-in workflows and of its own."""
+    for name, allowed in CLOSED_SETS.items():
+        for value in getattr(filters, name):
+            one_of(name, value, allowed)
+    if filters.sort_by is not None:
+        one_of("sort_by", filters.sort_by, tuple(SORTS))
+    one_of("order", filters.order, ORDERS)
+    if filters.status:
+        statuses = known_statuses(engine, actor.tenant)
+        for value in filters.status:
+            one_of("status", value, statuses)
+
+
 def page_of(engine: Engine, actor: Actor, query: Select, order: list[Any], page: int, page_size: int) -> TicketPage:
     """One page of the tickets the query selects, as the caller may see them."""
     return fetch_page(engine, query, order, page, page_size, lambda row: _view(row, actor))
 
 
-def get_ticket(engine: Engine, actor: Actor, ticket_id: UUID) -> TicketDetail:
-    """One ticket with its assignment history; archived ones too: they are gone from lists, not from the record."""
-    view = _view(visible_row(engine, actor, ticket_id), actor)
-    query = select(assignments).where(assignments.c.ticket_id == ticket_id).order_by(assignments.c.version)
+def get_ticket(engine: Engine, actor: Actor, ticket: UUID | str) -> TicketDetail:
+    """One ticket, by id or tracking number, with its assignment history; archived ones too: they are
+    gone from lists, not from the record."""
+    row = visible_row(engine, actor, ticket)
+    view = _view(row, actor)
+    query = select(assignments).where(assignments.c.ticket_id == row["id"]).order_by(assignments.c.version)
     with engine.connect() as conn:
         steps = [struct_from(AssignmentEntry, r) for r in conn.execute(query).mappings()]
     if actor.role is Role.REPORTER:
@@ -200,16 +238,28 @@ def get_ticket(engine: Engine, actor: Actor, ticket_id: UUID) -> TicketDetail:
     return TicketDetail(**msgspec.structs.asdict(view), assignments=steps)
 
 
-def visible_row(engine: Engine, actor: Actor, ticket_id: UUID) -> Any:
-    """The ticket's row, if the caller may see it: 404 outside their scope, 403 for a kind they may not read."""
-    query = ticket_rows().where(tickets.c.tenant == actor.tenant, tickets.c.id == ticket_id)
+def visible_row(engine: Engine, actor: Actor, ticket: UUID | str) -> Any:
+    """The ticket's row, by id or tracking number, if the caller may see it: 404 outside their scope,
+    403 for a kind they may not read. Errors name the ticket as the caller did, never its other identity."""
+    query = ticket_rows().where(tickets.c.tenant == actor.tenant, identified_by(ticket))
     with engine.connect() as conn:
         row = conn.execute(query).mappings().first()
     if row is None:
-        raise TicketNotFound(ticket_id)
+        raise TicketNotFound(ticket)
     facts = TicketFacts(tenant=row["tenant"], reporter_id=row["reporter_id"], ward=row["ward"], is_sensitive=row["is_sensitive"])
-    ensure_visible(actor, ticket_id, facts)
+    ensure_visible(actor, ticket, facts)
     return row
+
+
+def identified_by(ticket: UUID | str) -> Any:
+    """A UUID names the ticket's id; anything else its tracking number (a citizen on the phone knows the
+    number, not the id), whatever its case."""
+    if isinstance(ticket, str):
+        try:
+            ticket = UUID(ticket)
+        except ValueError:
+            return tickets.c.tracking_number == ticket.strip().upper()
+    return tickets.c.id == ticket
 
 
 def _public_steps(steps: list[AssignmentEntry]) -> list[AssignmentEntry]:
@@ -218,13 +268,22 @@ def _public_steps(steps: list[AssignmentEntry]) -> list[AssignmentEntry]:
     return [msgspec.structs.replace(s, rule=None, reason=None) for s in shown]
 
 
-def ticket_history(engine: Engine, actor: Actor, ticket_id: UUID, page: int, page_size: int) -> HistoryPage:
+def ticket_history(engine: Engine, actor: Actor, ticket: UUID | str, page: int, page_size: int) -> HistoryPage:
+    """The entries the caller's role may read, each as it may read it (domain.disclosure says which)."""
     require(actor, Action.READ_HISTORY)
-    visible_row(engine, actor, ticket_id)
+    ticket_id = visible_row(engine, actor, ticket)["id"]
+    scope = history_scope(actor.role)
     query = select(history).where(history.c.ticket_id == ticket_id)
-    if not may(actor.role, Action.READ_INTERNAL_NOTES):
+    if not scope.internal:
         query = query.where(history.c.internal.is_(False))
-    return fetch_page(engine, query, [history.c.version], page, page_size, lambda row: struct_from(HistoryEntry, row))
+    if scope.events is not None:
+        query = query.where(history.c.event.in_(sorted(scope.events)))
+    return fetch_page(engine, query, [history.c.version], page, page_size, lambda row: _history_entry(row, actor))
+
+
+def _history_entry(row: Any, actor: Actor) -> HistoryEntry:
+    shown = disclosed(actor.role, row["event"], row["changes"], row["note"], note_public=row["note_public"])
+    return struct_from(HistoryEntry, row, changes=shown.changes, note=shown.note)
 
 
 def ticket_rows() -> Select:
@@ -243,8 +302,9 @@ def sla_status() -> Any:
     }
     return case(
         (and_(t.response_due.is_(None), t.resolution_due.is_(None)), None),
-        (breached["response"], "breached_response"),
+        # The worse breach wins: a missed resolution deadline outweighs a missed response one.
         (breached["resolution"], "breached_resolution"),
+        (breached["response"], "breached_response"),
         (~or_(*running.values()), "met"),
         (t.sla_paused_at.isnot(None), "paused"),
         (or_(*(and_(running[k], t[f"{k}_warning_at"] <= now) for k in running)), "warning"),
@@ -272,4 +332,5 @@ def _view(row: Any, actor: Actor) -> TicketView:
         location={"lat": row["lat"], "lon": row["lon"]} if row["lat"] is not None else None,
         reporter={"id": row["reporter_id"], "name": row["reporter_name"], "phone": row["reporter_phone"], "email": row["reporter_email"]},
         internal_note_count=row["internal_note_count"] if may(actor.role, Action.READ_INTERNAL_NOTES) else None,
+        sla_policy_id=row["sla_policy_id"] if actor.role is not Role.REPORTER else None,  # policies are staff's, as in the history
     )

@@ -114,6 +114,7 @@ def _tickets(metadata: MetaData, name: str) -> Table:
         Column("sla_paused_at", DateTime(timezone=True)),
         Column("escalation_level", Integer, nullable=False),
         Column("escalation_reason", Text),
+        Column("completion_notes", Text),  # the latest given with a move (field service: on completing)
         Column("first_responded_at", DateTime(timezone=True)),
         Column("resolved_at", DateTime(timezone=True)),
         Column("closed_at", DateTime(timezone=True)),
@@ -147,6 +148,7 @@ def _history(metadata: MetaData, name: str) -> Table:
         Column("changes", JSONB, nullable=False),
         Column("note", Text),
         Column("internal", Boolean, nullable=False),  # an internal note's entry: staff only
+        Column("note_public", Boolean, nullable=False),  # the note is for the reporter too
         PrimaryKeyConstraint("ticket_id", "version", name=f"{name}_pkey"),
     )
 

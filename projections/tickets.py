@@ -39,7 +39,7 @@ REDACTED = "[redacted]"
 class TicketsProjection(TrackedProjection):
     name = "tickets"
     topics = TICKET_TOPICS + CONFIG_TOPICS + TEAM_TOPICS
-    version = 2  # 2: full-text search column
+    version = 3  # 2: full-text search column; 3: completion notes, public status notes
     tables: TicketTables
     tables_for = staticmethod(ticket_tables)
 
@@ -85,6 +85,8 @@ class TicketsProjection(TrackedProjection):
         values: dict[str, Any] = {"status": e.to_status, "status_category": e.to_category}
         if "assignee_id" in e.fields:
             values["assignee_id"] = e.fields["assignee_id"]
+        if "completion_notes" in e.fields:
+            values["completion_notes"] = e.fields["completion_notes"]
         if e.actor_role in STAFF_ROLES:
             values["first_responded_at"] = func.coalesce(t.first_responded_at, e.timestamp)
         if e.to_category == Category.RESOLVED:
@@ -96,7 +98,7 @@ class TicketsProjection(TrackedProjection):
         self._touch(curs, e, **values)
         changes = {"status": {"old": e.from_status, "new": e.to_status}}
         changes.update({name: {"old": None, "new": value} for name, value in e.fields.items()})
-        self._record(curs, e, tracking, changes, note=e.note)
+        self._record(curs, e, tracking, changes, note=e.note, note_public=e.note_public)
 
     @apply.register
     def _reply_added(self, e: Ticket.ReplyAdded, tracking: Tracking, curs: Cursor[Any]) -> None:
@@ -130,6 +132,9 @@ class TicketsProjection(TrackedProjection):
         values = {name: change["new"] for name, change in e.changes.items()}
         if "custom_fields" in values:
             values["custom_fields"] = Jsonb(values["custom_fields"])
+        if "location" in values:
+            location = values.pop("location") or {}
+            values.update(lat=location.get("lat"), lon=location.get("lon"))
         self._touch(curs, e, **values)
         self._record(curs, e, tracking, e.changes)
 
@@ -353,7 +358,14 @@ class TicketsProjection(TrackedProjection):
         execute(curs, statement.values(**values, updated_at=e.timestamp, version=e.originator_version))
 
     def _record(
-        self, curs: Cursor[Any], e: Any, tracking: Tracking, changes: dict[str, Any], note: str | None = None, internal: bool = False
+        self,
+        curs: Cursor[Any],
+        e: Any,
+        tracking: Tracking,
+        changes: dict[str, Any],
+        note: str | None = None,
+        internal: bool = False,
+        note_public: bool = False,
     ) -> None:
         execute(
             curs,
@@ -369,6 +381,7 @@ class TicketsProjection(TrackedProjection):
                 changes=Jsonb(changes),
                 note=note,
                 internal=internal,
+                note_public=note_public,
             ),
         )
 

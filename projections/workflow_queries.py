@@ -87,3 +87,13 @@ def tenant_settings(engine: Engine, actor: Actor) -> TenantSettingsView:
         reporter_reply_moves_ticket=row["reporter_reply_moves_ticket"],
         auto_route_on_open=row["auto_route_on_open"],
     )
+
+
+def known_statuses(engine: Engine, tenant: str) -> tuple[str, ...]:
+    """Every status a ticket of the tenant can be in: the states of the built-in workflows and of
+    every version of its own, since a ticket stays in the state its workflow version had."""
+    states = func.jsonb_object_keys(workflows.c.definition["states"])
+    query = select(states).where(workflows.c.tenant == tenant).distinct()
+    with engine.connect() as conn:
+        own = set(conn.execute(query).scalars())
+    return tuple(sorted(own.union(*(w.states for w in BUILT_IN.values()))))

@@ -20,7 +20,7 @@ from domain.permissions import Actor, Role
 from projections.operations import PROJECTIONS, ensure_tables, head_of
 from projections.runner import ProjectionLoop
 from projections.sql import engine_for
-from tests.servers import fresh_database, owned_nats
+from tests.servers import OwnedNats, fresh_database, owned_nats
 from workers.settings import load_settings
 
 JWT_SECRET = "test-secret-" + "x" * 32
@@ -39,9 +39,16 @@ def database_url(settings, tmp_path_factory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def nats_url(settings, tmp_path_factory) -> Iterator[str]:
-    with owned_nats(settings.nats_url, tmp_path_factory.mktemp("nats")) as url:
-        yield url
+def nats_server(settings, tmp_path_factory) -> Iterator[OwnedNats]:
+    """The session's NATS server; `nats_server.url_for("relay")` reaches it as a role's user."""
+    with owned_nats(settings.nats_url, tmp_path_factory.mktemp("nats")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def nats_url(nats_server) -> str:
+    """The session's NATS server as `admin`, who may do anything: for tests that watch or set up."""
+    return nats_server.admin_url
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import psycopg
 
@@ -15,7 +15,7 @@ from commands.app import Docket, eventsourcing_env
 from commands.attachments import DEFAULT_TYPES, AttachmentRules, BlobStore, FileBlobStore, S3BlobStore
 from projections.operations import ensure_tables
 from projections.sql import engine_for
-from workers.embedded import embedded_nats, embedded_postgres
+from workers.embedded import EmbeddedNats, embedded_nats, embedded_postgres
 from workers.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,24 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Endpoints:
     database_url: str
-    nats_url: str | None
+    nats_url: str | None  # a configured URL names its user (compose gives each role its own)
     cipher_key: str
+    # Started here: it admits each role as its own user, and nobody without a password.
+    embedded_nats: EmbeddedNats | None = None
 
     @property
     def eventsourcing_env(self) -> dict[str, str]:
         return eventsourcing_env(self.database_url, self.cipher_key)
+
+    def nats_url_for(self, user: str) -> str | None:
+        """The NATS URL for a role's user (relay, projector, scheduler, ... of authorization.conf)."""
+        if self.embedded_nats is not None:
+            return self.embedded_nats.url_for(user)
+        return self.nats_url
+
+    def as_nats_user(self, user: str) -> Endpoints:
+        """These endpoints as one role sees them: NATS as the role's own user."""
+        return replace(self, nats_url=self.nats_url_for(user), embedded_nats=None)
 
 
 @contextmanager
@@ -41,12 +53,13 @@ def endpoints(settings: Settings, *, nats: str = "none") -> Iterator[Endpoints]:
     """
     with ExitStack() as stack:
         database_url = settings.database_url or stack.enter_context(embedded_postgres(settings.data_dir))
-        nats_url = settings.nats_url
+        nats_url, embedded = settings.nats_url, None
         if nats_url is None and nats == "configured":
             raise SettingsError("This role needs DOCKET_NATS_URL (nats://host:port); only `docket serve` embeds NATS.")
         if nats_url is None and nats == "embedded":
-            nats_url = stack.enter_context(embedded_nats(settings.data_dir))
-        yield Endpoints(database_url, nats_url, settings.cipher_key)
+            embedded = stack.enter_context(embedded_nats(settings.data_dir))
+            nats_url = embedded.url  # no user: only a role's own URL (nats_url_for) gets in
+        yield Endpoints(database_url, nats_url, settings.cipher_key, embedded)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from domain.permissions import Role
 from projections.operations import PROJECTIONS, count_events, rebuild, status
 from workers.asyncapi import print_document
 from workers.bootstrap import application, endpoints
-from workers.serve import ROLES, run
+from workers.serve import ROLES, CannotStart, run
 from workers.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("docket")
@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"docket: {error}", file=sys.stderr)
         return 2
+    except CannotStart as error:  # the embedded servers have stopped on the way out
+        print(f"docket: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         log.info("interrupted")
         return 130
@@ -61,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--sub", required=True, help="the caller's user id")
     token.add_argument("--ward")
     token.add_argument("--team")
-    token.add_argument("--ttl", type=int, default=DEFAULT_TTL, help="lifetime in seconds")
+    token.add_argument("--ttl", type=_lifetime, default=DEFAULT_TTL, help=f"lifetime in seconds (default {DEFAULT_TTL})")
     token.set_defaults(handler=_token)
 
     projections = commands.add_parser("projections", help="inspect and rebuild read models")
@@ -72,6 +75,17 @@ def _parser() -> argparse.ArgumentParser:
     show = actions.add_parser("status", help="each projection's position and lag")
     show.set_defaults(handler=_status)
     return parser
+
+
+def _lifetime(value: str) -> int:
+    """A token's lifetime: refused by the parser (exit 2), before anything is set up, unless positive."""
+    try:
+        seconds = int(value)
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"a token's lifetime must be a positive number of seconds, got {value!r}")
+    return seconds
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:

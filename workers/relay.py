@@ -2,7 +2,9 @@
 
 Each message carries the event's global notification id as `Nats-Msg-Id`. The relay starts
 after the higher of its tracked position and the id of the stream's last message, so a relay
-killed between publishing and tracking neither skips nor repeats a message.
+killed between publishing and tracking neither skips nor repeats a message. A last message id
+beyond the event store's last notification was not the relay's (a forgery, or a database
+restored behind its stream): it is logged as an anomaly and ignored, lest real events be skipped.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import nats
 import psycopg
 from eventsourcing.persistence import Tracking
 from nats.js import JetStreamContext
+from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
 from psycopg.sql import SQL, Identifier
 
@@ -101,31 +104,91 @@ class Relay:
         log.info("relay stopped at notification %s", position)
 
     async def start_position(self) -> int:
+        """After the tracked notification, or after the stream's last message if that is further
+        and is the very event the relay would have published under its id."""
         tracked = await asyncio.to_thread(self.tracking.max_tracking_id, self.app.name) or 0
-        return max(tracked, await last_published_id(self.js))
+        last = await last_message(self.js)
+        published = message_id(last)
+        if published <= tracked:
+            return tracked
+        head = await asyncio.to_thread(self.app.recorder.max_notification_id) or 0
+        if published > head:
+            why = f"beyond the event store's last notification {head}"
+        elif not await asyncio.to_thread(self.relayed, last, published):
+            why = f"not the event store's notification {published}"
+        else:
+            return published
+        log.warning(
+            "anomaly: the last message of %s has message id %s, %s; ignoring it and starting after the tracked notification %s",
+            STREAM,
+            published,
+            why,
+            tracked,
+        )
+        return tracked
+
+    def relayed(self, message: RawStreamMsg, notification_id: int) -> bool:
+        """Whether the message is the event of that notification as the relay publishes it."""
+        found = events_after(self.app, notification_id - 1, TICKET_TOPICS, 1)
+        if not found or found[0][1].notification_id != notification_id:
+            return False
+        event = found[0][0]
+        return (message.subject, message.data) == (subject_for(event), payload_for(event, notification_id))
 
     async def publish(self, batch: list[tuple[Any, Tracking]]) -> None:
         """Publishes a batch with its acks outstanding together, then checks every ack."""
-        acks = [
-            await self.js.publish_async(
-                subject_for(event),
-                payload_for(event, tracking.notification_id),
-                headers={"Nats-Msg-Id": str(tracking.notification_id)},
-            )
-            for event, tracking in batch
+        messages = [
+            (subject_for(event), payload_for(event, tracking.notification_id), str(tracking.notification_id)) for event, tracking in batch
         ]
-        await asyncio.gather(*acks)
+        acks = [await self.js.publish_async(subject, payload, headers={"Nats-Msg-Id": msg_id}) for subject, payload, msg_id in messages]
+        for (subject, payload, msg_id), ack in zip(messages, await asyncio.gather(*acks), strict=True):
+            if ack.duplicate:
+                await self.publish_despite_duplicate(subject, payload, msg_id, ack.seq)
+
+    async def publish_despite_duplicate(self, subject: str, payload: bytes, msg_id: str, held_seq: int) -> None:
+        """JetStream took a message for one it holds already. After a relay died before tracking,
+        that is this very message. Otherwise someone else published under the event's id, and the
+        event goes out under an id of its own, lest it be lost."""
+        held = await self.js.get_msg(STREAM, seq=held_seq)
+        if (held.subject, held.data) == (subject, payload):
+            return
+        own_id = f"{msg_id}-{held_seq}"  # the same on a retry, so still published once
+        log.warning(
+            "anomaly: %s holds message id %s (sequence %s) that is not notification %s; publishing the notification as message id %s",
+            STREAM,
+            msg_id,
+            held_seq,
+            msg_id,
+            own_id,
+        )
+        await self.js.publish(subject, payload, headers={"Nats-Msg-Id": own_id})
 
 
 async def last_published_id(js: JetStreamContext) -> int:
+    return message_id(await last_message(js))
+
+
+async def last_message(js: JetStreamContext) -> RawStreamMsg | None:
     info = await js.stream_info(STREAM)
     if not info.state.last_seq:
-        return 0
+        return None
     try:
-        message = await js.get_msg(STREAM, seq=info.state.last_seq)
+        return await js.get_msg(STREAM, seq=info.state.last_seq)
     except NotFoundError:
+        return None
+
+
+def message_id(message: RawStreamMsg | None) -> int:
+    """The notification id a message carries as its message id (or before a dash in it, see
+    Relay.publish_despite_duplicate); 0 for no message or an id that names no notification."""
+    if message is None:
         return 0
-    return int((message.headers or {}).get("Nats-Msg-Id", 0))
+    msg_id = (message.headers or {}).get("Nats-Msg-Id", "0")
+    try:
+        return int(msg_id.partition("-")[0])
+    except ValueError:
+        log.warning("anomaly: the last message of %s has message id %r, which names no notification; ignoring it", STREAM, msg_id)
+        return 0
 
 
 async def _wait_for_notify(listener: psycopg.AsyncConnection) -> None:
@@ -134,8 +197,12 @@ async def _wait_for_notify(listener: psycopg.AsyncConnection) -> None:
         return
 
 
-async def connect_nats(url: str, name: str) -> nats.NATS:
+async def connect_nats(url: str, name: str, inbox_prefix: str = "_INBOX") -> nats.NATS:
+    """A connection that reconnects for ever. A role connects with its user's own inbox prefix,
+    _INBOX_<user>, the only one its NATS permissions let it read (see deploy/README.md); the
+    relay keeps _INBOX."""
+
     async def on_error(error: Exception) -> None:
         log.warning("NATS connection %s: %s", name, error)
 
-    return await nats.connect(url, name=name, max_reconnect_attempts=-1, error_cb=on_error)
+    return await nats.connect(url, name=name, inbox_prefix=inbox_prefix, max_reconnect_attempts=-1, error_cb=on_error)

@@ -29,6 +29,8 @@ from projections.sla_queries import open_deadlines
 from workers.relay import connect_nats
 
 log = logging.getLogger(__name__)
+# APScheduler logs every timer it adds: thousands of lines per resync. _resync sums them up.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 LOCK = "docket.sla-scheduler"
 STANDBY_POLL = 1.0
@@ -65,7 +67,7 @@ class SLAScheduler:
     async def _lead(self, lock: psycopg.AsyncConnection, stop: asyncio.Event) -> None:
         timers = AsyncIOScheduler(timezone=UTC)
         timers.start()
-        client = await connect_nats(self.nats_url, self.name)
+        client = await connect_nats(self.nats_url, self.name, inbox_prefix="_INBOX_scheduler")
         try:
 
             async def on_event(msg) -> None:
@@ -73,8 +75,10 @@ class SLAScheduler:
 
             for subject in SUBJECTS:
                 await client.subscribe(subject, cb=on_event)
+            first = True
             while not stop.is_set():
-                await self._resync(timers)
+                await self._resync(timers, logging.INFO if first else logging.DEBUG)
+                first = False
                 if not await _hold(lock, stop, RESYNC):
                     log.warning("%s lost the scheduler lock; standing by", self.name)
                     return
@@ -82,7 +86,8 @@ class SLAScheduler:
             timers.shutdown(wait=False)
             await client.drain()
 
-    async def _resync(self, timers: AsyncIOScheduler) -> None:
+    async def _resync(self, timers: AsyncIOScheduler, level: int = logging.DEBUG) -> None:
+        """Sets the timers to the read model's open deadlines; logs one line about them at `level`."""
         deadlines = await asyncio.to_thread(open_deadlines, self.engine)
         wanted = {f"{d.ticket_id}:{d.kind}" for d in deadlines}
         for job in timers.get_jobs():
@@ -90,7 +95,8 @@ class SLAScheduler:
                 job.remove()
         for d in deadlines:
             self._set_timer(timers, d.ticket_id, d.kind, d.due)
-        log.info("%s holds %d SLA timers", self.name, len(deadlines))
+        next_due = min((d.due for d in deadlines), default=None)
+        log.log(level, "%s holds %d SLA timers, next due at %s", self.name, len(deadlines), next_due.isoformat() if next_due else "none")
 
     def _on_event(self, timers: AsyncIOScheduler, data: bytes) -> None:
         try:

@@ -1,4 +1,5 @@
-"""Runs process roles in one asyncio loop and stops them cleanly on SIGINT or SIGTERM."""
+"""Runs process roles in one asyncio loop and stops them cleanly on SIGINT or SIGTERM, or when
+one cannot start at boot; one that fails later is restarted."""
 
 from __future__ import annotations
 
@@ -6,26 +7,34 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+import socket
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
-from eventsourcing.postgres import PostgresTrackingRecorder
-from eventsourcing.projection import ProjectionRunner
 
 from api.app import create_app
 from commands.app import Docket
 from projections.operations import PROJECTIONS, rebuild, stale_projections
+from projections.runner import ProjectionLoop
 from projections.sql import engine_for
 from workers.bootstrap import Endpoints, api_services, application, endpoints
 from workers.publisher import run_publisher
 from workers.relay import Relay, connect_nats
 from workers.scheduler import SLAScheduler
-from workers.settings import Settings
+from workers.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
 ROLES = ("api", "projector", "relay", "scheduler")
-RESTART_DELAY = 2.0
+FIRST_RESTART_DELAY = 1.0
+MAX_RESTART_DELAY = 30.0
+# A role that ran this long before failing failed afresh: its next restart waits the first delay again.
+STEADY = 60.0
+
+
+class CannotStart(Exception):
+    """A role cannot start, and trying again would not help (its port is taken, say)."""
 
 
 def run(settings: Settings, roles: tuple[str, ...]) -> None:
@@ -40,28 +49,60 @@ async def _run_roles(settings: Settings, found: Endpoints, app: Docket, roles: t
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # Each role reaches NATS as its own user: on the embedded server, that of authorization.conf.
     starters: dict[str, Callable[[], Awaitable[None]]] = {
         "api": lambda: _serve_api(settings, found, app, stop),
-        "projector": lambda: _run_projectors(app, found, stop),
-        "relay": lambda: _run_relay(app, found, stop),
-        "scheduler": lambda: _run_scheduler(app, found, stop),
+        "projector": lambda: _run_projectors(app, found.as_nats_user("projector"), stop),
+        "relay": lambda: _run_relay(app, found.as_nats_user("relay"), stop),
+        "scheduler": lambda: _run_scheduler(app, found.as_nats_user("scheduler"), stop),
     }
     log.info("running %s", ", ".join(roles))
     tasks = [asyncio.create_task(_supervised(role, starters[role], stop)) for role in roles]
-    await stop.wait()
+    stopping = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+    stop.set()  # a role that could not start stops the others: better no service than half of one
     log.info("stopping %s", ", ".join(roles))
-    await asyncio.gather(*tasks)
+    await asyncio.gather(stopping, *tasks, return_exceptions=True)
+    for task in done - {stopping}:
+        task.result()  # raises the CannotStart (or SettingsError) that ended the role
 
 
 async def _supervised(role: str, start: Callable[[], Awaitable[None]], stop: asyncio.Event) -> None:
-    """Runs a role until stop; a role that fails is logged and restarted after a pause."""
+    """Runs a role until stop. A role that cannot start at boot raises CannotStart; one that
+    fails later is logged and restarted, after pauses that double up to MAX_RESTART_DELAY."""
+    loop = asyncio.get_running_loop()
+    delays = restart_delays()
+    booting = True
     while not stop.is_set():
+        began = loop.time()
+        unexpected: Exception | None = None  # logged with its traceback
         try:
             await start()
-        except Exception:
-            log.exception("%s failed; restarting in %ss", role, RESTART_DELAY)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), RESTART_DELAY)
+        except (CannotStart, SettingsError) as error:  # a bad setting is not fixed by waiting either
+            if booting:
+                raise
+            failure = str(error)
+        except Exception as error:
+            failure, unexpected = f"{type(error).__name__}: {error}", error
+        else:
+            if stop.is_set():
+                return
+            failure = "it ended by itself"
+        booting = False
+        if loop.time() - began > STEADY:
+            delays = restart_delays()
+        delay = next(delays)
+        log.error("%s failed (%s); restarting in %.0fs", role, failure, delay, exc_info=unexpected)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+
+
+def restart_delays(first: float = FIRST_RESTART_DELAY, cap: float = MAX_RESTART_DELAY) -> Iterator[float]:
+    """The pauses before successive restarts: doubling from `first`, then `cap` for ever."""
+    delay = first
+    while True:
+        yield min(delay, cap)
+        delay *= 2
 
 
 class _Server(uvicorn.Server):
@@ -73,46 +114,60 @@ class _Server(uvicorn.Server):
 
 
 async def _serve_api(settings: Settings, found: Endpoints, app: Docket, stop: asyncio.Event) -> None:
+    listening = _listening_socket(settings.http_host, settings.http_port)
     services = api_services(settings, app, found)
     config = uvicorn.Config(create_app(services), host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower())
     server = _Server(config)
-    serving = asyncio.create_task(server.serve())
-    await _until(stop, serving)
-    server.should_exit = True
-    await serving
-    services.engine.dispose()
+    try:
+        serving = asyncio.create_task(server.serve(sockets=[listening]))
+        await _until(stop, serving)
+        server.should_exit = True
+        await serving
+    except SystemExit:  # uvicorn's answer to what it cannot do; not to end docket by
+        raise CannotStart(f"the API on {settings.http_host}:{settings.http_port} stopped; see the log above") from None
+    finally:
+        listening.close()
+        services.engine.dispose()
+    if not server.started and not stop.is_set():  # its startup failed (uvicorn logged why)
+        raise CannotStart(f"the API on {settings.http_host}:{settings.http_port} did not start; see the log above")
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """The API's socket, bound here: a port in use is then a clear CannotStart, not uvicorn's
+    sys.exit, which no supervisor catches."""
+    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as error:
+        listening.close()
+        raise CannotStart(f"cannot listen on {host}:{port}: {(error.strerror or str(error)).lower()}") from None
+    return listening
 
 
 async def _run_projectors(app: Docket, found: Endpoints, stop: asyncio.Event) -> None:
-    """Every projection in its own runner, and the publisher of dashboard figures. Tables an older
-    version of the code built are rebuilt first, beside the live ones, as the API goes on."""
+    """Every projection in its own loop, and the publisher of dashboard figures. Tables an older
+    version of the code built are rebuilt first, beside the live ones, as the API goes on. The
+    loops survive their own failures (projections/runner.py), so only stop ends them."""
     for name in await asyncio.to_thread(stale_projections, app):
         log.info("projection %s was built by an older version: rebuilding it", name)
         await asyncio.to_thread(rebuild, app, name, _progress_logger(name))
     assert found.nats_url is not None
     engine = engine_for(found.database_url, pool_size=2)
     publisher = asyncio.create_task(run_publisher(engine, found.nats_url, stop))
-    watchers = [publisher]
-    with contextlib.ExitStack() as runners:
-        for projection_class in PROJECTIONS.values():
-            runner = runners.enter_context(
-                ProjectionRunner(
-                    application_class=Docket,
-                    projection_class=projection_class,
-                    view_class=PostgresTrackingRecorder,
-                    env=found.eventsourcing_env,
-                )
-            )
-            watchers.append(asyncio.create_task(asyncio.to_thread(runner.run_forever)))
-        log.info("projecting %s", ", ".join(PROJECTIONS))
-        try:
-            await _until(stop, *watchers)
-        finally:
-            await asyncio.to_thread(runners.close)  # joins the runners' threads off the event loop
-            publisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await publisher
-            engine.dispose()
+    halt = threading.Event()
+    loops = [ProjectionLoop(app, projection_class, found.database_url) for projection_class in PROJECTIONS.values()]
+    following = [asyncio.create_task(asyncio.to_thread(loop.run, halt)) for loop in loops]
+    log.info("projecting %s", ", ".join(PROJECTIONS))
+    try:
+        await _until(stop, publisher, *following)
+    finally:
+        halt.set()
+        await asyncio.gather(*following)
+        publisher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await publisher
+        engine.dispose()
 
 
 def _progress_logger(name: str) -> Callable[[int], None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -11,6 +12,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from workers.embedded import PASSWORDS, EmbeddedNats
 
 DOCKET = [sys.executable, "-m", "workers.cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +60,12 @@ class Service:
                 pass
             time.sleep(0.2)
         raise AssertionError(f"not healthy within {timeout}s:\n{self.text()}")
+
+    def nats_url(self, data_dir: Path, user: str = "admin") -> str:
+        """The URL of `docket serve`'s embedded nats-server as one of its users, whose passwords
+        the service keeps in its data dir."""
+        url = self.wait_for_log(r"embedded nats-server ready at (nats://\S+)").group(1)
+        return EmbeddedNats(url, json.loads((data_dir / PASSWORDS).read_text())).url_for(user)
 
     def terminate(self, timeout: float = 30) -> int:
         self.process.send_signal(signal.SIGTERM)

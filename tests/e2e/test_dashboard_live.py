@@ -128,7 +128,7 @@ def test_a_dashboard_watching_the_bucket_sees_the_metrics_follow_status_changes_
         serve.wait_healthy(base)
         reporter = {"Authorization": "Bearer " + docket("token", "--tenant", TENANT, "--role", "reporter", "--sub", "ann", env=env).strip()}
         manager = {"Authorization": "Bearer " + docket("token", "--tenant", TENANT, "--role", "manager", "--sub", "bo", env=env).strip()}
-        nats_url = serve.wait_for_log(r"embedded nats-server ready at (nats://\S+)").group(1)
+        nats_url = serve.nats_url(tmp_path / "data")
         asyncio.run(watch_while_working(base, nats_url, reporter, manager))
         assert serve.terminate() == 0
     finally:

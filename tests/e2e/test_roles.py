@@ -20,8 +20,11 @@ from workers.embedded import free_port
 pytestmark = pytest.mark.e2e
 
 
-def test_a_relay_killed_at_random_moments_neither_loses_nor_repeats_a_message(app, actor, tenant, database_url, nats_url, tmp_path):
-    env = docket_env(tmp_path, DOCKET_DATABASE_URL=database_url, DOCKET_NATS_URL=nats_url, DOCKET_CIPHER_KEY=CIPHER_KEY)
+def test_a_relay_killed_at_random_moments_neither_loses_nor_repeats_a_message(
+    app, actor, tenant, database_url, nats_server, nats_url, tmp_path
+):
+    relay_url = nats_server.url_for("relay")
+    env = docket_env(tmp_path, DOCKET_DATABASE_URL=database_url, DOCKET_NATS_URL=relay_url, DOCKET_CIPHER_KEY=CIPHER_KEY)
     opened = 0
     rng = random.Random(7)
     for round_ in range(4):
@@ -42,7 +45,7 @@ def test_a_relay_killed_at_random_moments_neither_loses_nor_repeats_a_message(ap
     assert ids == sorted(ids)
 
 
-def test_api_projector_and_relay_run_as_separate_processes(database_url, nats_url, tmp_path, tenant):
+def test_api_projector_and_relay_run_as_separate_processes(database_url, nats_server, nats_url, tmp_path, tenant):
     from api.auth import issue_token
 
     port = free_port()
@@ -50,12 +53,15 @@ def test_api_projector_and_relay_run_as_separate_processes(database_url, nats_ur
     env = docket_env(
         tmp_path,
         DOCKET_DATABASE_URL=database_url,
-        DOCKET_NATS_URL=nats_url,
         DOCKET_HTTP_PORT=str(port),
         DOCKET_JWT_SECRET=JWT_SECRET,
         DOCKET_CIPHER_KEY=CIPHER_KEY,
     )
-    roles = [Service([role], env, tmp_path / f"{role}.log") for role in ("api", "projector", "relay")]
+    # As compose.yaml runs them: each role with its own NATS user in its URL, the API with none.
+    roles = [
+        Service([role], env if role == "api" else {**env, "DOCKET_NATS_URL": nats_server.url_for(role)}, tmp_path / f"{role}.log")
+        for role in ("api", "projector", "relay")
+    ]
     try:
         roles[0].wait_healthy(base)
         roles[1].wait_for_log("projecting tickets")

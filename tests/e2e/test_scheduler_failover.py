@@ -19,13 +19,15 @@ DEADLINE_SECONDS = 15
 
 
 def test_when_the_active_scheduler_dies_the_standby_takes_over_within_seconds_and_fires(
-    app, actor, database_url, nats_url, projected, tmp_path
+    app, actor, database_url, nats_server, projected, tmp_path
 ):
     hours = DEADLINE_SECONDS / 3600
     set_sla_policies(app, SetSLAPolicies(actor=actor("admin"), policies=[{"id": "fast", "response_hours": hours}]))
     opened = open_ticket(app, OpenTicket(actor=actor("reporter", "c1"), title="Gas smell", description="Near the school", category="gas"))
     projected()
-    env = docket_env(tmp_path, DOCKET_DATABASE_URL=database_url, DOCKET_NATS_URL=nats_url, DOCKET_CIPHER_KEY=CIPHER_KEY)
+    env = docket_env(
+        tmp_path, DOCKET_DATABASE_URL=database_url, DOCKET_NATS_URL=nats_server.url_for("scheduler"), DOCKET_CIPHER_KEY=CIPHER_KEY
+    )
     active = Service(["scheduler"], env, tmp_path / "active.log")
     active.wait_for_log("is the active SLA scheduler")
     standby = Service(["scheduler"], env, tmp_path / "standby.log")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
 import time
+from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
-from tests.e2e.processes import Service, docket, docket_env
+from tests.e2e.processes import DOCKET, ROOT, Service, docket, docket_env
 from tests.nats_helpers import read_subject
 from workers.embedded import free_port
 
@@ -31,7 +35,7 @@ def test_serve_takes_a_ticket_from_http_to_the_read_model_and_nats_and_keeps_it_
     serve = Service(["serve"], env, tmp_path / "serve.log")
     try:
         serve.wait_healthy(base)
-        nats_url = serve.wait_for_log(r"embedded nats-server ready at (nats://\S+)").group(1)
+        nats_url = serve.nats_url(tmp_path / "data")
         reporter = {"Authorization": "Bearer " + docket("token", "--tenant", "city", "--role", "reporter", "--sub", "ann", env=env).strip()}
         manager = {"Authorization": "Bearer " + docket("token", "--tenant", "city", "--role", "manager", "--sub", "bo", env=env).strip()}
 
@@ -58,6 +62,10 @@ def test_serve_takes_a_ticket_from_http_to_the_read_model_and_nats_and_keeps_it_
         rebuilt = docket("projections", "rebuild", "tickets", env=env)
         assert "rebuilt tickets up to notification" in rebuilt
         assert listed()
+        status = subprocess.run([*DOCKET, "projections", "status"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert status.returncode == 0, status.stderr
+        assert f"attaching to the embedded PostgreSQL already running in {tmp_path / 'data' / 'postgres'}" in status.stderr
+        assert "starting embedded PostgreSQL" not in status.stderr
 
         assert serve.terminate() == 0
         assert "stopped" in serve.text()
@@ -72,10 +80,36 @@ def test_serve_takes_a_ticket_from_http_to_the_read_model_and_nats_and_keeps_it_
             ]
             == "TKT-000002"
         )
-        nats_url = serve.wait_for_log(r"embedded nats-server ready at (nats://\S+)").group(1)
+        nats_url = serve.nats_url(tmp_path / "data")
         messages = asyncio.run(read_subject(nats_url, "docket.city.tickets.>", expected=3))
         assert [m[2]["event"] for m in messages] == ["Opened", "StatusChanged", "Opened"]
         assert serve.terminate() == 0
     finally:
         if serve.process.poll() is None:
             serve.kill()
+
+
+def test_serve_stops_with_a_clear_message_and_no_server_left_running_when_its_port_is_taken(tmp_path):
+    data = tmp_path / "data"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        result = subprocess.run(
+            [*DOCKET, "serve"], env=docket_env(data, DOCKET_HTTP_PORT=str(port)), cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+    assert result.returncode == 1, result.stderr
+    assert time.monotonic() - started < 120
+    assert f"docket: cannot listen on 127.0.0.1:{port}: address already in use" in result.stderr
+    assert eventually(lambda: not servers_of(data), timeout=5), servers_of(data)
+
+
+def servers_of(data_dir: Path) -> list[str]:
+    """The processes (nats-server, postgres) still running on files in the data dir."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if str(data_dir) in cmdline:
+            found.append(cmdline)
+    return found

@@ -100,7 +100,8 @@ def test_a_field_service_job_goes_from_a_subscribers_report_through_assignment_a
         "Opened", "Assigned", "StatusChanged", "AssignmentAccepted", "StatusChanged", "StatusChanged", "AttachmentAdded", "StatusChanged",
     ]  # fmt: skip
     assert entries[1]["changes"] == {"team_id": {"old": None, "new": crew}, "assignee_id": {"old": None, "new": "tech-1"}}
-    assert (entries[1]["actor"], entries[1]["note"]) == ("admin-1", "closest to the site")
+    assert (entries[1]["actor"], entries[1]["note"]) == ("admin-1", None)  # the reason is for staff
+    assert history(client, admin, tid)[1]["note"] == "closest to the site"
     assert statuses(entries) == [
         ("created", "assigned"),
         ("assigned", "in_progress"),
@@ -253,7 +254,9 @@ def test_tickets_are_routed_as_they_open_once_the_tenant_turns_it_on_with_the_ru
     reason = "rule 'lights in w1' matched: category is lighting; ward is w1"
     assert (ticket["team_id"], ticket["assignee_id"], ticket["assignee_name"]) == (lights, "tech-a", "Ann Tech")
     assert steps(ticket) == [("Assigned", "Lights", "tech-a", "Ann Tech", "docket", "lights in w1", reason)]
-    entry = [e for e in history(client, citizen, routed) if e["event"] == "Assigned"]
+    [theirs] = [e for e in history(client, citizen, routed) if e["event"] == "Assigned"]
+    assert theirs["note"] is None and "rule" not in theirs["changes"]  # the rule and the reason are for staff
+    entry = [e for e in history(client, admin, routed) if e["event"] == "Assigned"]
     assert len(entry) == 1 and entry[0]["note"] == reason
     assert entry[0]["changes"] == {
         "team_id": {"old": None, "new": lights}, "assignee_id": {"old": None, "new": "tech-a"}, "rule": {"old": None, "new": "lights in w1"},

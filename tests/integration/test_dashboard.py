@@ -232,12 +232,14 @@ STEP_ARGS = {
     "assign": st.tuples(ticket, st.integers(0, 9)),
     "breach": st.tuples(ticket, st.sampled_from(["response", "resolution"])),
     "category": st.tuples(ticket, st.sampled_from(CATEGORIES)),
+    "ward": st.tuples(ticket, st.sampled_from(WARDS)),
     "restrict": st.tuples(st.integers(0, 9), st.booleans()),
     "archive": st.tuples(ticket),
 }
 # How often each kind of step is drawn: what takes a ticket out of every figure is rare, so
 # that most tickets go on counting.
-STEP_KINDS = ["status"] * 6 + ["reply"] * 4 + ["assign"] * 3 + ["breach"] * 3 + ["open"] * 3 + ["category"] * 2 + ["restrict", "archive"]
+STEP_KINDS = ["status"] * 6 + ["reply"] * 4 + ["assign"] * 3 + ["breach"] * 3 + ["open"] * 3 + ["category", "ward"] * 2
+STEP_KINDS += ["restrict", "archive"]
 step_strategy = st.sampled_from(STEP_KINDS).flatmap(
     lambda kind: opening if kind == "open" else STEP_ARGS[kind].map(lambda args: (kind, *args))
 )
@@ -327,6 +329,8 @@ class History:
                 add_reply(self.app, AddReply(actor=who, ticket_id=ticket_id, body="A word", internal=args[1] == "internal"))
             case "category":
                 edit_ticket(self.app, EditTicket(actor=self.staff_for(ticket_id), ticket_id=ticket_id, changes={"category": args[1]}))
+            case "ward":  # a misfiled ticket corrected
+                edit_ticket(self.app, EditTicket(actor=self.staff_for(ticket_id), ticket_id=ticket_id, changes={"ward": args[1]}))
             case "assign":
                 team_id = self.teams[args[1] % len(self.teams)]
                 assign_ticket(self.app, no_workload, AssignTicket(actor=self.staff_for(ticket_id, 1), ticket_id=ticket_id, team_id=team_id))

@@ -1,4 +1,4 @@
-"""The production NATS users (deploy/nats/authorization.conf) on a real nats-server: each role
+"""The production NATS users (workers/nats/authorization.conf) on a real nats-server: each role
 can do its job, the ordinary notifier can reach no sensitive ticket's event, and no reading role
 can reach an internal note."""
 

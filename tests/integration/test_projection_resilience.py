@@ -23,7 +23,9 @@ POISON = "hi\x00there"
 def test_events_already_stored_with_text_postgres_cannot_hold_still_project_and_rebuild_alike(app, actor, engine, projected):
     opened = open_ticket(app, OpenTicket(actor=actor("reporter", "ann"), title="Bad\x00title", description="d\x00", category="roads"))
     add_reply(app, AddReply(actor=actor("reporter", "ann"), ticket_id=opened.id, body=POISON))
-    other = open_ticket(app, OpenTicket(actor=actor("reporter", "bob", tenant_="elsewhere"), title="Fine", description="d", category="roads"))
+    other = open_ticket(
+        app, OpenTicket(actor=actor("reporter", "bob", tenant_="elsewhere"), title="Fine", description="d", category="roads")
+    )
     projected()
     with engine.connect() as conn:
         title = conn.execute(select(LIVE.tickets.c.title).where(LIVE.tickets.c.id == opened.id)).scalar_one()
@@ -60,7 +62,9 @@ def backends(engine) -> int:
 
 def stall_rows(engine) -> list[dict]:
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text("SELECT name, position, failures FROM projection_stalls WHERE name = 'flaky'")).mappings()]
+        return [
+            dict(r) for r in conn.execute(text("SELECT name, position, failures FROM projection_stalls WHERE name = 'flaky'")).mappings()
+        ]
 
 
 def test_a_failing_projection_retries_without_leaking_connections_and_health_names_it(app, actor, engine, client, database_url):

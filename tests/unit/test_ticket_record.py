@@ -77,6 +77,24 @@ def test_fields_outside_the_editable_ones_are_refused_by_name():
     assert (refused.value.code, refused.value.field) == ("not_editable", "status")
 
 
+def test_staff_correct_a_misfiled_ward_and_location_recorded_old_and_new_and_the_facts_follow():
+    ticket = new_ticket()
+    ticket.collect_events()
+    ticket.edit(actor("agent"), {"ward": " ward-9 ", "location": {"lat": 1, "lon": 2}, "address": "3 Elm St"})
+    [edited] = ticket.collect_events()
+    assert edited.changes == {
+        "ward": {"old": "ward-7", "new": "ward-9"},
+        "location": {"old": {"lat": -33.9, "lon": 18.4}, "new": {"lat": 1.0, "lon": 2.0}},
+        "address": {"old": None, "new": "3 Elm St"},
+    }
+    assert (ticket.facts.ward, ticket.location) == ("ward-9", {"lat": 1.0, "lon": 2.0})
+    with pytest.raises(Invalid) as off_the_globe:
+        ticket.edit(actor("agent"), {"location": {"lat": 0, "lon": 181}})
+    assert off_the_globe.value.field == "location"
+    with pytest.raises(Forbidden):
+        ticket.edit(REPORTER, {"ward": "ward-7"})
+
+
 def test_field_service_assigns_by_naming_the_technician_and_only_they_move_it_on():
     ticket = Ticket.open(REPORTER, "TKT-1", FIELD_SERVICE, title="No water", description="Pump down", category="plumbing")
     with pytest.raises(Invalid) as missing:

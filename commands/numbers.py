@@ -1,0 +1,57 @@
+"""Tracking numbers from a PostgreSQL counter per tenant, reserved in blocks per process.
+
+No aggregate that every open writes: a process takes a block of numbers in one short transaction
+and hands them out from memory. A number is never issued twice; a process that stops leaves the
+rest of its block unused (gaps are allowed).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.postgres import PostgresDatastore
+
+from domain.tracking import TrackingNumbers, format_tracking_number
+
+TABLE = "tracking_number_counters"
+BLOCK = 50
+
+
+class TrackingNumberBlocks:
+    def __init__(self, app: Application, block: int = BLOCK) -> None:
+        self.app = app
+        self.datastore: PostgresDatastore = app.recorder.datastore
+        self.block = block
+        self._lock = threading.Lock()
+        self._blocks: dict[str, range] = {}  # per tenant, the numbers reserved and not yet issued
+
+    def create_table(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (tenant text PRIMARY KEY, last bigint NOT NULL)")
+
+    def issue(self, tenant: str) -> str:
+        with self._lock:
+            numbers = self._blocks.get(tenant) or self._reserve(tenant)
+            self._blocks[tenant] = numbers[1:]
+        return format_tracking_number(numbers[0])
+
+    def _reserve(self, tenant: str) -> range:
+        """The next block of the tenant's counter. A tenant's first block starts after the last
+        number its counter aggregate issued, from before numbers came from this table."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                f"INSERT INTO {TABLE} (tenant, last) VALUES (%s, %s) "
+                f"ON CONFLICT (tenant) DO UPDATE SET last = {TABLE}.last + %s RETURNING last",
+                (tenant, self._issued_before(tenant) + self.block, self.block),
+            )
+            last = curs.fetchone()["last"]
+        return range(last - self.block + 1, last + 1)
+
+    def _issued_before(self, tenant: str) -> int:
+        if tenant in self._blocks:  # the tenant has its row already
+            return 0
+        try:
+            return self.app.repository.get(TrackingNumbers.create_id(tenant)).last
+        except AggregateNotFoundError:
+            return 0

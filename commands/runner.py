@@ -1,0 +1,247 @@
+"""One unit of work for every use case: load, decide, save, with group commit.
+
+A command decides in its caller's thread, on copies of the aggregates it loads (from the
+application's cache, fast-forwarded to their last stored version). What it recorded goes to one
+committer thread, which saves the changes of every command waiting at that moment in one
+transaction: a commit is the expensive part, and many commands share one. A command whose
+aggregate another command in the batch (or a batch committed since it loaded) changed first is
+decided again, on the newer state, so two commands on one ticket never both apply to one version.
+
+When the batch's transaction fails (another process changed one of its aggregates, or one command
+recorded what cannot be stored), it writes nothing, and each command is decided and saved again on
+its own: only a command that lost a race fails (or is decided again, where retrying is right), or
+the one that cannot be stored. A command is answered only after its commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from copy import deepcopy
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from domain.errors import VersionConflict
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+T = TypeVar("T")
+A = TypeVar("A", bound=Aggregate)
+
+MAX_BATCH = 200
+MAX_WAIT = 0.002  # seconds a batch stays open for more commands after the first arrives
+ATTEMPTS = 3  # for commands that may be decided again after a conflict with another process
+SAVED_VERSIONS_KEPT = 100_000
+
+
+class Unit:
+    """What one command loads and changes: its own copies, so a refused command changes nothing."""
+
+    def __init__(self, app: Application, newer: dict[UUID, Aggregate] | None = None) -> None:
+        self.app = app
+        self.newer = newer or {}  # aggregates changed by earlier commands of the batch, not yet saved
+        self.loaded: dict[UUID, int] = {}  # id -> version when loaded
+        self.changed: dict[UUID, Aggregate] = {}
+
+    def get(self, aggregate_id: UUID) -> Any:
+        """The aggregate as the last command left it; AggregateNotFoundError when there is none."""
+        if aggregate_id in self.changed:
+            return self.changed[aggregate_id]
+        if aggregate_id in self.newer:
+            aggregate = deepcopy(self.newer[aggregate_id])
+        else:
+            aggregate = self.app.repository.get(aggregate_id)
+        self.loaded[aggregate_id] = aggregate.version
+        return aggregate
+
+    def find(self, aggregate_id: UUID, default: Callable[[], A]) -> A:
+        """The aggregate, or a new one (not saved unless changed) when it was never stored."""
+        try:
+            return self.get(aggregate_id)
+        except AggregateNotFoundError:
+            return default()
+
+    def save(self, *aggregates: Aggregate | None) -> None:
+        for aggregate in aggregates:
+            if aggregate is not None and aggregate.pending_events:
+                self.loaded.setdefault(aggregate.id, aggregate.version - len(aggregate.pending_events))
+                self.changed[aggregate.id] = aggregate
+
+    def event_keys(self) -> set[tuple[UUID, int]]:
+        """(aggregate id, version) of each event this command recorded."""
+        return {
+            (aggregate_id, version)
+            for aggregate_id, aggregate in self.changed.items()
+            for version in range(self.loaded[aggregate_id] + 1, aggregate.version + 1)
+        }
+
+
+@dataclass(eq=False)
+class Job(Generic[R]):
+    decide: Callable[[Unit], R]
+    retry: bool
+    unit: Unit
+    result: R
+    notification_id: int | None = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class CommandRunner:
+    def __init__(self, app: Application, *, max_batch: int = MAX_BATCH, max_wait: float = MAX_WAIT) -> None:
+        self.app = app
+        self.max_batch = max_batch
+        self.max_wait = max_wait
+        self._queue: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
+        self._saved: dict[UUID, int] = {}  # the version this process last saved, per aggregate
+        self._start_lock = threading.Lock()
+        self._committer: threading.Thread | None = None
+        self.batches = 0  # committed, for metrics and tests
+        self.batch_sizes: list[int] = []
+
+    def run(self, decide: Callable[[Unit], R], answer: Callable[[R, int | None], T], *, retry: bool = True) -> T:
+        """Decides, saves with whatever else is waiting, and answers with the command's last
+        notification id. `retry`: whether a conflict with another process may be decided again
+        (not when the caller named the version it expects)."""
+        unit = Unit(self.app)
+        result = decide(unit)
+        if not unit.changed:
+            return answer(result, None)
+        job = Job(decide, retry, unit, result)
+        self._ensure_committer()
+        self._queue.put(job)
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return answer(job.result, job.notification_id)
+
+    def close(self) -> None:
+        if self._committer is not None:
+            self._queue.put(None)
+            self._committer.join()
+            self._committer = None
+
+    def _ensure_committer(self) -> None:
+        with self._start_lock:
+            if self._committer is None:
+                self._committer = threading.Thread(target=self._commit_forever, name="docket-committer", daemon=True)
+                self._committer.start()
+
+    def _commit_forever(self) -> None:
+        while (first := self._queue.get()) is not None:
+            batch = [first, *self._gather(self.max_batch - 1)]
+            jobs = [job for job in batch if job is not None]
+            try:
+                self._commit(jobs)
+            except BaseException as error:  # noqa: BLE001 - every caller must hear of it
+                log.exception("a batch of %d commands failed", len(jobs))
+                for job in jobs:
+                    if not job.done.is_set():
+                        job.error = error
+                        job.done.set()
+            if len(jobs) < len(batch):
+                return
+
+    def _gather(self, limit: int) -> Iterable[Job[Any] | None]:
+        deadline = time.monotonic() + self.max_wait
+        for _ in range(limit):
+            try:
+                job = self._queue.get(timeout=max(deadline - time.monotonic(), 0))
+            except queue.Empty:
+                return
+            yield job
+            if job is None:
+                return
+
+    def _commit(self, jobs: list[Job[Any]]) -> None:
+        newer: dict[UUID, Aggregate] = {}
+        accepted = [job for job in jobs if self._decided_on_latest(job, newer)]
+        try:
+            recordings = self.app.save(*newer.values())
+        except Exception as error:  # noqa: BLE001 - each command then meets its own fate
+            log.info("a batch of %d commands could not be saved together (%s); saving each on its own", len(accepted), type(error).__name__)
+            self._forget(newer)
+            for job in accepted:
+                self._commit_alone(job)
+            return
+        self._remember(newer)
+        self._answer(accepted, recordings)
+        self.batches += 1
+        self.batch_sizes.append(len(accepted))
+        del self.batch_sizes[:-1000]
+
+    def _decided_on_latest(self, job: Job[Any], newer: dict[UUID, Aggregate]) -> bool:
+        """Decides the job again where what it loaded has changed since; adds what it changed to
+        the batch. False when it is refused now: the job is answered with the refusal."""
+        if self._stale(job.unit, newer):
+            try:
+                self._decide(job, Unit(self.app, newer))
+            except Exception as error:  # noqa: BLE001 - a refusal, answered to its caller
+                job.error = error
+                job.done.set()
+                return False
+        newer.update(job.unit.changed)
+        return True
+
+    def _stale(self, unit: Unit, newer: dict[UUID, Aggregate]) -> bool:
+        for aggregate_id, version in unit.loaded.items():
+            if aggregate_id in newer:
+                if newer[aggregate_id].version != version:
+                    return True
+            elif self._saved.get(aggregate_id, -1) > version:
+                return True
+        return False
+
+    def _decide(self, job: Job[Any], unit: Unit) -> None:
+        job.result = job.decide(unit)
+        job.unit = unit
+
+    def _commit_alone(self, job: Job[Any]) -> None:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                self._decide(job, Unit(self.app))
+                recordings = self.app.save(*job.unit.changed.values())
+            except IntegrityError:
+                self._forget(job.unit.changed)
+                if job.retry and attempt < ATTEMPTS:
+                    continue
+                job.error = VersionConflict("Someone else changed this at the same time; reload it and retry.")
+            except Exception as error:  # noqa: BLE001 - a refusal on the newer state, or the database
+                job.error = error
+            else:
+                self._remember(job.unit.changed)
+                self._answer([job], recordings)
+                return
+            job.done.set()
+            return
+
+    def _answer(self, jobs: list[Job[Any]], recordings: list) -> None:
+        positions = {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id for r in recordings}
+        for job in jobs:
+            job.notification_id = max((positions[key] for key in job.unit.event_keys() if key in positions), default=None)
+            job.done.set()
+
+    def _remember(self, saved: dict[UUID, Aggregate]) -> None:
+        if len(self._saved) > SAVED_VERSIONS_KEPT:
+            self._saved.clear()  # then a stale copy is caught by the version check at save
+        self._saved.update((aggregate_id, aggregate.version) for aggregate_id, aggregate in saved.items())
+
+    def _forget(self, aggregates: dict[UUID, Aggregate]) -> None:
+        """Drops cached copies that another process may have overtaken."""
+        cache = self.app.repository.cache
+        for aggregate_id in aggregates:
+            self._saved.pop(aggregate_id, None)
+            if cache is not None:
+                try:
+                    cache.get(aggregate_id, evict=True)
+                except KeyError:
+                    pass
