@@ -17,6 +17,7 @@ from api.dashboard import DashboardController
 from api.dependencies import provide_actor
 from api.errors import EXCEPTION_HANDLERS
 from api.health import health
+from api.metrics import metrics
 from api.replies import ReplyController
 from api.services import Services
 from api.sla import SLAPolicyController
@@ -51,6 +52,7 @@ def create_app(services: Services) -> Litestar:
     return Litestar(
         route_handlers=[
             health,
+            metrics,
             TicketController,
             ReplyController,
             AttachmentController,

@@ -20,6 +20,7 @@ class Services:
     tokens: TokenVerifier
     blobs: BlobStore
     attachment_rules: AttachmentRules = AttachmentRules()
+    metrics_dir: str | None = None  # where the API processes' command metrics are kept, when several share them
 
     def holds_sensitive(self, tenant: str, team_id: str) -> bool:
         return holds_sensitive(self.engine, tenant, team_id)

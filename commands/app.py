@@ -2,46 +2,68 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict
 
+from commands.numbers import TrackingNumberBlocks
+from commands.runner import MAX_BATCH, MAX_WAIT, CommandRunner, Store
 from domain.routing import RoutingRules
 from domain.sla import SLAPolicies
 from domain.team import Team
 from domain.tenant import TenantConfig
 from domain.ticket import Ticket
-from domain.tracking import TrackingNumbers
-
-TICKET_EVENTS = (
-    "Opened", "StatusChanged", "ReplyAdded", "Edited", "Transferred", "Archived", "FieldRedacted", "AttachmentAdded",
-    "Assigned", "AssignmentAccepted", "AssignmentRejected", "Unassigned",
-    "SLADeadlinesSet", "SLAPaused", "SLAResumed", "SLAMet", "SLABreached", "Escalated",
-)  # fmt: skip
-TICKET_TOPICS = tuple(get_topic(getattr(Ticket, name)) for name in TICKET_EVENTS)
-CONFIG_TOPICS = tuple(get_topic(getattr(TenantConfig, name)) for name in ("WorkflowDefined", "SettingsChanged"))
-# RotationAdvanced changes no read model, but a round-robin assignment saves it after the ticket's
-# events: were it left out, the projection's position would stop short of the command's last
-# notification id, and whoever waits for the read model to reach that id would wait for ever.
-TEAM_TOPICS = (
-    *(get_topic(getattr(Team, name)) for name in ("TeamCreated", "TeamChanged", "MemberAdded", "MemberRemoved", "RotationAdvanced")),
-    get_topic(RoutingRules.RulesReplaced),
-    get_topic(SLAPolicies.PoliciesReplaced),
-)
 
 
-A = TypeVar("A", TrackingNumbers, TenantConfig, RoutingRules, SLAPolicies)
+def event_names(aggregate: type[Aggregate]) -> tuple[str, ...]:
+    """The events an aggregate class records, read from the class itself: every event class it
+    holds, less the default `Created` that eventsourcing adds (each aggregate here names its own)."""
+    return tuple(
+        sorted(
+            name
+            for name, value in inspect.getmembers(aggregate, inspect.isclass)
+            if issubclass(value, aggregate.Event) and value is not aggregate.Event and name != "Created"
+        )
+    )
+
+
+def topics_of(*aggregates: type[Aggregate]) -> tuple[str, ...]:
+    return tuple(get_topic(getattr(aggregate, name)) for aggregate in aggregates for name in event_names(aggregate))
+
+
+# What the projections, the relay and the scheduler read. Every event of an aggregate counts, even
+# one that changes no read model (a team's RotationAdvanced): a command's last notification id may
+# be such an event, and whoever waits for a projection to reach it would otherwise wait for ever.
+TICKET_EVENTS = event_names(Ticket)
+TICKET_TOPICS = topics_of(Ticket)
+CONFIG_TOPICS = topics_of(TenantConfig)
+TEAM_TOPICS = topics_of(Team, RoutingRules, SLAPolicies)
+
+
+A = TypeVar("A", TenantConfig, RoutingRules, SLAPolicies)
 
 
 class Docket(Application):
-    """Events go to the table `docket_events`; each has a global notification id."""
+    """Events go to the table `docket_events`; each has a global notification id. Commands reach
+    it through `commands` (one unit of work, group commit); tracking numbers come from `numbers`."""
 
     name = "Docket"
-    # A tenant's counter gains an event per ticket and a team one per round-robin pick: loaded on
-    # every open or assignment, they would get slower with age without snapshots.
-    snapshotting_intervals = {TrackingNumbers: 100, Team: 100}
+    # A team gains an event per round-robin pick: loaded on every assignment, it would get slower
+    # with age without snapshots.
+    snapshotting_intervals = {Team: 100}
+
+    def __init__(self, env: dict[str, str] | None = None, *, max_batch: int = MAX_BATCH, max_wait: float = MAX_WAIT) -> None:
+        super().__init__(env)
+        self.commands = CommandRunner(self, max_batch=max_batch, max_wait=max_wait)
+        self.numbers = TrackingNumberBlocks(self)
+
+    def close(self) -> None:
+        self.commands.close()
+        super().close()
 
 
 def eventsourcing_env(database_url: str, cipher_key: str) -> dict[str, str]:
@@ -59,22 +81,19 @@ def eventsourcing_env(database_url: str, cipher_key: str) -> dict[str, str]:
         "POSTGRES_MAX_OVERFLOW": "8",
         "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
         "CIPHER_KEY": cipher_key,
+        # Aggregates stay in memory; a command reads only the events stored since (fast-forward).
+        "AGGREGATE_CACHE_MAXSIZE": "20000",
     }
     return env
 
 
-def tenant_aggregate(app: Docket, kind: type[A], tenant: str) -> A:
-    """The tenant's one aggregate of this kind (its counter, configuration, rules, policies);
-    a tenant that never had one gets a fresh one, saved with the first change to it."""
+def tenant_aggregate(store: Store, kind: type[A], tenant: str) -> A:
+    """The tenant's one aggregate of this kind (its configuration, rules, policies); a tenant that
+    never had one gets a fresh one, saved with the first change to it."""
     try:
-        return app.repository.get(kind.create_id(tenant))
+        return store.get(kind.create_id(tenant))
     except AggregateNotFoundError:
         return kind(tenant=tenant)
-
-
-def last_notification_id(recordings: list) -> int | None:
-    """The global position of what a command recorded; None when it recorded nothing."""
-    return max((r.notification.id for r in recordings), default=None)
 
 
 def event_name(domain_event: object) -> str:

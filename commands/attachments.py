@@ -14,12 +14,14 @@ from uuid import uuid4
 
 import filetype
 
-from commands.app import Docket, last_notification_id
+from commands.app import Docket
 from commands.loading import load_ticket
+from commands.runner import Unit
 from commands.structs import AddAttachment, Attached
 from commands.tickets import run_ticket_command
 from domain.errors import Forbidden, Invalid, NotFound, TooLarge, UnsupportedType
 from domain.permissions import Action, Role, require
+from domain.ticket import Ticket
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +135,7 @@ def _missing(digest: str) -> NotFound:
 
 def add_attachment(app: Docket, blobs: BlobStore, rules: AttachmentRules, cmd: AddAttachment) -> Attached:
     """Checks the caller may attach and the ticket takes it before storing anything, then stores the content, then records it."""
-    load_ticket(app, cmd.ticket_id).ensure_visible_to(cmd.actor)
+    load_ticket(app.repository, cmd.ticket_id).ensure_visible_to(cmd.actor)
     require(cmd.actor, Action.ATTACH)
     if cmd.kind == "completion" and cmd.actor.role is Role.REPORTER:
         # Completion evidence is the field worker's: a reporter's photo would pass for proof of the work.
@@ -143,20 +145,26 @@ def add_attachment(app: Docket, blobs: BlobStore, rules: AttachmentRules, cmd: A
     digest = hashlib.sha256(cmd.content).hexdigest()
     attachment_id = uuid4()
 
-    def attach(t) -> None:
-        t.attach(cmd.actor, attachment_id, sha256=digest, name=name, content_type=cmd.content_type, size=len(cmd.content), kind=cmd.kind)
+    def attach(ticket: Ticket, _: Unit) -> None:
+        ticket.attach(
+            cmd.actor, attachment_id, sha256=digest, name=name, content_type=cmd.content_type, size=len(cmd.content), kind=cmd.kind
+        )
         blobs.put(cmd.content)  # only once the ticket took it (not archived, say): a refused upload leaves nothing behind
 
-    ticket, recordings = run_ticket_command(app, cmd, attach)
-    log.info("ticket %s: attachment %s (%s, %s bytes) by %s", ticket.id, attachment_id, cmd.content_type, len(cmd.content), cmd.actor.id)
-    return Attached(
-        id=attachment_id,
-        ticket_id=ticket.id,
-        sha256=digest,
-        name=name,
-        content_type=cmd.content_type,
-        size=len(cmd.content),
-        kind=cmd.kind,
-        version=ticket.version,
-        notification_id=last_notification_id(recordings),
-    )
+    def attached(ticket: Ticket, notification_id: int | None) -> Attached:
+        log.info(
+            "ticket %s: attachment %s (%s, %s bytes) by %s", ticket.id, attachment_id, cmd.content_type, len(cmd.content), cmd.actor.id
+        )
+        return Attached(
+            id=attachment_id,
+            ticket_id=ticket.id,
+            sha256=digest,
+            name=name,
+            content_type=cmd.content_type,
+            size=len(cmd.content),
+            kind=cmd.kind,
+            version=ticket.version,
+            notification_id=notification_id,
+        )
+
+    return run_ticket_command(app, cmd, attach, attached)

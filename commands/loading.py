@@ -6,14 +6,14 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
-from commands.app import Docket
+from commands.runner import Store
 from domain.errors import TicketNotFound, VersionConflict
 from domain.ticket import Ticket
 
 
-def load_ticket(app: Docket, ticket_id: UUID) -> Ticket:
+def load_ticket(store: Store, ticket_id: UUID) -> Ticket:
     try:
-        ticket = app.repository.get(ticket_id)
+        ticket = store.get(ticket_id)
     except AggregateNotFoundError:
         raise TicketNotFound(ticket_id) from None
     if not isinstance(ticket, Ticket):

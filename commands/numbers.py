@@ -21,14 +21,10 @@ BLOCK = 50
 class TrackingNumberBlocks:
     def __init__(self, app: Application, block: int = BLOCK) -> None:
         self.app = app
-        self.datastore: PostgresDatastore = app.recorder.datastore
         self.block = block
         self._lock = threading.Lock()
         self._blocks: dict[str, range] = {}  # per tenant, the numbers reserved and not yet issued
-
-    def create_table(self) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (tenant text PRIMARY KEY, last bigint NOT NULL)")
+        self._table_made = False
 
     def issue(self, tenant: str) -> str:
         with self._lock:
@@ -39,13 +35,19 @@ class TrackingNumberBlocks:
     def _reserve(self, tenant: str) -> range:
         """The next block of the tenant's counter. A tenant's first block starts after the last
         number its counter aggregate issued, from before numbers came from this table."""
-        with self.datastore.transaction(commit=True) as curs:
+        first_last = self._issued_before(tenant) + self.block  # the row's first value, if it has none yet
+        datastore: PostgresDatastore = self.app.recorder.datastore
+        with datastore.transaction(commit=True) as curs:
+            if not self._table_made:  # once per process, and one process at a time
+                curs.execute("SELECT pg_advisory_xact_lock(hashtext('docket.schema'))")
+                curs.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (tenant text PRIMARY KEY, last bigint NOT NULL)")
             curs.execute(
                 f"INSERT INTO {TABLE} (tenant, last) VALUES (%s, %s) "
                 f"ON CONFLICT (tenant) DO UPDATE SET last = {TABLE}.last + %s RETURNING last",
-                (tenant, self._issued_before(tenant) + self.block, self.block),
+                (tenant, first_last, self.block),
             )
             last = curs.fetchone()["last"]
+        self._table_made = True
         return range(last - self.block + 1, last + 1)
 
     def _issued_before(self, tenant: str) -> int:

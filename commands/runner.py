@@ -22,25 +22,31 @@ import time
 from collections.abc import Callable, Iterable
 from copy import deepcopy
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from commands.metrics import observe_batch, observe_command
 from domain.errors import VersionConflict
 
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 T = TypeVar("T")
-A = TypeVar("A", bound=Aggregate)
 
 MAX_BATCH = 200
 MAX_WAIT = 0.002  # seconds a batch stays open for more commands after the first arrives
-ATTEMPTS = 3  # for commands that may be decided again after a conflict with another process
+ATTEMPTS = 3  # times a command is decided again after another process changed what it loaded
 SAVED_VERSIONS_KEPT = 100_000
+
+
+class Store(Protocol):
+    """Where use cases load aggregates from: a Unit, or (to read outside a command) app.repository."""
+
+    def get(self, aggregate_id: UUID) -> Any: ...
 
 
 class Unit:
@@ -63,13 +69,6 @@ class Unit:
         self.loaded[aggregate_id] = aggregate.version
         return aggregate
 
-    def find(self, aggregate_id: UUID, default: Callable[[], A]) -> A:
-        """The aggregate, or a new one (not saved unless changed) when it was never stored."""
-        try:
-            return self.get(aggregate_id)
-        except AggregateNotFoundError:
-            return default()
-
     def save(self, *aggregates: Aggregate | None) -> None:
         for aggregate in aggregates:
             if aggregate is not None and aggregate.pending_events:
@@ -88,7 +87,6 @@ class Unit:
 @dataclass(eq=False)
 class Job(Generic[R]):
     decide: Callable[[Unit], R]
-    retry: bool
     unit: Unit
     result: R
     notification_id: int | None = None
@@ -105,18 +103,33 @@ class CommandRunner:
         self._saved: dict[UUID, int] = {}  # the version this process last saved, per aggregate
         self._start_lock = threading.Lock()
         self._committer: threading.Thread | None = None
-        self.batches = 0  # committed, for metrics and tests
-        self.batch_sizes: list[int] = []
+        self.batches = 0  # saved together, for tests
 
-    def run(self, decide: Callable[[Unit], R], answer: Callable[[R, int | None], T], *, retry: bool = True) -> T:
-        """Decides, saves with whatever else is waiting, and answers with the command's last
-        notification id. `retry`: whether a conflict with another process may be decided again
-        (not when the caller named the version it expects)."""
+    def run(self, decide: Callable[[Unit], R], answer: Callable[[R, int | None], T], *, name: str | None = None) -> T:
+        """Decides, saves with whatever else is waiting, and answers with what `answer` makes of
+        the decision and the command's last notification id (None when it recorded nothing).
+
+        `decide` may run more than once, on newer state each time, so it must do nothing but load
+        through its Unit and ask the aggregates (a command that names the version it expects
+        refuses then). It raises a domain error to refuse. `name` names it in the metrics (default:
+        the use case that defined `decide`)."""
+        if threading.current_thread() is self._committer:
+            raise RuntimeError("A command cannot run another command while it decides.")
+        began, error = time.perf_counter(), None
+        try:
+            return self._run(decide, answer)
+        except BaseException as raised:
+            error = raised
+            raise
+        finally:
+            observe_command(name or decide.__qualname__.split(".")[0], error, time.perf_counter() - began)
+
+    def _run(self, decide: Callable[[Unit], R], answer: Callable[[R, int | None], T]) -> T:
         unit = Unit(self.app)
         result = decide(unit)
         if not unit.changed:
             return answer(result, None)
-        job = Job(decide, retry, unit, result)
+        job = Job(decide, unit, result)
         self._ensure_committer()
         self._queue.put(job)
         job.done.wait()
@@ -172,12 +185,12 @@ class CommandRunner:
             self._forget(newer)
             for job in accepted:
                 self._commit_alone(job)
+            observe_batch(len(accepted), "alone")
             return
         self._remember(newer)
         self._answer(accepted, recordings)
         self.batches += 1
-        self.batch_sizes.append(len(accepted))
-        del self.batch_sizes[:-1000]
+        observe_batch(len(accepted), "together")
 
     def _decided_on_latest(self, job: Job[Any], newer: dict[UUID, Aggregate]) -> bool:
         """Decides the job again where what it loaded has changed since; adds what it changed to
@@ -212,7 +225,7 @@ class CommandRunner:
                 recordings = self.app.save(*job.unit.changed.values())
             except IntegrityError:
                 self._forget(job.unit.changed)
-                if job.retry and attempt < ATTEMPTS:
+                if attempt < ATTEMPTS:
                     continue
                 job.error = VersionConflict("Someone else changed this at the same time; reload it and retry.")
             except Exception as error:  # noqa: BLE001 - a refusal on the newer state, or the database

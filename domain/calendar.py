@@ -68,6 +68,11 @@ class BusinessCalendar:
         setattr_(self, "_sorted_holidays", tuple(sorted(holidays)))
         setattr_(self, "_always_open", not holidays and weekly == _WEEK)
 
+    def __deepcopy__(self, memo: dict) -> BusinessCalendar:
+        # Immutable, so a copy of an aggregate (one per command) may share it; its read-only
+        # hours could not be copied anyway.
+        return self
+
     @classmethod
     def from_definition(cls, definition: Mapping[str, Any] | None) -> BusinessCalendar:
         """A calendar from its JSON form; None or {} is 24x7 in UTC, a missing day is closed."""

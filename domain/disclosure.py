@@ -38,6 +38,9 @@ REPORTER_SEES: dict[str, frozenset[str] | None] = {
     "SLABreached": frozenset({"response_breached", "resolution_breached"}),
     "Escalated": frozenset({"escalation_level"}),
 }
+# Never for a reporter, whatever event carries them: which rule routed a ticket, which policy set
+# its deadlines, and staff's reasons.
+STAFF_ONLY_FIELDS = frozenset({"rule", "sla_policy", "reason"})
 # The one kind of note a reporter may read, and only where staff marked it public.
 PUBLIC_NOTE_EVENTS = frozenset({"StatusChanged"})
 
@@ -73,5 +76,5 @@ def disclosed(role: Role, event: str, changes: dict[str, Any], note: str | None,
     if role is not Role.REPORTER:
         return Disclosed(changes, note)
     fields = REPORTER_SEES.get(event, frozenset())
-    shown = changes if fields is None else {name: change for name, change in changes.items() if name in fields}
+    shown = {name: change for name, change in changes.items() if (fields is None or name in fields) and name not in STAFF_ONLY_FIELDS}
     return Disclosed(shown, note if note_public and event in PUBLIC_NOTE_EVENTS else None)

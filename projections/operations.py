@@ -26,6 +26,7 @@ Progress = Callable[[int], None]
 
 PROJECTIONS: dict[str, type[TrackedProjection]] = {p.name: p for p in (TicketsProjection, DashboardProjection)}
 VERSIONS = "projection_versions"
+RELAY = "relay"  # its tracking table is made here too, so that /metrics can read it before the relay first runs
 
 
 class ProjectionStatus(msgspec.Struct, frozen=True):
@@ -49,7 +50,7 @@ def ensure_tables(datastore: PostgresDatastore) -> None:
                 f"INSERT INTO {VERSIONS} (name, version) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
                 (projection.name, projection.version),
             )
-    for name in PROJECTIONS:
+    for name in (*PROJECTIONS, RELAY):
         tracking_recorder(datastore, name).create_table()
 
 

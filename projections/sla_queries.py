@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.engine import Engine
 
 from domain.permissions import Action, Actor, require
@@ -46,15 +46,24 @@ def open_deadlines(engine: Engine) -> list[OpenDeadline]:
     found = []
     with engine.connect() as conn:
         for kind in ("response", "resolution"):
-            t = tickets.c
-            query = select(t.id, t.tenant, t[f"{kind}_due"]).where(
-                and_(
-                    t[f"{kind}_due"].isnot(None),
-                    t[f"{kind}_met_at"].is_(None),
-                    t[f"{kind}_breached"].is_(False),
-                    t.sla_paused_at.is_(None),
-                    t.archived.is_(False),
-                )
-            )
+            query = select(tickets.c.id, tickets.c.tenant, tickets.c[f"{kind}_due"]).where(_open(kind))
             found += [OpenDeadline(ticket_id=i, tenant=tenant, kind=kind, due=due) for i, tenant, due in conn.execute(query)]
     return found
+
+
+def count_open_deadlines(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return sum(
+            conn.execute(select(func.count()).select_from(tickets).where(_open(kind))).scalar_one() for kind in ("response", "resolution")
+        )
+
+
+def _open(kind: str) -> ColumnElement[bool]:
+    t = tickets.c
+    return and_(
+        t[f"{kind}_due"].isnot(None),
+        t[f"{kind}_met_at"].is_(None),
+        t[f"{kind}_breached"].is_(False),
+        t.sla_paused_at.is_(None),
+        t.archived.is_(False),
+    )

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import psycopg
 
@@ -63,14 +64,19 @@ def endpoints(settings: Settings, *, nats: str = "none") -> Iterator[Endpoints]:
 
 
 @contextmanager
-def application(found: Endpoints) -> Iterator[Docket]:
+def application(found: Endpoints, settings: Settings | None = None) -> Iterator[Docket]:
+    batching = {"max_batch": settings.commit_max_batch, "max_wait": settings.commit_max_wait_ms / 1000} if settings else {}
     with setting_up(found.database_url):
-        app = Docket(env=found.eventsourcing_env)
+        app = Docket(env=found.eventsourcing_env, **batching)
         ensure_tables(app.recorder.datastore)
     try:
         yield app
     finally:
         app.close()
+
+
+def metrics_dir(settings: Settings) -> Path:
+    return settings.data_dir / "metrics"
 
 
 @contextmanager
@@ -87,6 +93,7 @@ def setting_up(database_url: str) -> Iterator[None]:
 
 def api_services(settings: Settings, app: Docket, found: Endpoints) -> Services:
     return Services(
+        metrics_dir=str(metrics_dir(settings)),
         app=app,
         engine=engine_for(found.database_url),
         tokens=token_verifier(settings),

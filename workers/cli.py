@@ -49,11 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run API, projections, relay and SLA scheduler together (embedded servers when no URLs)")
-    serve.set_defaults(handler=lambda s, a: run(s, ROLES))
+    serve.set_defaults(handler=lambda s, a: run(_with_workers(s, a), ROLES))
     roles = (("api", "the HTTP API"), ("projector", "the projections"), ("relay", "the relay to NATS"), ("scheduler", "the SLA scheduler"))
     for role, text in roles:
         sub = commands.add_parser(role, help=f"run only {text} against the configured servers")
-        sub.set_defaults(handler=lambda s, a, role=role: run(s, (role,)))
+        sub.set_defaults(handler=lambda s, a, role=role: run(_with_workers(s, a), (role,)))
+    for with_api in (serve, commands.choices["api"]):
+        with_api.add_argument("--workers", type=_positive_count, help="API processes (default DOCKET_API_WORKERS, else one per core)")
 
     asyncapi = commands.add_parser("asyncapi", help="print the AsyncAPI document of the NATS subjects and buckets")
     asyncapi.set_defaults(handler=lambda s, a: print_document())
@@ -86,6 +88,17 @@ def _lifetime(value: str) -> int:
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"a token's lifetime must be a positive number of seconds, got {value!r}")
     return seconds
+
+
+def _with_workers(settings: Settings, args: argparse.Namespace) -> Settings:
+    workers = getattr(args, "workers", None)
+    return settings if workers is None else msgspec.structs.replace(settings, api_workers=workers)
+
+
+def _positive_count(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {value!r}")
+    return int(value)
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:

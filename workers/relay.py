@@ -24,7 +24,7 @@ from nats.js.errors import NotFoundError
 from psycopg.sql import SQL, Identifier
 
 from commands.app import TICKET_TOPICS, Docket, event_name
-from projections.operations import events_after, tracking_recorder
+from projections.operations import RELAY, events_after, tracking_recorder
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ async def ensure_stream(js: JetStreamContext) -> None:
 
 
 class Relay:
-    name = "relay"
+    name = RELAY
 
     def __init__(self, app: Docket, database_url: str, js: JetStreamContext) -> None:
         self.app = app

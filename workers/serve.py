@@ -7,18 +7,16 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 
-import uvicorn
-
-from api.app import create_app
 from commands.app import Docket
 from projections.operations import PROJECTIONS, rebuild, stale_projections
 from projections.runner import ProjectionLoop
 from projections.sql import engine_for
-from workers.bootstrap import Endpoints, api_services, application, endpoints
+from workers.api_server import CannotStart, serve_api, until
+from workers.bootstrap import Endpoints, application, endpoints, metrics_dir
+from workers.metrics import share_metrics
 from workers.publisher import run_publisher
 from workers.relay import Relay, connect_nats
 from workers.scheduler import SLAScheduler
@@ -33,13 +31,11 @@ MAX_RESTART_DELAY = 30.0
 STEADY = 60.0
 
 
-class CannotStart(Exception):
-    """A role cannot start, and trying again would not help (its port is taken, say)."""
-
-
 def run(settings: Settings, roles: tuple[str, ...]) -> None:
     nats = "embedded" if set(roles) == set(ROLES) else "configured" if {"projector", "relay", "scheduler"} & set(roles) else "none"
-    with endpoints(settings, nats=nats) as found, application(found) as app:
+    if "api" in roles:
+        share_metrics(metrics_dir(settings))
+    with endpoints(settings, nats=nats) as found, application(found, settings) as app:
         asyncio.run(_run_roles(settings, found, app, roles))
     log.info("stopped")
 
@@ -51,7 +47,7 @@ async def _run_roles(settings: Settings, found: Endpoints, app: Docket, roles: t
         loop.add_signal_handler(sig, stop.set)
     # Each role reaches NATS as its own user: on the embedded server, that of authorization.conf.
     starters: dict[str, Callable[[], Awaitable[None]]] = {
-        "api": lambda: _serve_api(settings, found, app, stop),
+        "api": lambda: serve_api(settings, found, app, stop),
         "projector": lambda: _run_projectors(app, found.as_nats_user("projector"), stop),
         "relay": lambda: _run_relay(app, found.as_nats_user("relay"), stop),
         "scheduler": lambda: _run_scheduler(app, found.as_nats_user("scheduler"), stop),
@@ -105,46 +101,6 @@ def restart_delays(first: float = FIRST_RESTART_DELAY, cap: float = MAX_RESTART_
         delay *= 2
 
 
-class _Server(uvicorn.Server):
-    """Leaves signals to the role runner, which stops every role together."""
-
-    @contextlib.contextmanager
-    def capture_signals(self):
-        yield
-
-
-async def _serve_api(settings: Settings, found: Endpoints, app: Docket, stop: asyncio.Event) -> None:
-    listening = _listening_socket(settings.http_host, settings.http_port)
-    services = api_services(settings, app, found)
-    config = uvicorn.Config(create_app(services), host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower())
-    server = _Server(config)
-    try:
-        serving = asyncio.create_task(server.serve(sockets=[listening]))
-        await _until(stop, serving)
-        server.should_exit = True
-        await serving
-    except SystemExit:  # uvicorn's answer to what it cannot do; not to end docket by
-        raise CannotStart(f"the API on {settings.http_host}:{settings.http_port} stopped; see the log above") from None
-    finally:
-        listening.close()
-        services.engine.dispose()
-    if not server.started and not stop.is_set():  # its startup failed (uvicorn logged why)
-        raise CannotStart(f"the API on {settings.http_host}:{settings.http_port} did not start; see the log above")
-
-
-def _listening_socket(host: str, port: int) -> socket.socket:
-    """The API's socket, bound here: a port in use is then a clear CannotStart, not uvicorn's
-    sys.exit, which no supervisor catches."""
-    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        listening.bind((host, port))
-    except OSError as error:
-        listening.close()
-        raise CannotStart(f"cannot listen on {host}:{port}: {(error.strerror or str(error)).lower()}") from None
-    return listening
-
-
 async def _run_projectors(app: Docket, found: Endpoints, stop: asyncio.Event) -> None:
     """Every projection in its own loop, and the publisher of dashboard figures. Tables an older
     version of the code built are rebuilt first, beside the live ones, as the API goes on. The
@@ -160,7 +116,7 @@ async def _run_projectors(app: Docket, found: Endpoints, stop: asyncio.Event) ->
     following = [asyncio.create_task(asyncio.to_thread(loop.run, halt)) for loop in loops]
     log.info("projecting %s", ", ".join(PROJECTIONS))
     try:
-        await _until(stop, publisher, *following)
+        await until(stop, publisher, *following)
     finally:
         halt.set()
         await asyncio.gather(*following)
@@ -197,12 +153,3 @@ async def _run_scheduler(app: Docket, found: Endpoints, stop: asyncio.Event) -> 
         await SLAScheduler(app, engine, found.database_url, found.nats_url).run(stop)
     finally:
         engine.dispose()
-
-
-async def _until(stop: asyncio.Event, *tasks: asyncio.Task) -> None:
-    """Waits for stop, or for any task to end; re-raises that task's error."""
-    stopping = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    for task in done - {stopping}:
-        task.result()

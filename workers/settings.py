@@ -30,6 +30,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_role_claim: str = "role"
     cipher_key: str = ""
     log_level: str = "INFO"
+    api_workers: int = 1  # API processes: `docket api` and `docket serve` default to the machine's cores
+    commit_max_batch: int = 200  # commands saved together in one transaction at most
+    commit_max_wait_ms: float = 2.0  # how long a batch stays open for more commands
     attachment_max_bytes: int = 10 * 1024 * 1024
     attachment_types: tuple[str, ...] = ()  # empty: the built-in list of photo and document types
     s3_bucket: str | None = None  # set: attachments go to S3-compatible storage, not the data dir
@@ -51,6 +54,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         http_host=env.get("DOCKET_HTTP_HOST") or "127.0.0.1",
         http_port=_port(env.get("DOCKET_HTTP_PORT") or "8000"),
         log_level=(env.get("DOCKET_LOG_LEVEL") or "INFO").upper(),
+        api_workers=_positive(env, "DOCKET_API_WORKERS", os.cpu_count() or 1),
+        commit_max_batch=_positive(env, "DOCKET_COMMIT_MAX_BATCH", 200),
+        commit_max_wait_ms=_milliseconds(env, "DOCKET_COMMIT_MAX_WAIT_MS", 2.0),
         jwt_jwks_url=jwks_url,
         jwt_jwks_file=jwks_file,
         jwt_issuer=env.get("DOCKET_JWT_ISSUER") or None,
@@ -110,6 +116,17 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     if not value.isdigit() or int(value) < 1:
         raise SettingsError(f"{name} must be a positive whole number, got {value!r}")
     return int(value)
+
+
+def _milliseconds(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name) or str(default)
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number <= 1000:
+        raise SettingsError(f"{name} must be a number of milliseconds from 0 to 1000, got {value!r}")
+    return number
 
 
 def _port(value: str) -> int:

@@ -40,6 +40,6 @@ def test_when_the_active_scheduler_dies_the_standby_takes_over_within_seconds_an
         standby.wait_for_log(f"ticket {opened.id} .* breached its response deadline", timeout=DEADLINE_SECONDS + 30)
     finally:
         assert standby.terminate() == 0
-    ticket = load_ticket(app, opened.id)
+    ticket = load_ticket(app.repository, opened.id)
     assert (ticket.sla_breached, ticket.escalation_level) == ({"response"}, 1)
     assert "breached" not in active.text()

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from commands.app import Docket
 from commands.loading import load_ticket
 from commands.structs import ChangeStatus, OpenTicket
 from commands.tickets import change_status, open_ticket, run_ticket_command
@@ -21,7 +22,7 @@ def open_one(app, actor, **overrides):
 
 def test_an_opened_ticket_is_stored_with_a_tracking_number_and_reloads(app, actor):
     opened = open_one(app, actor)
-    ticket = load_ticket(app, opened.id)
+    ticket = load_ticket(app.repository, opened.id)
     assert ticket.tracking_number == opened.tracking_number == "TKT-000001"
     assert ticket.status == opened.status == "open"
     assert opened.notification_id == app.recorder.max_notification_id() or opened.notification_id > 0
@@ -33,7 +34,7 @@ def test_a_refused_command_changes_nothing_in_the_store(app, actor):
     with pytest.raises(TransitionNotAllowed):
         change_status(app, ChangeStatus(actor=actor(), ticket_id=opened.id, status="resolved"))
     assert app.recorder.max_notification_id() == before
-    assert load_ticket(app, opened.id).version == 1
+    assert load_ticket(app.repository, opened.id).version == 1
 
 
 def test_a_stale_expected_version_is_a_conflict(app, actor):
@@ -43,17 +44,50 @@ def test_a_stale_expected_version_is_a_conflict(app, actor):
         change_status(app, ChangeStatus(actor=actor(), ticket_id=opened.id, status="resolved", expected_version=1))
 
 
-def test_two_writers_on_one_version_one_wins_and_the_other_gets_a_conflict(app, actor):
+def another_process(es_env):
+    """A second application on the same event store, as another API process would be."""
+    return Docket(env=es_env)
+
+
+def test_a_command_overtaken_by_another_process_is_decided_again_on_the_newer_state(app, actor, es_env):
     opened = open_one(app, actor)
+    load_ticket(app.repository, opened.id)  # now in this process's cache, at version 1
+    other = another_process(es_env)
+    try:
+        calls = []
 
-    def while_another_writer_commits(ticket):
-        change_status(app, ChangeStatus(actor=actor(), ticket_id=opened.id, status="in_progress"))
-        ticket.change_status(actor(), "escalated")
+        def while_another_process_commits(ticket, _):
+            if not calls:
+                change_status(other, ChangeStatus(actor=actor(), ticket_id=opened.id, status="in_progress"))
+            calls.append(ticket.status)
+            ticket.change_status(actor(), "escalated")
 
-    with pytest.raises(VersionConflict):
-        command = ChangeStatus(actor=actor(), ticket_id=opened.id, status="escalated")
-        run_ticket_command(app, command, while_another_writer_commits)
-    assert load_ticket(app, opened.id).status == "in_progress"
+        changed = run_ticket_command(
+            app, ChangeStatus(actor=actor(), ticket_id=opened.id, status="escalated"), while_another_process_commits
+        )
+    finally:
+        other.close()
+    assert calls == ["open", "in_progress"]
+    assert changed.version == 3
+    assert [type(e).__name__ for e in app.events.get(opened.id)] == ["Opened", "StatusChanged", "StatusChanged"]
+
+
+def test_a_command_that_names_the_version_it_expects_is_a_conflict_when_another_process_got_there_first(app, actor, es_env):
+    opened = open_one(app, actor)
+    other = another_process(es_env)
+    try:
+        command = ChangeStatus(actor=actor(), ticket_id=opened.id, status="escalated", expected_version=1)
+
+        def while_another_process_commits(ticket, _):
+            if ticket.version == 1:
+                change_status(other, ChangeStatus(actor=actor(), ticket_id=opened.id, status="in_progress"))
+            ticket.change_status(actor(), "escalated")
+
+        with pytest.raises(VersionConflict):
+            run_ticket_command(app, command, while_another_process_commits)
+    finally:
+        other.close()
+    assert load_ticket(app.repository, opened.id).status == "in_progress"
 
 
 def test_concurrent_status_changes_lose_nothing(app, actor):
@@ -70,7 +104,7 @@ def test_concurrent_status_changes_lose_nothing(app, actor):
 
     with ThreadPoolExecutor(6) as pool:
         results = [r for r in pool.map(attempt, targets) if r is not None]
-    ticket = load_ticket(app, opened.id)
+    ticket = load_ticket(app.repository, opened.id)
     assert len(results) >= 1
     assert ticket.version == 1 + len(results)
     assert sorted(r.version for r in results) == list(range(2, 2 + len(results)))

@@ -269,7 +269,7 @@ class History:
 
     def staff_for(self, ticket_id: uuid.UUID, choice: int = 0) -> Actor:
         """Someone whose role may see the ticket: liaison or admin for a sensitive one."""
-        roles = ["liaison", "admin"] if load_ticket(self.app, ticket_id).is_sensitive else ["agent", "manager", "admin"]
+        roles = ["liaison", "admin"] if load_ticket(self.app.repository, ticket_id).is_sensitive else ["agent", "manager", "admin"]
         return self.actor(roles[choice % len(roles)])
 
     def setup(self, teams: list[bool], policies: list[dict[str, Any]]) -> None:
@@ -318,7 +318,7 @@ class History:
         match kind:
             case "status":
                 for choice in args[1]:
-                    ticket = load_ticket(self.app, ticket_id)
+                    ticket = load_ticket(self.app.repository, ticket_id)
                     allowed = [t.to for t in ticket.workflow.transitions if t.source == ticket.status]
                     change_status(
                         self.app,
@@ -343,7 +343,7 @@ class History:
     def holds_sensitive(self, tenant: str, team_id: str) -> bool:
         """Whether the team holds a sensitive ticket that is still open: then it stays restricted."""
         for ticket_id in self.tickets:
-            t = load_ticket(self.app, ticket_id)
+            t = load_ticket(self.app.repository, ticket_id)
             if t.team_id == team_id and t.is_sensitive and not t.archived and t.workflow.category(t.status) in OPEN_STATES:
                 return True
         return False
@@ -375,7 +375,7 @@ def test_the_figures_kept_incrementally_equal_the_figures_worked_out_from_the_ev
         played.play(step)
     projected()
 
-    days = {load_ticket(app, t).created_on.date() for t in played.tickets}
+    days = {load_ticket(app.repository, t).created_on.date() for t in played.tickets}
     for scope in scopes_of(tenant, days):
         assert_kept_equals_from_scratch(app, engine, played.tickets, scope)
 
@@ -468,8 +468,8 @@ def city(app, tenant, projected):
     ]:
         played.play(step)
     projected()
-    assert load_ticket(app, played.tickets[names["crack"]]).status == "resolved"
-    assert load_ticket(app, played.tickets[names["sinkhole"]]).sla_breached == {"response", "resolution"}
+    assert load_ticket(app.repository, played.tickets[names["crack"]]).status == "resolved"
+    assert load_ticket(app.repository, played.tickets[names["sinkhole"]]).sla_breached == {"response", "resolution"}
     played.names = names
     return played
 
@@ -498,7 +498,7 @@ def test_each_dashboard_endpoint_answers_the_figures_of_a_small_history(client, 
 
 
 def test_a_ward_and_a_date_range_narrow_every_figure(client, auth, city, app):
-    today = load_ticket(app, city.tickets[0]).created_on.date()
+    today = load_ticket(app.repository, city.tickets[0]).created_on.date()
     manager = auth("manager")
     w1 = figures(client, manager, ward="w1")
     assert w1["metrics"] == {
@@ -571,14 +571,14 @@ def test_a_sensitive_ticket_a_restricted_teams_ticket_an_archived_one_and_anothe
     change_status(app, ChangeStatus(actor=actor("manager", tenant_=outsider.tenant), ticket_id=other.id, status="in_progress"))
     projected()
 
-    sensitive_ticket = load_ticket(app, city.tickets[sensitive])
+    sensitive_ticket = load_ticket(app.repository, city.tickets[sensitive])
     assert (sensitive_ticket.is_sensitive, sensitive_ticket.team_id, sensitive_ticket.sla_breached) == (
         True,
         str(restricted),
         {"resolution"},
     )
-    assert load_ticket(app, city.tickets[sensitive + 1]).team_id == str(restricted)
-    assert load_ticket(app, city.tickets[sensitive + 2]).archived
+    assert load_ticket(app.repository, city.tickets[sensitive + 1]).team_id == str(restricted)
+    assert load_ticket(app.repository, city.tickets[sensitive + 2]).archived
     assert figures(client, auth("manager")) == before
     assert figures(client, auth("admin")) == before
     assert figures(client, auth("manager", tenant_=outsider.tenant))["metrics"]["total_open"] == 1

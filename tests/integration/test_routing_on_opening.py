@@ -67,7 +67,7 @@ def test_no_combination_of_tenant_settings_refuses_a_valid_ticket(app, actor, au
         is_sensitive=sensitive,
     )
     opened = open_ticket(app, command)
-    ticket = load_ticket(app, opened.id)
+    ticket = load_ticket(app.repository, opened.id)
     assert ticket.workflow.name == workflow
     if auto_route:
         team, member = (teams["desk"], "liaison-a") if sensitive else (teams["crew"], "tech-a")

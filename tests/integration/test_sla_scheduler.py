@@ -40,13 +40,13 @@ def test_from_opening_to_breach_to_escalation_on_an_injected_clock(app, actor, e
         app, OpenTicket(actor=actor("reporter", "c1"), title="Streetlight out", description="Dark corner", category="lights")
     )
     projected()
-    ticket = load_ticket(app, opened.id)
+    ticket = load_ticket(app.repository, opened.id)
     assert ticket.sla_deadlines["response"] - ticket.created_on == timedelta(hours=4)
 
-    breached = lambda: "response" in load_ticket(app, opened.id).sla_breached  # noqa: E731
+    breached = lambda: "response" in load_ticket(app.repository, opened.id).sla_breached  # noqa: E731
     scheduler = run_scheduler_until(app, engine, database_url, nats_url, timedelta(hours=5), breached)
 
-    ticket = load_ticket(app, opened.id)
+    ticket = load_ticket(app.repository, opened.id)
     assert scheduler.fired >= 1
     assert (ticket.status, ticket.escalation_level, ticket.sla_breached) == ("escalated", 1, {"response"})
     assert stored_events(app, opened.id)[-3:] == ["SLABreached", "Escalated", "StatusChanged"]

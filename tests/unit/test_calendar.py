@@ -371,3 +371,16 @@ def test_a_definition_round_trips_through_json(calendar):
     again = BusinessCalendar.from_definition(definition)
     assert again == calendar
     assert again.to_definition() == definition
+
+
+def test_an_aggregate_holding_a_calendar_can_be_copied_for_a_command():
+    from copy import deepcopy
+
+    from domain.sla import SLAPolicies
+    from tests.unit.helpers import actor
+
+    policies = SLAPolicies(tenant="city")
+    week = {"mon": [["08:00", "17:00"]], "tue": [["08:00", "17:00"]]}
+    policies.replace(actor("admin"), [{"id": "p1", "response_hours": 4, "calendar": {"timezone": "Africa/Johannesburg", "hours": week}}])
+    copied = deepcopy(policies)
+    assert copied.policies == policies.policies and copied is not policies

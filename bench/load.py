@@ -1,0 +1,402 @@
+"""The write path under load, each rate beside raw psycopg INSERT+COMMIT on the same database in
+the same run, as a ratio.
+
+    .venv/bin/python bench/load.py [--seconds N] [--workers N]
+
+Measures, in one run: the baseline (one single-row INSERT and one COMMIT per operation, one
+connection); the use cases in process, called by 1 and by 64 threads; over HTTP against
+`docket serve`, `POST /tickets` and a mix of opens and status changes with 16 and 64 concurrent
+clients, in one tenant and spread over 20: commands/s, latency p50/p99 and errors, with the lag from
+a 2xx to the change in the tickets read model and to its message on JetStream; the mix again at
+half the highest rate, for the lag under ordinary load; and a rebuild of the tickets projection
+over everything the run wrote. The database: a scratch one, dropped at the end, on the server
+DOCKET_DATABASE_URL names, else the local server at 127.0.0.1:5432, else an embedded PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import logging
+import os
+import random
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the test helpers that find and start servers live in tests/
+
+import httpx  # noqa: E402
+import nats  # noqa: E402
+import psycopg  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from api.auth import issue_token  # noqa: E402
+from commands.app import Docket, eventsourcing_env  # noqa: E402
+from commands.structs import ChangeStatus, OpenTicket  # noqa: E402
+from commands.tickets import change_status, open_ticket  # noqa: E402
+from domain.permissions import Actor, Role  # noqa: E402
+from projections.operations import PROJECTIONS, count_events, ensure_tables, rebuild  # noqa: E402
+from tests.e2e.processes import Service, docket_env  # noqa: E402
+from tests.servers import fresh_database  # noqa: E402
+from workers.embedded import free_port  # noqa: E402
+from workers.settings import load_settings  # noqa: E402
+
+log = logging.getLogger("bench")
+
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+JWT_SECRET = secrets.token_urlsafe(48)
+CIPHER_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
+# A ticket moves open -> in_progress first, then back and forth between these two.
+NEXT_STATUS = {"open": "in_progress", "in_progress": "escalated", "escalated": "in_progress"}
+SAMPLE_EVERY = 5  # of the 2xx answers, every fifth is followed to the read model and to JetStream
+
+
+@dataclass
+class Result:
+    name: str
+    seconds: float
+    latencies: list[float] = field(default_factory=list)  # of the commands that succeeded
+    errors: int = 0
+    projection_lags: list[float] = field(default_factory=list)
+    relay_lags: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def line(self, baseline: float) -> str:
+        text = f"{self.name}: {self.rate:.0f}/s = {self.rate / baseline:.2f}x"
+        if self.latencies and len(self.latencies) > 1:
+            text += f", p50 {ms(percentile(self.latencies, 50))} p99 {ms(percentile(self.latencies, 99))}"
+        text += f", {self.errors} errors"
+        if self.projection_lags:
+            text += f"; projection lag p50 {ms(percentile(self.projection_lags, 50))} p99 {ms(percentile(self.projection_lags, 99))}"
+        if self.relay_lags:
+            text += f"; relay lag p50 {ms(percentile(self.relay_lags, 50))} p99 {ms(percentile(self.relay_lags, 99))}"
+        return text
+
+
+def percentile(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1] if len(values) > 1 else values[0]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+# The baseline ---------------------------------------------------------------------------------
+
+
+def raw_insert_commit(database_url: str, seconds: float) -> float:
+    """One single-row INSERT and one COMMIT per operation, into a scratch table: operations/s."""
+    payload = secrets.token_bytes(300)  # about the size of one stored, encrypted event
+    with psycopg.connect(database_url) as conn:
+        conn.execute("CREATE TABLE bench_raw (id bigserial PRIMARY KEY, payload bytea NOT NULL)")
+        conn.commit()
+        done, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            conn.execute("INSERT INTO bench_raw (payload) VALUES (%s)", (payload,))
+            conn.commit()
+            done += 1
+        elapsed = time.perf_counter() - start
+        conn.execute("DROP TABLE bench_raw")
+        conn.commit()
+    rate = done / elapsed
+    log.info("raw INSERT+COMMIT: %d in %.1fs = %.0f/s", done, elapsed, rate)
+    return rate
+
+
+# The use cases in process ---------------------------------------------------------------------
+
+
+def use_case_results(database_url: str, seconds: float) -> list[Result]:
+    app = Docket(env=eventsourcing_env(database_url, CIPHER_KEY))
+    try:
+        results = []
+        for callers in (1, 64):
+            tenant = f"bench{uuid.uuid4().hex[:8]}"
+            reporter = Actor(id="bench-reporter", tenant=tenant, role=Role.REPORTER)
+            manager = Actor(id="bench-manager", tenant=tenant, role=Role.MANAGER)
+            tickets: list = []
+
+            def open_one(i: int, reporter: Actor = reporter, tickets: list = tickets) -> None:
+                command = OpenTicket(actor=reporter, title=f"Leak {i}", description="Water in the street", category="water")
+                tickets.append(open_ticket(app, command).id)
+
+            results.append(in_threads(f"open_ticket, {callers} callers", open_one, callers, seconds))
+            statuses = dict.fromkeys(tickets, "open")
+            per_caller = [mine for mine in (tickets[n::callers] for n in range(callers)) if mine]  # no two callers on one ticket
+
+            def change_one(i: int, manager: Actor = manager, per_caller: list = per_caller, statuses: dict = statuses) -> None:
+                ticket_id = random.choice(per_caller[i % len(per_caller)])  # i % callers: the caller's number
+                statuses[ticket_id] = NEXT_STATUS[statuses[ticket_id]]
+                change_status(app, ChangeStatus(actor=manager, ticket_id=ticket_id, status=statuses[ticket_id], note="bench"))
+
+            results.append(in_threads(f"change_status, {callers} callers", change_one, callers, seconds))
+        return results
+    finally:
+        app.close()
+
+
+def in_threads(name: str, operation: Callable[[int], None], callers: int, seconds: float) -> Result:
+    log.info("measuring %s for %.0fs", name, seconds)
+    result = Result(name, seconds)
+    deadline = time.perf_counter() + seconds
+    lock = threading.Lock()
+
+    def call_until_deadline(n: int) -> None:
+        i = n
+        while time.perf_counter() < deadline:
+            began = time.perf_counter()
+            try:
+                operation(i)
+            except Exception:  # noqa: BLE001 - counted, and the load goes on
+                with lock:
+                    result.errors += 1
+            else:
+                with lock:
+                    result.latencies.append(time.perf_counter() - began)
+            i += callers
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(callers) as pool:
+        list(pool.map(call_until_deadline, range(callers)))
+    result.seconds = time.perf_counter() - started
+    log.info("  %s", result.line(1.0).split(" = ")[0])
+    return result
+
+
+# Over HTTP -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    clients: int
+    tenants: int
+    mix: bool  # opens and status changes, else opens only
+    rate: float | None = None  # commands/s in all, paced; None: as fast as the clients go
+
+
+class Followers:
+    """Records when sampled commands become visible in the tickets read model and on JetStream."""
+
+    def __init__(self, database_url: str, nats_url: str) -> None:
+        self.database_url, self.nats_url = database_url, nats_url
+        self.pending_projection: dict[int, float] = {}  # notification id -> when the 2xx came
+        self.pending_relay: dict[int, float] = {}
+        self.projection_lags: list[float] = []
+        self.relay_lags: list[float] = []
+
+    def sample(self, notification_id: int, at: float) -> None:
+        self.pending_projection[notification_id] = at
+        self.pending_relay[notification_id] = at
+
+    async def follow_projection(self, stop: asyncio.Event) -> None:
+        async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn:
+            while not self._done(stop, self.pending_projection):
+                row = await (await conn.execute("SELECT max(notification_id) FROM tickets_tracking")).fetchone()
+                now, position = time.perf_counter(), row[0] or 0
+                for notification_id in [n for n in self.pending_projection if n <= position]:
+                    self.projection_lags.append(now - self.pending_projection.pop(notification_id))
+                await asyncio.sleep(0.002)
+
+    async def follow_relay(self, stop: asyncio.Event) -> None:
+        client = await nats.connect(self.nats_url, inbox_prefix="_INBOX_admin")
+
+        async def received(message) -> None:
+            notification_id = json.loads(message.data)["notification_id"]
+            if (at := self.pending_relay.pop(notification_id, None)) is not None:
+                self.relay_lags.append(time.perf_counter() - at)
+
+        await client.subscribe("docket.*.tickets.>", cb=received)
+        try:
+            while not self._done(stop, self.pending_relay):
+                await asyncio.sleep(0.05)
+        finally:
+            await client.close()
+
+    def _done(self, stop: asyncio.Event, pending: dict[int, float]) -> bool:
+        """After the load, the last samples get until the deadline to be seen."""
+        return stop.is_set() and (not pending or time.perf_counter() > self.deadline)
+
+    deadline = float("inf")  # set when the load stops
+
+
+async def http_result(scenario: Scenario, base_url: str, followers: Followers, seconds: float) -> Result:
+    log.info("measuring %s for %.0fs", scenario.name, seconds)
+    result = Result(scenario.name, seconds)
+    tenants = [f"bench{uuid.uuid4().hex[:8]}" for _ in range(scenario.tenants)]
+    reporters = {t: bearer(t, "reporter", "bench-reporter") for t in tenants}
+    managers = {t: bearer(t, "manager", "bench-manager") for t in tenants}
+    stop = asyncio.Event()
+    limits = httpx.Limits(max_connections=scenario.clients, max_keepalive_connections=scenario.clients)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as http:
+        followed = [asyncio.create_task(followers.follow_projection(stop)), asyncio.create_task(followers.follow_relay(stop))]
+        deadline = time.perf_counter() + seconds
+        interval = scenario.clients / scenario.rate if scenario.rate else 0.0
+        started = time.perf_counter()
+
+        async def client(n: int) -> None:
+            tenant = tenants[n % len(tenants)]
+            mine: list[tuple[str, str]] = []  # (ticket id, status) of this client's tickets
+            i, next_at = 0, time.perf_counter() + random.random() * interval
+            while time.perf_counter() < deadline:
+                if interval:
+                    await asyncio.sleep(max(next_at - time.perf_counter(), 0))
+                    next_at += interval
+                change = scenario.mix and mine and i % 2
+                began = time.perf_counter()
+                try:
+                    if change:
+                        k = random.randrange(len(mine))
+                        ticket_id, status = mine[k]
+                        status = NEXT_STATUS[status]
+                        answer = await http.patch(
+                            f"/api/v1/tickets/{ticket_id}/status", json={"status": status, "note": "bench"}, headers=managers[tenant]
+                        )
+                        if answer.status_code == 200:
+                            mine[k] = (ticket_id, status)
+                    else:
+                        body = {"title": f"Leak {n}-{i}", "description": "Water in the street", "category": "water"}
+                        answer = await http.post("/api/v1/tickets", json=body, headers=reporters[tenant])
+                        if answer.status_code == 201:
+                            mine.append((answer.json()["id"], "open"))
+                except httpx.HTTPError:
+                    result.errors += 1
+                else:
+                    if answer.status_code >= 300:
+                        result.errors += 1
+                    else:
+                        now = time.perf_counter()
+                        result.latencies.append(now - began)
+                        if len(result.latencies) % SAMPLE_EVERY == 0:
+                            followers.sample(answer.json()["notification_id"], now)
+                i += 1
+
+        await asyncio.gather(*(client(n) for n in range(scenario.clients)))
+        result.seconds = time.perf_counter() - started
+        followers.deadline = time.perf_counter() + 10
+        stop.set()
+        await asyncio.gather(*followed)
+    result.projection_lags, result.relay_lags = followers.projection_lags, followers.relay_lags
+    unseen = len(followers.pending_projection), len(followers.pending_relay)
+    if any(unseen):
+        log.warning("  not seen within 10s of the end: %d in the read model, %d on JetStream", *unseen)
+    log.info("  %s", result.line(1.0).split(" = ")[0])
+    return result
+
+
+def http_results(database_url: str, data_dir: Path, seconds: float, workers: int | None) -> list[Result]:
+    with running_service(database_url, data_dir, workers) as (base_url, nats_url):
+        results = []
+        for clients in (16, 64):
+            for tenants in (1, 20):
+                for mix in (False, True):
+                    what = "open and change status" if mix else "POST /tickets"
+                    name = f"HTTP {what}, {clients} clients, {tenants} tenant{'s' if tenants > 1 else ''}"
+                    scenario = Scenario(name, clients, tenants, mix)
+                    results.append(asyncio.run(http_result(scenario, base_url, Followers(database_url, nats_url), seconds)))
+        highest = max(r.rate for r in results)
+        half = Scenario(
+            f"HTTP open and change status at half the highest rate ({highest / 2:.0f}/s), 64 clients", 64, 20, True, highest / 2
+        )
+        results.append(asyncio.run(http_result(half, base_url, Followers(database_url, nats_url), seconds)))
+        return results
+
+
+@contextmanager
+def running_service(database_url: str, data_dir: Path, workers: int | None) -> Iterator[tuple[str, str]]:
+    """`docket serve` as a separate process on the scratch database and an embedded NATS."""
+    port = free_port()
+    extra = {"DOCKET_API_WORKERS": str(workers)} if workers else {}
+    env = docket_env(
+        data_dir,
+        DOCKET_DATABASE_URL=database_url,
+        DOCKET_JWT_SECRET=JWT_SECRET,
+        DOCKET_CIPHER_KEY=CIPHER_KEY,
+        DOCKET_HTTP_PORT=str(port),
+        DOCKET_LOG_LEVEL="WARNING",
+        **extra,
+    )
+    log.info("starting `docket serve` on port %s (log: %s)", port, data_dir / "serve.log")
+    service = Service(["serve"], env, data_dir / "serve.log")
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        service.wait_healthy(base_url)
+        yield base_url, service.nats_url(data_dir, "admin")
+    finally:
+        service.terminate()
+
+
+def bearer(tenant: str, role: str, sub: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(JWT_SECRET, tenant=tenant, role=role, sub=sub)}"}
+
+
+# Rebuild ----------------------------------------------------------------------------------------
+
+
+def rebuild_rate(database_url: str) -> tuple[int, float]:
+    app = Docket(env=eventsourcing_env(database_url, CIPHER_KEY))
+    try:
+        ensure_tables(app.recorder.datastore)
+        events = count_events(app, PROJECTIONS["tickets"].topics)
+        log.info("rebuilding the tickets projection over %d events", events)
+        started = time.perf_counter()
+        rebuild(app, "tickets")
+        return events, time.perf_counter() - started
+    finally:
+        app.close()
+
+
+# The run --------------------------------------------------------------------------------------
+
+
+def database_server() -> str | None:
+    """The server to make the scratch database on; None for an embedded one."""
+    settings = load_settings({**os.environ, "DOCKET_JWT_SECRET": JWT_SECRET, "DOCKET_CIPHER_KEY": CIPHER_KEY})
+    if settings.database_url:
+        return settings.database_url
+    try:
+        psycopg.connect(LOCAL_SERVER, connect_timeout=2).close()
+    except psycopg.OperationalError:
+        return None
+    return LOCAL_SERVER
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--seconds", type=float, default=5.0, help="how long each measurement runs (default 5)")
+    parser.add_argument("--workers", type=int, help="API processes of `docket serve` (default: one per core)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+    server = database_server()
+    log.info("PostgreSQL: %s", make_url(server).render_as_string(hide_password=True) if server else "embedded, in a temporary directory")
+    with tempfile.TemporaryDirectory(prefix="docket-bench-") as tmp, fresh_database(server, Path(tmp)) as url:
+        baseline = raw_insert_commit(url, args.seconds)
+        results = use_case_results(url, args.seconds) + http_results(url, Path(tmp), args.seconds, args.workers)
+        events, rebuilt_in = rebuild_rate(url)
+    print()
+    print(f"baseline, raw psycopg INSERT+COMMIT, one connection: {baseline:.0f}/s")
+    for result in results:
+        print(result.line(baseline))
+    print(f"rebuild of the tickets projection: {events} events in {rebuilt_in:.1f}s = {events / rebuilt_in:.0f} events/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The API role: uvicorn on a socket bound here, and as many more API processes on that socket as
+settings ask for, so that reads and commands use every core (each process its own committer)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+from multiprocessing.process import BaseProcess
+
+import uvicorn
+
+from api.app import create_app
+from commands.app import Docket
+from workers.bootstrap import Endpoints, api_services, application
+from workers.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT = 10.0
+
+
+class CannotStart(Exception):
+    """A role cannot start, and trying again would not help (its port is taken, say)."""
+
+
+class _Server(uvicorn.Server):
+    """Leaves signals to the role runner, which stops every role together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+async def serve_api(settings: Settings, found: Endpoints, app: Docket, stop: asyncio.Event) -> None:
+    """This process serves the API, and api_workers - 1 others beside it on the same socket."""
+    listening = listening_socket(settings.http_host, settings.http_port)
+    others = start_api_processes(settings, found, listening, settings.api_workers - 1)
+    try:
+        await serve_api_on(listening, settings, found, app, stop)
+    finally:
+        await asyncio.to_thread(stop_api_processes, others)
+        listening.close()
+
+
+async def serve_api_on(listening: socket.socket, settings: Settings, found: Endpoints, app: Docket, stop: asyncio.Event) -> None:
+    services = api_services(settings, app, found)
+    config = uvicorn.Config(create_app(services), host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower())
+    server = _Server(config)
+    try:
+        serving = asyncio.create_task(server.serve(sockets=[listening]))
+        await until(stop, serving)
+        server.should_exit = True
+        await serving
+    except SystemExit:  # uvicorn's answer to what it cannot do; not to end docket by
+        raise CannotStart(f"the API on {settings.http_host}:{settings.http_port} stopped; see the log above") from None
+    finally:
+        services.engine.dispose()
+    if not server.started and not stop.is_set():  # its startup failed (uvicorn logged why)
+        raise CannotStart(f"the API on {settings.http_host}:{settings.http_port} did not start; see the log above")
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The API's socket, bound here: a port in use is then a clear CannotStart, not uvicorn's
+    sys.exit, which no supervisor catches."""
+    listening = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as error:
+        listening.close()
+        raise CannotStart(f"cannot listen on {host}:{port}: {(error.strerror or str(error)).lower()}") from None
+    return listening
+
+
+def start_api_processes(settings: Settings, found: Endpoints, listening: socket.socket, count: int) -> list[BaseProcess]:
+    # spawn, not fork: this process already runs threads (connection pools, the committer).
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=api_process, args=(settings, found.database_url, listening, os.getpid()), name=f"docket-api-{n + 2}")
+        for n in range(max(count, 0))
+    ]
+    for process in processes:
+        process.start()
+    if processes:
+        log.info("API served by %d processes on %s:%s", len(processes) + 1, settings.http_host, settings.http_port)
+    return processes
+
+
+def stop_api_processes(processes: list[BaseProcess]) -> None:
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(STOP_TIMEOUT)
+        if process.is_alive():
+            log.warning("API process %s did not stop within %ss; killing it", process.pid, STOP_TIMEOUT)
+            process.kill()
+            process.join()
+
+
+def api_process(settings: Settings, database_url: str, listening: socket.socket, parent: int) -> None:
+    """An API process beside the first: serves until SIGTERM, or until its parent is gone."""
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    found = Endpoints(database_url, None, settings.cipher_key)
+    with application(found, settings) as app:
+        asyncio.run(_serve_until_told(listening, settings, found, app, parent))
+
+
+async def _serve_until_told(listening: socket.socket, settings: Settings, found: Endpoints, app: Docket, parent: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    orphaned = asyncio.create_task(_parent_gone(parent, stop))
+    try:
+        await serve_api_on(listening, settings, found, app, stop)
+    finally:
+        orphaned.cancel()
+
+
+async def _parent_gone(parent: int, stop: asyncio.Event) -> None:
+    """A parent killed with SIGKILL cannot stop its children: they notice and stop themselves."""
+    while os.getppid() == parent:
+        await asyncio.sleep(1)
+    log.warning("the process that started this API process is gone; stopping")
+    stop.set()
+
+
+async def until(stop: asyncio.Event, *tasks: asyncio.Task) -> None:
+    """Waits for stop, or for any task to end; re-raises that task's error."""
+    stopping = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    for task in done - {stopping}:
+        task.result()
