@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import random
+import re
 import secrets
 import statistics
 import sys
@@ -51,7 +52,7 @@ from domain.permissions import Actor, Role  # noqa: E402
 from projections.operations import PROJECTIONS, count_events, ensure_tables, rebuild  # noqa: E402
 from tests.e2e.processes import Service, docket_env  # noqa: E402
 from tests.servers import fresh_database  # noqa: E402
-from workers.embedded import free_port  # noqa: E402
+from workers.embedded import PASSWORDS, EmbeddedNats, free_port  # noqa: E402
 from workers.settings import load_settings  # noqa: E402
 
 log = logging.getLogger("bench")
@@ -337,9 +338,16 @@ def running_service(database_url: str, data_dir: Path, workers: int | None) -> I
     try:
         base_url = f"http://127.0.0.1:{port}"
         service.wait_healthy(base_url)
-        yield base_url, service.nats_url(data_dir, "admin")
+        yield base_url, embedded_nats_url(data_dir, "admin")
     finally:
         service.terminate()
+
+
+def embedded_nats_url(data_dir: Path, user: str) -> str:
+    """The URL of `docket serve`'s embedded nats-server as one of its users, from the config and
+    passwords it keeps in its data dir (its log, at WARNING, does not say)."""
+    listen = re.search(r"^listen: (\S+)$", (data_dir / "nats-server.conf").read_text(), re.MULTILINE).group(1)
+    return EmbeddedNats(f"nats://{listen}", json.loads((data_dir / PASSWORDS).read_text())).url_for(user)
 
 
 def bearer(tenant: str, role: str, sub: str) -> dict[str, str]:

@@ -10,8 +10,9 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict
 
+from commands.config_cache import ConfigCache
 from commands.numbers import TrackingNumberBlocks
-from commands.runner import MAX_BATCH, MAX_WAIT, CommandRunner, Store
+from commands.runner import MAX_BATCH, MAX_WAIT, CommandRunner, Unit
 from domain.routing import RoutingRules
 from domain.sla import SLAPolicies
 from domain.team import Team
@@ -58,11 +59,13 @@ class Docket(Application):
 
     def __init__(self, env: dict[str, str] | None = None, *, max_batch: int = MAX_BATCH, max_wait: float = MAX_WAIT) -> None:
         super().__init__(env)
-        self.commands = CommandRunner(self, max_batch=max_batch, max_wait=max_wait)
+        self.config = ConfigCache(self, CONFIG_TOPICS + TEAM_TOPICS)
+        self.commands = CommandRunner(self, self.config, max_batch=max_batch, max_wait=max_wait)
         self.numbers = TrackingNumberBlocks(self)
 
     def close(self) -> None:
         self.commands.close()
+        self.config.close()
         super().close()
 
 
@@ -87,11 +90,11 @@ def eventsourcing_env(database_url: str, cipher_key: str) -> dict[str, str]:
     return env
 
 
-def tenant_aggregate(store: Store, kind: type[A], tenant: str) -> A:
+def tenant_aggregate(unit: Unit, kind: type[A], tenant: str) -> A:
     """The tenant's one aggregate of this kind (its configuration, rules, policies); a tenant that
     never had one gets a fresh one, saved with the first change to it."""
     try:
-        return store.get(kind.create_id(tenant))
+        return unit.get_config(kind.create_id(tenant))
     except AggregateNotFoundError:
         return kind(tenant=tenant)
 

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 
 from commands.app import tenant_aggregate
-from commands.runner import Store
+from commands.runner import Unit
 from commands.teams import load_team
 from domain.errors import Invalid, Refused
 from domain.permissions import Action, Role, may
@@ -25,9 +25,9 @@ def no_workload(tenant: str, users: Sequence[str]) -> Mapping[str, int]:
     return {}
 
 
-def route_on_opening(store: Store, workload: Workload, ticket: Ticket) -> Team | None:
+def route_on_opening(unit: Unit, workload: Workload, ticket: Ticket) -> Team | None:
     """Where the tenant routes tickets as they open: the offer the new ticket records, if a rule leads anywhere."""
-    destination = route_by_rules(store, ticket)
+    destination = route_by_rules(unit, ticket)
     if destination is None:
         log.info("ticket %s opened unrouted: no rule or fallback team takes it", ticket.id)
         return None
@@ -36,10 +36,10 @@ def route_on_opening(store: Store, workload: Workload, ticket: Ticket) -> Team |
     return team
 
 
-def route_by_rules(store: Store, ticket: Ticket) -> tuple[Team, Route] | None:
-    rules = tenant_aggregate(store, RoutingRules, ticket.tenant)
+def route_by_rules(unit: Unit, ticket: Ticket) -> tuple[Team, Route] | None:
+    rules = tenant_aggregate(unit, RoutingRules, ticket.tenant)
     team_ids = {r.team_id for r in rules.rules} | ({rules.fallback_team_id} if rules.fallback_team_id else set())
-    teams = {team_id: load_team(store, team_id, ticket.tenant) for team_id in team_ids}
+    teams = {team_id: load_team(unit, team_id, ticket.tenant) for team_id in team_ids}
     restricted = {team_id for team_id, team in teams.items() if team.is_restricted}
     facts = RoutingFacts(ticket.category, ticket.ward, ticket.workflow.name, ticket.priority, ticket.is_sensitive)
     found = route(rules.rules, rules.fallback_team_id, facts, restricted)

@@ -29,6 +29,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from commands.config_cache import ConfigCache
 from commands.metrics import observe_batch, observe_command
 from domain.errors import VersionConflict
 
@@ -38,7 +39,9 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 MAX_BATCH = 200
-MAX_WAIT = 0.002  # seconds a batch stays open for more commands after the first arrives
+# Seconds a batch stays open for more commands after the first arrives; none by default: the
+# commands that arrive while one batch commits make the next, so a lone command waits for nothing.
+MAX_WAIT = 0.0
 ATTEMPTS = 3  # times a command is decided again after another process changed what it loaded
 SAVED_VERSIONS_KEPT = 100_000
 
@@ -52,20 +55,25 @@ class Store(Protocol):
 class Unit:
     """What one command loads and changes: its own copies, so a refused command changes nothing."""
 
-    def __init__(self, app: Application, newer: dict[UUID, Aggregate] | None = None) -> None:
+    def __init__(self, app: Application, config: ConfigCache, newer: dict[UUID, Aggregate] | None = None) -> None:
         self.app = app
+        self.config = config
         self.newer = newer or {}  # aggregates changed by earlier commands of the batch, not yet saved
         self.loaded: dict[UUID, int] = {}  # id -> version when loaded
         self.changed: dict[UUID, Aggregate] = {}
 
     def get(self, aggregate_id: UUID) -> Any:
         """The aggregate as the last command left it; AggregateNotFoundError when there is none."""
+        return self._get(aggregate_id, self.app.repository.get)
+
+    def get_config(self, aggregate_id: UUID) -> Any:
+        """A tenant's configuration aggregate (settings, policies, rules, a team), from memory."""
+        return self._get(aggregate_id, self.config.get)
+
+    def _get(self, aggregate_id: UUID, load: Callable[[UUID], Any]) -> Any:
         if aggregate_id in self.changed:
             return self.changed[aggregate_id]
-        if aggregate_id in self.newer:
-            aggregate = deepcopy(self.newer[aggregate_id])
-        else:
-            aggregate = self.app.repository.get(aggregate_id)
+        aggregate = deepcopy(self.newer[aggregate_id]) if aggregate_id in self.newer else load(aggregate_id)
         self.loaded[aggregate_id] = aggregate.version
         return aggregate
 
@@ -95,8 +103,9 @@ class Job(Generic[R]):
 
 
 class CommandRunner:
-    def __init__(self, app: Application, *, max_batch: int = MAX_BATCH, max_wait: float = MAX_WAIT) -> None:
+    def __init__(self, app: Application, config: ConfigCache, *, max_batch: int = MAX_BATCH, max_wait: float = MAX_WAIT) -> None:
         self.app = app
+        self.config = config
         self.max_batch = max_batch
         self.max_wait = max_wait
         self._queue: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
@@ -125,7 +134,7 @@ class CommandRunner:
             observe_command(name or decide.__qualname__.split(".")[0], error, time.perf_counter() - began)
 
     def _run(self, decide: Callable[[Unit], R], answer: Callable[[R, int | None], T]) -> T:
-        unit = Unit(self.app)
+        unit = Unit(self.app, self.config)
         result = decide(unit)
         if not unit.changed:
             return answer(result, None)
@@ -197,7 +206,7 @@ class CommandRunner:
         the batch. False when it is refused now: the job is answered with the refusal."""
         if self._stale(job.unit, newer):
             try:
-                self._decide(job, Unit(self.app, newer))
+                self._decide(job, Unit(self.app, self.config, newer))
             except Exception as error:  # noqa: BLE001 - a refusal, answered to its caller
                 job.error = error
                 job.done.set()
@@ -221,7 +230,7 @@ class CommandRunner:
     def _commit_alone(self, job: Job[Any]) -> None:
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                self._decide(job, Unit(self.app))
+                self._decide(job, Unit(self.app, self.config))
                 recordings = self.app.save(*job.unit.changed.values())
             except IntegrityError:
                 self._forget(job.unit.changed)
@@ -244,12 +253,14 @@ class CommandRunner:
             job.done.set()
 
     def _remember(self, saved: dict[UUID, Aggregate]) -> None:
+        self.config.evict(saved)
         if len(self._saved) > SAVED_VERSIONS_KEPT:
             self._saved.clear()  # then a stale copy is caught by the version check at save
         self._saved.update((aggregate_id, aggregate.version) for aggregate_id, aggregate in saved.items())
 
     def _forget(self, aggregates: dict[UUID, Aggregate]) -> None:
         """Drops cached copies that another process may have overtaken."""
+        self.config.evict(aggregates)
         cache = self.app.repository.cache
         for aggregate_id in aggregates:
             self._saved.pop(aggregate_id, None)

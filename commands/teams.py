@@ -9,7 +9,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 
 from commands.app import Docket, tenant_aggregate
-from commands.runner import Store, Unit
+from commands.runner import Unit
 from commands.structs import AddMember, ChangeTeam, CreateTeam, RemoveMember, RoutingRulesSaved, SetRoutingRules, TeamSaved
 from domain.errors import NotFound, Refused
 from domain.routing import RoutingRules
@@ -74,17 +74,17 @@ def set_routing_rules(app: Docket, cmd: SetRoutingRules) -> RoutingRulesSaved:
     return app.commands.run(decide, saved)
 
 
-def load_team(store: Store, team_id: UUID | str, tenant: str) -> Team:
+def load_team(unit: Unit, team_id: UUID | str, tenant: str) -> Team:
     """The tenant's team; another tenant's team does not exist for the caller."""
-    team = _team_or_none(store, team_id, tenant)
+    team = _team_or_none(unit, team_id, tenant)
     if team is None:
         raise NotFound(f"No team {team_id} exists.", code="unknown_team", field="team_id")
     return team
 
 
-def _team_or_none(store: Store, team_id: UUID | str, tenant: str) -> Team | None:
+def _team_or_none(unit: Unit, team_id: UUID | str, tenant: str) -> Team | None:
     try:
-        team = store.get(UUID(str(team_id)))
+        team = unit.get_config(UUID(str(team_id)))
     except (AggregateNotFoundError, ValueError):
         return None
     return team if isinstance(team, Team) and team.tenant == tenant else None

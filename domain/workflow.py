@@ -43,6 +43,10 @@ class Workflow:
     # state -> state a reporter's reply moves the ticket to, where the tenant turns that on
     reporter_reply: Mapping[str, str] = field(default_factory=dict)
 
+    def __deepcopy__(self, memo: dict) -> Workflow:
+        # Never changed once made, so the copy of a ticket that every command works on may share it.
+        return self
+
     def targets(self, state: str, role: Role, is_assignee: bool = False) -> list[str]:
         return [t.to for t in self.transitions if t.source == state and t.open_to(role, is_assignee)]
 

@@ -43,10 +43,12 @@ class TrackedProjection(Projection[PostgresTrackingRecorder]):
         rather than applying it twice; any other error propagates and rolls the batch back."""
         applied = self._tracked_position(curs, items[0][1].application_name) if items else 0
         fresh = [(domain_event, tracking) for domain_event, tracking in items if tracking.notification_id > applied]
-        for domain_event, tracking in fresh:
-            self.apply(domain_event, tracking, curs)
-        if fresh:
-            self.view._insert_tracking(curs, fresh[-1][1])
+        # In a pipeline, statements go to the server without waiting each for its answer.
+        with curs.connection.pipeline():
+            for domain_event, tracking in fresh:
+                self.apply(domain_event, tracking, curs)
+            if fresh:
+                self.view._insert_tracking(curs, fresh[-1][1])
 
     def _tracked_position(self, curs: Cursor[Any], application_name: str) -> int:
         table = Identifier(self.view.datastore.schema, self.view.tracking_table_name)

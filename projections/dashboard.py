@@ -31,7 +31,6 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
-    insert,
     select,
     update,
 )
@@ -42,7 +41,7 @@ from domain.permissions import STAFF
 from domain.team import Team
 from domain.ticket import Ticket
 from projections.base import TrackedProjection
-from projections.sql import execute
+from projections.sql import execute, insert_row
 
 FIGURES = (
     "open", "resolved", "total", "with_sla", "with_response_sla", "with_resolution_sla",
@@ -181,7 +180,7 @@ class DashboardProjection(TrackedProjection):
             "resolution_breached": False,
             "response_seconds": None,
         }
-        execute(curs, insert(self.tables.facts).values(**facts))
+        insert_row(curs, self.tables.facts, dict(**facts))
         self._add(curs, facts, contribution(facts), sign=1)
 
     @apply.register
@@ -225,7 +224,7 @@ class DashboardProjection(TrackedProjection):
     @apply.register
     def _team_created(self, e: Team.TeamCreated, tracking: Tracking, curs: Cursor[Any]) -> None:
         row = {"id": str(e.originator_id), "tenant": e.tenant, "name": e.name, "is_restricted": e.is_restricted}
-        execute(curs, insert(self.tables.teams).values(**row))
+        insert_row(curs, self.tables.teams, dict(**row))
 
     @apply.register
     def _team_changed(self, e: Team.TeamChanged, tracking: Tracking, curs: Cursor[Any]) -> None:

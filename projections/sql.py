@@ -8,8 +8,10 @@ from typing import Any, TypeVar
 
 import msgspec
 from psycopg import Cursor
+from psycopg.sql import SQL as PgSQL
+from psycopg.sql import Identifier, Placeholder
 from psycopg.types.json import Jsonb
-from sqlalchemy import MetaData, create_engine
+from sqlalchemy import MetaData, Table, create_engine
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
@@ -20,8 +22,45 @@ S = TypeVar("S", bound=msgspec.Struct)
 
 
 def execute(curs: Cursor[Any], statement: Executable) -> Cursor[Any]:
-    compiled = statement.compile(dialect=DIALECT)
-    return curs.execute(str(compiled), storable(compiled.params))
+    sql, params = compiled(statement)
+    return curs.execute(sql, storable(params))
+
+
+def insert_row(curs: Cursor[Any], table: Table, row: Mapping[str, Any]) -> Cursor[Any]:
+    """A plain INSERT of one row. Its SQL is made once per table and set of columns: building a
+    SQLAlchemy statement for each event's row cost more than the rest of applying it."""
+    columns = tuple(row)
+    key = (table.name, columns)
+    if (sql := _inserts.get(key)) is None:
+        sql = _inserts.setdefault(
+            key,
+            PgSQL("INSERT INTO {} ({}) VALUES ({})")
+            .format(
+                Identifier(table.name),
+                PgSQL(", ").join(map(Identifier, columns)),
+                PgSQL(", ").join(Placeholder(name) for name in columns),
+            )
+            .as_string(None),
+        )
+    return curs.execute(sql, storable(dict(row)))
+
+
+_inserts: dict[tuple[str, tuple[str, ...]], str] = {}
+_compiled: dict[Any, tuple[Any, str]] = {}
+
+
+def compiled(statement: Executable) -> tuple[str, Mapping[str, Any]]:
+    """The SQL and parameters of a statement. Compiling is most of what a projection's handler
+    costs, so each shape of statement is compiled once, keyed and filled as SQLAlchemy's own
+    statement cache does (a statement that cannot be keyed is compiled every time)."""
+    key = statement._generate_cache_key()
+    if key is None:
+        fresh = statement.compile(dialect=DIALECT)
+        return str(fresh), fresh.params
+    if (found := _compiled.get(key.key)) is None:
+        fresh = statement.compile(dialect=DIALECT, cache_key=key)
+        found = _compiled.setdefault(key.key, (fresh, str(fresh)))
+    return found[1], found[0].construct_params(extracted_parameters=key.bindparams)
 
 
 def storable(value: Any) -> Any:

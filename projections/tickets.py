@@ -10,7 +10,7 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
-from sqlalchemy import ARRAY, Text, func, insert, literal, select, update
+from sqlalchemy import ARRAY, Text, func, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as upsert
 
@@ -23,7 +23,7 @@ from domain.tenant import TenantConfig
 from domain.ticket import Ticket
 from domain.workflow import Category
 from projections.base import TrackedProjection
-from projections.sql import execute
+from projections.sql import execute, insert_row
 from projections.ticket_tables import TicketTables, ticket_tables
 
 # What the history shows of an opening; the workflow definition is kept on the event alone.
@@ -51,9 +51,10 @@ class TicketsProjection(TrackedProjection):
     def _opened(self, e: Ticket.Opened, tracking: Tracking, curs: Cursor[Any]) -> None:
         location = e.location or {}
         columns = {f: getattr(e, f) for f in OPENED_FIELDS if f not in ("location", "custom_fields")}
-        execute(
+        insert_row(
             curs,
-            insert(self.tables.tickets).values(
+            self.tables.tickets,
+            dict(
                 id=e.originator_id,
                 tenant=e.tenant,
                 **columns,
@@ -103,9 +104,10 @@ class TicketsProjection(TrackedProjection):
     @apply.register
     def _reply_added(self, e: Ticket.ReplyAdded, tracking: Tracking, curs: Cursor[Any]) -> None:
         t = self.tables.tickets.c
-        execute(
+        insert_row(
             curs,
-            insert(self.tables.replies).values(
+            self.tables.replies,
+            dict(
                 id=e.reply_id,
                 ticket_id=e.originator_id,
                 tenant=e.tenant,
@@ -164,9 +166,10 @@ class TicketsProjection(TrackedProjection):
 
     @apply.register
     def _attachment_added(self, e: Ticket.AttachmentAdded, tracking: Tracking, curs: Cursor[Any]) -> None:
-        execute(
+        insert_row(
             curs,
-            insert(self.tables.attachments).values(
+            self.tables.attachments,
+            dict(
                 id=e.attachment_id,
                 ticket_id=e.originator_id,
                 tenant=e.tenant,
@@ -259,7 +262,7 @@ class TicketsProjection(TrackedProjection):
             "set_by": e.actor_id,
             "set_at": e.timestamp,
         }
-        execute(curs, insert(self.tables.sla_policies).values(**row))
+        insert_row(curs, self.tables.sla_policies, dict(**row))
 
     @apply.register
     def _team_created(self, e: Team.TeamCreated, tracking: Tracking, curs: Cursor[Any]) -> None:
@@ -272,7 +275,7 @@ class TicketsProjection(TrackedProjection):
             "version": e.originator_version,
             "updated_at": e.timestamp,
         }
-        execute(curs, insert(self.tables.teams).values(**row))
+        insert_row(curs, self.tables.teams, dict(**row))
 
     @apply.register
     def _team_changed(self, e: Team.TeamChanged, tracking: Tracking, curs: Cursor[Any]) -> None:
@@ -296,13 +299,14 @@ class TicketsProjection(TrackedProjection):
     @apply.register
     def _rules_replaced(self, e: RoutingRules.RulesReplaced, tracking: Tracking, curs: Cursor[Any]) -> None:
         row = {"tenant": e.tenant, "version": e.rules_version, "rules": Jsonb(e.rules), "fallback_team_id": e.fallback_team_id}
-        execute(curs, insert(self.tables.routing_rules).values(**row, set_by=e.actor_id, set_at=e.timestamp))
+        insert_row(curs, self.tables.routing_rules, dict(**row, set_by=e.actor_id, set_at=e.timestamp))
 
     @apply.register
     def _workflow_defined(self, e: TenantConfig.WorkflowDefined, tracking: Tracking, curs: Cursor[Any]) -> None:
-        execute(
+        insert_row(
             curs,
-            insert(self.tables.workflows).values(
+            self.tables.workflows,
+            dict(
                 tenant=e.tenant,
                 name=e.name,
                 version=e.version,
@@ -350,7 +354,7 @@ class TicketsProjection(TrackedProjection):
 
     def _record_assignment(self, curs: Cursor[Any], e: Any, **values: Any) -> None:
         row = {"ticket_id": e.originator_id, "version": e.originator_version, "tenant": e.tenant, "event": event_name(e)}
-        execute(curs, insert(self.tables.assignments).values(**row, **values, actor=e.actor_id, role=e.actor_role, at=e.timestamp))
+        insert_row(curs, self.tables.assignments, dict(**row, **values, actor=e.actor_id, role=e.actor_role, at=e.timestamp))
 
     def _touch(self, curs: Cursor[Any], e: Any, **values: Any) -> None:
         tickets = self.tables.tickets
@@ -367,9 +371,10 @@ class TicketsProjection(TrackedProjection):
         internal: bool = False,
         note_public: bool = False,
     ) -> None:
-        execute(
+        insert_row(
             curs,
-            insert(self.tables.history).values(
+            self.tables.history,
+            dict(
                 ticket_id=e.originator_id,
                 version=e.originator_version,
                 tenant=e.tenant,

@@ -32,7 +32,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     api_workers: int = 1  # API processes: `docket api` and `docket serve` default to the machine's cores
     commit_max_batch: int = 200  # commands saved together in one transaction at most
-    commit_max_wait_ms: float = 2.0  # how long a batch stays open for more commands
+    commit_max_wait_ms: float = 0.0  # how long a batch stays open for more commands after the first
     attachment_max_bytes: int = 10 * 1024 * 1024
     attachment_types: tuple[str, ...] = ()  # empty: the built-in list of photo and document types
     s3_bucket: str | None = None  # set: attachments go to S3-compatible storage, not the data dir
@@ -56,7 +56,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=(env.get("DOCKET_LOG_LEVEL") or "INFO").upper(),
         api_workers=_positive(env, "DOCKET_API_WORKERS", os.cpu_count() or 1),
         commit_max_batch=_positive(env, "DOCKET_COMMIT_MAX_BATCH", 200),
-        commit_max_wait_ms=_milliseconds(env, "DOCKET_COMMIT_MAX_WAIT_MS", 2.0),
+        commit_max_wait_ms=_milliseconds(env, "DOCKET_COMMIT_MAX_WAIT_MS", 0.0),
         jwt_jwks_url=jwks_url,
         jwt_jwks_file=jwks_file,
         jwt_issuer=env.get("DOCKET_JWT_ISSUER") or None,

@@ -5,6 +5,7 @@ tracking numbers never repeat, across processes too."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -96,3 +97,19 @@ def test_a_tenant_numbered_by_the_old_counter_aggregate_goes_on_after_its_last_n
         legacy.issue()
     app.save(legacy)
     assert open_one(app, actor).tracking_number == "TKT-000008"
+
+
+def test_a_configuration_change_made_by_another_process_reaches_this_ones_commands_within_seconds(app, es_env, actor):
+    from commands.structs import ChangeTenantSettings
+    from commands.tenants import change_tenant_settings
+
+    assert load_ticket(app.repository, open_one(app, actor).id).workflow.name == "municipal"  # the tenant's configuration, now in memory
+    other = Docket(env=es_env)
+    try:
+        change_tenant_settings(other, ChangeTenantSettings(actor=actor("admin"), default_workflow="helpdesk"))
+    finally:
+        other.close()
+    deadline = time.monotonic() + 5
+    while (workflow := load_ticket(app.repository, open_one(app, actor).id).workflow.name) == "municipal" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workflow == "helpdesk"

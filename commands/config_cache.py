@@ -1,0 +1,117 @@
+"""Tenant configuration in memory: settings and workflows, SLA policies, routing rules, teams.
+
+Every command of a tenant reads its configuration, and it seldom changes: so it is read from the
+event store once per process and kept, and its own events keep it current. This process's saves
+evict what they changed at once; a follower thread reads the configuration events other processes
+store (woken by the event store's NOTIFY, and looking at least every second) and evicts what they
+changed. A command still decides against the version it read: the command runner decides again
+when this process saved a newer one before the command's batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from copy import deepcopy
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.application import AggregateNotFoundError, Application
+from psycopg.sql import SQL, Identifier
+
+log = logging.getLogger(__name__)
+
+FOLLOW_WAIT = 1.0  # the longest a change by another process goes unseen when a NOTIFY is missed
+RETRY_WAIT = 1.0
+
+
+class ConfigCache:
+    def __init__(self, app: Application, topics: tuple[str, ...]) -> None:
+        self.app = app
+        self.topics = topics
+        self._entries: dict[UUID, Any] = {}  # id -> aggregate, or None where none is stored
+        self._lock = threading.Lock()
+        self._position: int | None = None  # the last configuration event seen; None: not following yet
+        self._follower: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def get(self, aggregate_id: UUID) -> Any:
+        """A copy of the aggregate as last stored; AggregateNotFoundError where there is none."""
+        self._ensure_following()
+        with self._lock:
+            found = aggregate_id in self._entries
+            aggregate = self._entries.get(aggregate_id)
+        if not found:
+            aggregate = self._load(aggregate_id)
+        if aggregate is None:
+            raise AggregateNotFoundError(aggregate_id)
+        return deepcopy(aggregate)
+
+    def evict(self, aggregate_ids: Iterable[UUID]) -> None:
+        with self._lock:
+            for aggregate_id in aggregate_ids:
+                self._entries.pop(aggregate_id, None)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._follower is not None:
+            self._follower.join()
+
+    def _load(self, aggregate_id: UUID) -> Any:
+        try:
+            aggregate = self.app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            aggregate = None
+        with self._lock:
+            self._entries.setdefault(aggregate_id, aggregate)
+        return aggregate
+
+    def _ensure_following(self) -> None:
+        if self._follower is not None:
+            return
+        with self._lock:
+            if self._follower is None:
+                # Changes from here on are seen; the cache is empty, so nothing earlier matters.
+                self._position = self.app.recorder.max_notification_id() or 0
+                self._follower = threading.Thread(target=self._follow, name="docket-config-cache", daemon=True)
+                self._follower.start()
+
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._follow_changes()
+            except Exception as error:  # noqa: BLE001 - the database may be away: forget all, try again
+                log.warning("configuration cache lost track of changes (%s); reading afresh when it can", error)
+                self._position = None
+                self._stop.wait(RETRY_WAIT)
+
+    def _follow_changes(self) -> None:
+        with psycopg.connect(conninfo(self.app), autocommit=True) as listener:
+            listener.execute(SQL("LISTEN {}").format(Identifier(self.app.recorder.channel_name)))
+            if self._position is None:  # changes may have been missed: whatever is kept may be stale
+                self._position = self.app.recorder.max_notification_id() or 0
+                with self._lock:
+                    self._entries.clear()
+            while not self._stop.is_set():
+                self._catch_up()
+                for _ in listener.notifies(timeout=FOLLOW_WAIT, stop_after=1):
+                    pass
+
+    def _catch_up(self) -> None:
+        while notifications := self.app.recorder.select_notifications(start=(self._position or 0) + 1, limit=500, topics=self.topics):
+            self.evict(n.originator_id for n in notifications)
+            self._position = notifications[-1].id
+
+
+def conninfo(app: Application) -> str:
+    """The event store's database, from the application's settings (eventsourcing_env)."""
+    env = app.env
+    return psycopg.conninfo.make_conninfo(
+        dbname=env.get("POSTGRES_DBNAME"),
+        host=env.get("POSTGRES_HOST"),
+        port=env.get("POSTGRES_PORT"),
+        user=env.get("POSTGRES_USER"),
+        password=env.get("POSTGRES_PASSWORD") or None,
+    )
