@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import signal
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.process import BaseProcess
 
 import uvicorn
@@ -22,6 +23,7 @@ from workers.settings import Settings
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 10.0
+HANDLER_THREADS = 128
 
 
 class CannotStart(Exception):
@@ -48,6 +50,10 @@ async def serve_api(settings: Settings, found: Endpoints, app: Docket, stop: asy
 
 
 async def serve_api_on(listening: socket.socket, settings: Settings, found: Endpoints, app: Docket, stop: asyncio.Event) -> None:
+    # Handlers run in the loop's default executor, by default a thread per core and four more: so
+    # few that concurrent commands could never share a commit. A handler waiting for its commit
+    # holds its thread but not the GIL.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="docket-api"))
     services = api_services(settings, app, found)
     config = uvicorn.Config(create_app(services), host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower())
     server = _Server(config)
