@@ -13,7 +13,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python bench/commands.py
+	$(BIN)/python bench/load.py
 	$(BIN)/python bench/dashboard.py
 
 $(BIN)/python:

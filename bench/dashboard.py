@@ -7,7 +7,7 @@ The tickets are generated straight into a plain table, `bench_tickets` (opening 
 the event store would take hours), and the dashboard projection's own tables are filled from it
 with the figures its `contribution()` gives; the run aborts unless the day rollups of a few days hold
 what `contribution()` makes of those days' tickets and every endpoint answers what the GROUP BY
-baseline computes. The database is a scratch one, as for bench/commands.py. See bench/README.md.
+baseline computes. The database is a scratch one, as for bench/load.py. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import psycopg  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.engine import Engine, make_url  # noqa: E402
 
-from bench.commands import CIPHER_KEY, PROGRESS_EVERY, bearer, database_server, running_api, safe  # noqa: E402
+from bench.common import CIPHER_KEY, PROGRESS_EVERY, bearer, database_server, running_api, safe  # noqa: E402
 from commands.app import Docket, eventsourcing_env  # noqa: E402
 from projections import dashboard_queries  # noqa: E402
 from projections.dashboard import FIGURES, contribution, rollup_keys  # noqa: E402

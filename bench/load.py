@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import logging
-import os
 import random
 import re
 import secrets
@@ -43,24 +41,19 @@ sys.path.insert(0, str(ROOT))  # the test helpers that find and start servers li
 
 import nats  # noqa: E402
 import psycopg  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
-from api.auth import issue_token  # noqa: E402
+from bench.common import CIPHER_KEY, bearer, database_server, safe, service_env  # noqa: E402
 from commands.app import Docket, eventsourcing_env  # noqa: E402
 from commands.structs import ChangeStatus, OpenTicket  # noqa: E402
 from commands.tickets import change_status, open_ticket  # noqa: E402
 from domain.permissions import Actor, Role  # noqa: E402
 from projections.operations import PROJECTIONS, count_events, ensure_tables, rebuild  # noqa: E402
-from tests.e2e.processes import Service, docket_env  # noqa: E402
+from tests.e2e.processes import Service  # noqa: E402
 from tests.servers import fresh_database  # noqa: E402
 from workers.embedded import PASSWORDS, EmbeddedNats, free_port  # noqa: E402
-from workers.settings import load_settings  # noqa: E402
 
 log = logging.getLogger("bench")
 
-LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
-JWT_SECRET = secrets.token_urlsafe(48)
-CIPHER_KEY = base64.b64encode(secrets.token_bytes(32)).decode()
 # A ticket moves open -> in_progress first, then back and forth between these two.
 NEXT_STATUS = {"open": "in_progress", "in_progress": "escalated", "escalated": "in_progress"}
 SAMPLE_EVERY = 5  # of the 2xx answers, every fifth is followed to the read model and to JetStream
@@ -353,8 +346,10 @@ def http_results(database_url: str, data_dir: Path, seconds: float, workers: int
                     what = "open and change status" if mix else "POST /tickets"
                     name = f"HTTP {what}, {clients} clients, {tenants} tenant{'s' if tenants > 1 else ''}"
                     scenario = Scenario(name, clients, tenants, mix)
+                    wait_until_projected(database_url)
                     results.append(asyncio.run(http_result(scenario, base_url, Followers(database_url, nats_url), seconds)))
         highest = max(r.rate for r in results)
+        wait_until_projected(database_url)
         half = Scenario(
             f"HTTP open and change status at half the highest rate ({highest / 2:.0f}/s), 64 clients", 64, 20, True, highest / 2
         )
@@ -362,20 +357,26 @@ def http_results(database_url: str, data_dir: Path, seconds: float, workers: int
         return results
 
 
+def wait_until_projected(database_url: str, timeout: float = 120) -> None:
+    """Each scenario starts with the projector idle: the work of the one before done."""
+    deadline, last, still_since = time.monotonic() + timeout, -1, time.monotonic()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            position = conn.execute("SELECT coalesce(max(notification_id), 0) FROM tickets_tracking").fetchone()[0]
+            if position != last:
+                last, still_since = position, time.monotonic()
+            elif time.monotonic() - still_since > 1.0:
+                return
+            time.sleep(0.1)
+    log.warning("the projector was still busy after %.0fs", timeout)
+
+
 @contextmanager
 def running_service(database_url: str, data_dir: Path, workers: int | None) -> Iterator[tuple[str, str]]:
     """`docket serve` as a separate process on the scratch database and an embedded NATS."""
     port = free_port()
     extra = {"DOCKET_API_WORKERS": str(workers)} if workers else {}
-    env = docket_env(
-        data_dir,
-        DOCKET_DATABASE_URL=database_url,
-        DOCKET_JWT_SECRET=JWT_SECRET,
-        DOCKET_CIPHER_KEY=CIPHER_KEY,
-        DOCKET_HTTP_PORT=str(port),
-        DOCKET_LOG_LEVEL="WARNING",
-        **extra,
-    )
+    env = service_env(database_url, data_dir, port, **extra)
     log.info("starting `docket serve` on port %s (log: %s)", port, data_dir / "serve.log")
     service = Service(["serve"], env, data_dir / "serve.log")
     try:
@@ -391,10 +392,6 @@ def embedded_nats_url(data_dir: Path, user: str) -> str:
     passwords it keeps in its data dir (its log, at WARNING, does not say)."""
     listen = re.search(r"^listen: (\S+)$", (data_dir / "nats-server.conf").read_text(), re.MULTILINE).group(1)
     return EmbeddedNats(f"nats://{listen}", json.loads((data_dir / PASSWORDS).read_text())).url_for(user)
-
-
-def bearer(tenant: str, role: str, sub: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(JWT_SECRET, tenant=tenant, role=role, sub=sub)}"}
 
 
 # Rebuild ----------------------------------------------------------------------------------------
@@ -416,18 +413,6 @@ def rebuild_rate(database_url: str) -> tuple[int, float]:
 # The run --------------------------------------------------------------------------------------
 
 
-def database_server() -> str | None:
-    """The server to make the scratch database on; None for an embedded one."""
-    settings = load_settings({**os.environ, "DOCKET_JWT_SECRET": JWT_SECRET, "DOCKET_CIPHER_KEY": CIPHER_KEY})
-    if settings.database_url:
-        return settings.database_url
-    try:
-        psycopg.connect(LOCAL_SERVER, connect_timeout=2).close()
-    except psycopg.OperationalError:
-        return None
-    return LOCAL_SERVER
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--seconds", type=float, default=5.0, help="how long each measurement runs (default 5)")
@@ -436,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
     server = database_server()
-    log.info("PostgreSQL: %s", make_url(server).render_as_string(hide_password=True) if server else "embedded, in a temporary directory")
+    log.info("PostgreSQL: %s", safe(server) if server else "embedded, in a temporary directory")
     with tempfile.TemporaryDirectory(prefix="docket-bench-") as tmp, fresh_database(server, Path(tmp)) as url:
         baseline = raw_insert_commit(url, args.seconds)
         results = use_case_results(url, args.seconds) + http_results(url, Path(tmp), args.seconds, args.workers)
