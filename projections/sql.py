@@ -68,15 +68,19 @@ def storable(value: Any) -> Any:
 
     The API refuses such text, but events stored before it did still carry it; a projection must
     never fail on an event's content, and a rebuild must give the tables the live projection built.
+    (Exact types, not isinstance: this runs for every value of every row a projection writes.)
     """
-    if isinstance(value, str):
-        return storable_text(value)
-    if isinstance(value, Jsonb):
-        return Jsonb(storable(value.obj))
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is str:
+        return storable_text(value) if "\x00" in value else value
+    if kind is dict:
         return {storable(k): storable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(storable(v) for v in value)
+    if kind is list or kind is tuple:
+        return kind(storable(v) for v in value)
+    if kind is Jsonb:
+        return Jsonb(storable(value.obj))
+    if isinstance(value, str):  # a str subclass, such as a StrEnum member
+        return storable_text(str(value)) if "\x00" in value else value
     return value
 
 
