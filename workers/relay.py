@@ -10,14 +10,17 @@ restored behind its stream): it is logged as an anomaly and ignored, lest real e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
+import time
 from typing import Any
 
 import msgspec
 import nats
 import psycopg
 from eventsourcing.persistence import Tracking
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
 from nats.js.errors import NotFoundError
@@ -35,6 +38,8 @@ STREAM_SUBJECTS = ["docket.*.tickets.>", "docket.*.internal.>", "docket.*.sensit
 DUPLICATE_WINDOW = 24 * 3600.0
 BATCH = 500
 IDLE_WAIT = 1.0
+ACK_TIMEOUT = 10.0  # the longest a batch waits for JetStream's acknowledgements
+STALL_RETRY = 1.0
 ENVELOPE = ("originator_id", "originator_version", "originator_topic", "timestamp")
 
 _encoder = msgspec.json.Encoder()
@@ -92,12 +97,26 @@ class Relay:
             await listener.execute(SQL("LISTEN {}").format(Identifier(self.app.recorder.channel_name)))
             position = await self.start_position()
             log.info("relay publishing to %s after notification %s", STREAM, position)
+            stalled_since: float | None = None
             while not stop.is_set():
                 batch = await asyncio.to_thread(events_after, self.app, position, TICKET_TOPICS, BATCH)
                 if not batch:
                     await _wait_for_notify(listener)
                     continue
-                await self.publish(batch)
+                try:
+                    await asyncio.wait_for(self.publish(batch), ACK_TIMEOUT)
+                except (TimeoutError, NatsError) as error:
+                    # Acks lost to a dropped connection never come: publish the batch again (its
+                    # message ids make repeats harmless) rather than wait for them for ever.
+                    if stalled_since is None:
+                        stalled_since = time.monotonic()
+                    why = str(error) or f"no acknowledgement within {ACK_TIMEOUT:g}s"
+                    log.warning("relay stalled after notification %s (%s); publishing again in %gs", position, why, STALL_RETRY)
+                    await _pause(stop, STALL_RETRY)
+                    continue
+                if stalled_since is not None:
+                    log.info("relay resumed after %.1fs stalled, from notification %s", time.monotonic() - stalled_since, position)
+                    stalled_since = None
                 position = batch[-1][1].notification_id
                 await asyncio.to_thread(self.tracking.insert_tracking, Tracking(self.app.name, position))
                 log.debug("relayed %d events up to notification %s", len(batch), position)
@@ -189,6 +208,11 @@ def message_id(message: RawStreamMsg | None) -> int:
     except ValueError:
         log.warning("anomaly: the last message of %s has message id %r, which names no notification; ignoring it", STREAM, msg_id)
         return 0
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 async def _wait_for_notify(listener: psycopg.AsyncConnection) -> None:
