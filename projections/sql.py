@@ -11,11 +11,11 @@ from psycopg import Cursor
 from psycopg.sql import SQL as PgSQL
 from psycopg.sql import Identifier, Placeholder
 from psycopg.types.json import Jsonb
-from sqlalchemy import MetaData, Table, create_engine
+from sqlalchemy import MetaData, Table, create_engine, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement, Executable
 
 DIALECT = postgresql.psycopg.dialect()
 S = TypeVar("S", bound=msgspec.Struct)
@@ -45,7 +45,30 @@ def insert_row(curs: Cursor[Any], table: Table, row: Mapping[str, Any]) -> Curso
     return curs.execute(sql, storable(dict(row)))
 
 
+def update_row(curs: Cursor[Any], table: Table, key: Mapping[str, Any], values: Mapping[str, Any]) -> Cursor[Any]:
+    """An UPDATE of the row with this key, its SQL made once per table and set of columns. Values
+    that are SQL (a counter's `+ 1`) go through SQLAlchemy."""
+    if any(isinstance(value, ClauseElement) for value in values.values()):
+        where = [table.c[name] == value for name, value in key.items()]
+        return execute(curs, update(table).where(*where).values(**values))
+    columns, keys = tuple(values), tuple(key)
+    cache_key = (table.name, columns, keys)
+    if (sql := _updates.get(cache_key)) is None:
+        sql = _updates.setdefault(
+            cache_key,
+            PgSQL("UPDATE {} SET {} WHERE {}")
+            .format(
+                Identifier(table.name),
+                PgSQL(", ").join(PgSQL("{} = {}").format(Identifier(name), Placeholder(name)) for name in columns),
+                PgSQL(" AND ").join(PgSQL("{} = {}").format(Identifier(name), Placeholder(f"key_{name}")) for name in keys),
+            )
+            .as_string(None),
+        )
+    return curs.execute(sql, storable({**values, **{f"key_{name}": value for name, value in key.items()}}))
+
+
 _inserts: dict[tuple[str, tuple[str, ...]], str] = {}
+_updates: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
 _compiled: dict[Any, tuple[Any, str]] = {}
 
 

@@ -23,7 +23,7 @@ from domain.tenant import TenantConfig
 from domain.ticket import Ticket
 from domain.workflow import Category
 from projections.base import TrackedProjection
-from projections.sql import execute, insert_row
+from projections.sql import execute, insert_row, update_row
 from projections.ticket_tables import TicketTables, ticket_tables
 
 # What the history shows of an opening; the workflow definition is kept on the event alone.
@@ -357,9 +357,9 @@ class TicketsProjection(TrackedProjection):
         insert_row(curs, self.tables.assignments, dict(**row, **values, actor=e.actor_id, role=e.actor_role, at=e.timestamp))
 
     def _touch(self, curs: Cursor[Any], e: Any, **values: Any) -> None:
-        tickets = self.tables.tickets
-        statement = update(tickets).where(tickets.c.id == e.originator_id)
-        execute(curs, statement.values(**values, updated_at=e.timestamp, version=e.originator_version))
+        update_row(
+            curs, self.tables.tickets, {"id": e.originator_id}, {**values, "updated_at": e.timestamp, "version": e.originator_version}
+        )
 
     def _record(
         self,
