@@ -67,6 +67,31 @@ def update_row(curs: Cursor[Any], table: Table, key: Mapping[str, Any], values: 
     return curs.execute(sql, storable({**values, **{f"key_{name}": value for name, value in key.items()}}))
 
 
+def add_to_rows(curs: Cursor[Any], table: Table, rows: list[dict[str, Any]], counters: tuple[str, ...]) -> None:
+    """Inserts each row, or adds its counters to the row its primary key names. The SQL is made
+    once per table and set of columns, and the rows go together (in a pipeline, in one trip)."""
+    columns = tuple(rows[0])
+    cache_key = (table.name, columns, counters)
+    if (sql := _additions.get(cache_key)) is None:
+        name = Identifier(table.name)
+        sql = _additions.setdefault(
+            cache_key,
+            PgSQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ON CONSTRAINT {} DO UPDATE SET {}")
+            .format(
+                name,
+                PgSQL(", ").join(map(Identifier, columns)),
+                PgSQL(", ").join(Placeholder(column) for column in columns),
+                Identifier(table.primary_key.name),
+                PgSQL(", ").join(
+                    PgSQL("{} = {}.{} + EXCLUDED.{}").format(Identifier(c), name, Identifier(c), Identifier(c)) for c in counters
+                ),
+            )
+            .as_string(None),
+        )
+    curs.executemany(sql, [storable(row) for row in rows])
+
+
+_additions: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
 _inserts: dict[tuple[str, tuple[str, ...]], str] = {}
 _updates: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
 _compiled: dict[Any, tuple[Any, str]] = {}
