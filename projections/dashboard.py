@@ -285,8 +285,12 @@ class DashboardProjection(TrackedProjection):
         if tenant in self._batch_dirty:
             return
         self._batch_dirty.add(tenant)
-        dirty = upsert(self.tables.dirty).values(tenant=tenant, since=datetime.now().astimezone())
-        execute(curs, dirty.on_conflict_do_nothing(index_elements=["tenant"]))
+        # A mark already there is touched, not left alone: the publisher takes marks with a DELETE,
+        # which then waits for this transaction, so it cannot take the mark and publish the figures
+        # before this batch's changes to them are committed (and then never again).
+        table = self.tables.dirty
+        dirty = upsert(table).values(tenant=tenant, since=datetime.now().astimezone())
+        execute(curs, dirty.on_conflict_do_update(index_elements=["tenant"], set_={"since": table.c.since}))
 
     def _facts_of(self, curs: Cursor[Any], ticket_ids: set[Any]) -> dict[Any, dict[str, Any]]:
         """The facts of these tickets (ids of other aggregates find nothing), in one query."""
