@@ -19,6 +19,14 @@ from workers.embedded import free_port
 pytestmark = pytest.mark.e2e
 
 
+def port_answers(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
 def eventually(check, timeout: float = 15.0):
     deadline = time.monotonic() + timeout
     while True:
@@ -127,6 +135,7 @@ def test_serve_started_again_after_a_sigkill_stops_the_nats_server_the_killed_on
         left = psutil.Process(int((data / NATS_PID).read_text()))
         serve.kill()  # SIGKILL: docket cannot stop the nats-server it runs in its own session
         assert left.is_running()
+        assert eventually(lambda: not port_answers(port)), "the killed serve's other API process kept the port"
         again = Service(["serve"], env, tmp_path / "serve-again.log")
         again.wait_healthy(base)
         assert "left running on" in again.text()
