@@ -44,7 +44,6 @@ MAX_BATCH = 200
 MAX_WAIT = 0.0
 ATTEMPTS = 3  # times a command is decided again after another process changed what it loaded
 SAVED_VERSIONS_KEPT = 100_000
-DECIDERS = 4
 
 
 class Store(Protocol):
@@ -112,9 +111,6 @@ class CommandRunner:
         self._queue: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
         self._saved: dict[UUID, int] = {}  # the version this process last saved, per aggregate
         self._start_lock = threading.Lock()
-        # A few commands decide at once, the rest wait without holding the GIL: with dozens of
-        # threads deciding, the committer waits its turn for the GIL after every round trip.
-        self._deciding = threading.BoundedSemaphore(DECIDERS)
         self._committer: threading.Thread | None = None
         self.batches = 0  # saved together, for tests
 
@@ -139,8 +135,7 @@ class CommandRunner:
 
     def _run(self, decide: Callable[[Unit], R], answer: Callable[[R, int | None], T]) -> T:
         unit = Unit(self.app, self.config)
-        with self._deciding:
-            result = decide(unit)
+        result = decide(unit)
         if not unit.changed:
             return answer(result, None)
         job = Job(decide, unit, result)
