@@ -16,7 +16,7 @@ from api.attachments import AttachmentController
 from api.dashboard import DashboardController
 from api.dependencies import provide_actor
 from api.errors import EXCEPTION_HANDLERS
-from api.health import live, ready
+from api.health import health, live, ready
 from api.metrics import metrics
 from api.replies import ReplyController
 from api.services import Services
@@ -51,6 +51,7 @@ def create_app(services: Services) -> Litestar:
 
     return Litestar(
         route_handlers=[
+            health,
             live,
             ready,
             metrics,

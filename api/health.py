@@ -27,8 +27,17 @@ async def live() -> dict[str, str]:
     return {"status": "live"}
 
 
-@get(["/health", "/health/ready"], operation_id="ready", summary="Can it serve: the database answers; stalled projections named")
+@get("/health/ready", operation_id="ready", summary="Can it serve: the database answers; stalled projections named")
 async def ready(services: NamedDependency[Services]) -> Response[dict[str, Any]]:
+    return await _readiness(services)
+
+
+@get("/health", operation_id="health", summary="As /health/ready")
+async def health(services: NamedDependency[Services]) -> Response[dict[str, Any]]:
+    return await _readiness(services)
+
+
+async def _readiness(services: Services) -> Response[dict[str, Any]]:
     try:
         stalled = await asyncio.wait_for(asyncio.to_thread(_database_check, services.engine), READY_TIMEOUT)
     except TimeoutError:
