@@ -43,12 +43,10 @@ class TrackedProjection(Projection[PostgresTrackingRecorder]):
         rather than applying it twice; any other error propagates and rolls the batch back."""
         applied = self._tracked_position(curs, items[0][1].application_name) if items else 0
         fresh = [(domain_event, tracking) for domain_event, tracking in items if tracking.notification_id > applied]
-        # In a pipeline, statements go to the server without waiting each for its answer. The
-        # position is recorded after it: its insert (prepared, and read back) once failed inside
-        # the pipeline with "the last operation didn't produce records", the answer of the insert before.
-        with curs.connection.pipeline():
-            for domain_event, tracking in fresh:
-                self.apply(domain_event, tracking, curs)
+        # Not in a psycopg pipeline: a read after a write there (a team's members after its ticket's
+        # insert) was answered, under load, with the write's result ("didn't produce records").
+        for domain_event, tracking in fresh:
+            self.apply(domain_event, tracking, curs)
         if fresh:
             self.view._insert_tracking(curs, fresh[-1][1])
 

@@ -164,8 +164,8 @@ class DashboardProjection(TrackedProjection):
 
     def apply_batch(self, curs: Cursor[Any], items: list[tuple[Any, Tracking]]) -> None:
         """Within a batch (one transaction, this projection the only writer) the facts of a ticket
-        read or written once are kept, and a tenant is marked dirty once: a read in a pipeline
-        waits for every statement before it, and most events of a batch touch a few tickets."""
+        read or written once are kept, and a tenant is marked dirty once: each read is a round trip
+        and most events of a batch touch a few tickets."""
         self._batch_facts, self._batch_dirty = self._facts_of(curs, {e.originator_id for e, _ in items}), set()
         try:
             super().apply_batch(curs, items)

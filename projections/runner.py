@@ -19,6 +19,7 @@ import psycopg
 from psycopg.sql import SQL, Identifier
 
 from commands.app import Docket
+from commands.config_cache import conninfo
 from projections.base import TrackedProjection
 from projections.health import clear_stall, record_stall
 from projections.operations import events_after, tracking_recorder
@@ -36,13 +37,11 @@ class ProjectionLoop:
         self,
         app: Docket,
         projection_class: type[TrackedProjection],
-        database_url: str,
         *,
         first_backoff: float = FIRST_BACKOFF,
         max_backoff: float = MAX_BACKOFF,
     ) -> None:
         self.app = app
-        self.database_url = database_url
         self.datastore = app.recorder.datastore
         self.view = tracking_recorder(self.datastore, projection_class.name)
         self.projection = projection_class(self.view)
@@ -90,7 +89,7 @@ class ProjectionLoop:
 
     @contextlib.contextmanager
     def _listening(self) -> Iterator[psycopg.Connection]:
-        with psycopg.connect(self.database_url, autocommit=True) as listener:
+        with psycopg.connect(conninfo(self.app), autocommit=True) as listener:
             listener.execute(SQL("LISTEN {}").format(Identifier(self.app.recorder.channel_name)))
             yield listener
 

@@ -3,13 +3,13 @@ so a projection's rows and its tracking position commit together."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
 from psycopg import Cursor
 from psycopg.sql import SQL as PgSQL
-from psycopg.sql import Identifier, Placeholder
+from psycopg.sql import Composable, Identifier, Placeholder
 from psycopg.types.json import Jsonb
 from sqlalchemy import MetaData, Table, create_engine, update
 from sqlalchemy.dialects import postgresql
@@ -30,70 +30,60 @@ def insert_row(curs: Cursor[Any], table: Table, row: Mapping[str, Any]) -> Curso
     """A plain INSERT of one row. Its SQL is made once per table and set of columns: building a
     SQLAlchemy statement for each event's row cost more than the rest of applying it."""
     columns = tuple(row)
-    key = (table.name, columns)
-    if (sql := _inserts.get(key)) is None:
-        sql = _inserts.setdefault(
-            key,
-            PgSQL("INSERT INTO {} ({}) VALUES ({})")
-            .format(
-                Identifier(table.name),
-                PgSQL(", ").join(map(Identifier, columns)),
-                PgSQL(", ").join(Placeholder(name) for name in columns),
-            )
-            .as_string(None),
+
+    def build() -> Composable:
+        return PgSQL("INSERT INTO {} ({}) VALUES ({})").format(Identifier(table.name), _names(columns), _placeholders(columns))
+
+    return curs.execute(_sql(("insert", table.name, columns), build), storable(dict(row)))
+
+
+def add_to_rows(curs: Cursor[Any], table: Table, rows: list[dict[str, Any]], counters: tuple[str, ...]) -> None:
+    """Inserts each row, or adds its counters to the row its primary key names, the rows sent
+    with one statement."""
+    columns = tuple(rows[0])
+
+    def build() -> Composable:
+        name = Identifier(table.name)
+        added = PgSQL(", ").join(PgSQL("{0} = {1}.{0} + EXCLUDED.{0}").format(Identifier(c), name) for c in counters)
+        return PgSQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ON CONSTRAINT {} DO UPDATE SET {}").format(
+            name, _names(columns), _placeholders(columns), Identifier(table.primary_key.name), added
         )
-    return curs.execute(sql, storable(dict(row)))
+
+    curs.executemany(_sql(("add", table.name, columns, counters), build), [storable(row) for row in rows])
 
 
 def update_row(curs: Cursor[Any], table: Table, key: Mapping[str, Any], values: Mapping[str, Any]) -> Cursor[Any]:
-    """An UPDATE of the row with this key, its SQL made once per table and set of columns. Values
-    that are SQL (a counter's `+ 1`) go through SQLAlchemy."""
+    """An UPDATE of the row with this key. Values that are SQL (a counter's `+ 1`) go through SQLAlchemy."""
     if any(isinstance(value, ClauseElement) for value in values.values()):
         where = [table.c[name] == value for name, value in key.items()]
         return execute(curs, update(table).where(*where).values(**values))
     columns, keys = tuple(values), tuple(key)
-    cache_key = (table.name, columns, keys)
-    if (sql := _updates.get(cache_key)) is None:
-        sql = _updates.setdefault(
-            cache_key,
-            PgSQL("UPDATE {} SET {} WHERE {}")
-            .format(
-                Identifier(table.name),
-                PgSQL(", ").join(PgSQL("{} = {}").format(Identifier(name), Placeholder(name)) for name in columns),
-                PgSQL(" AND ").join(PgSQL("{} = {}").format(Identifier(name), Placeholder(f"key_{name}")) for name in keys),
-            )
-            .as_string(None),
-        )
-    return curs.execute(sql, storable({**values, **{f"key_{name}": value for name, value in key.items()}}))
+
+    def build() -> Composable:
+        assigned = PgSQL(", ").join(PgSQL("{} = {}").format(Identifier(c), Placeholder(c)) for c in columns)
+        matched = PgSQL(" AND ").join(PgSQL("{} = {}").format(Identifier(k), Placeholder(f"key_{k}")) for k in keys)
+        return PgSQL("UPDATE {} SET {} WHERE {}").format(Identifier(table.name), assigned, matched)
+
+    params = {**values, **{f"key_{name}": value for name, value in key.items()}}
+    return curs.execute(_sql(("update", table.name, columns, keys), build), storable(params))
 
 
-def add_to_rows(curs: Cursor[Any], table: Table, rows: list[dict[str, Any]], counters: tuple[str, ...]) -> None:
-    """Inserts each row, or adds its counters to the row its primary key names. The SQL is made
-    once per table and set of columns, and the rows go together (in a pipeline, in one trip)."""
-    columns = tuple(rows[0])
-    cache_key = (table.name, columns, counters)
-    if (sql := _additions.get(cache_key)) is None:
-        name = Identifier(table.name)
-        sql = _additions.setdefault(
-            cache_key,
-            PgSQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ON CONSTRAINT {} DO UPDATE SET {}")
-            .format(
-                name,
-                PgSQL(", ").join(map(Identifier, columns)),
-                PgSQL(", ").join(Placeholder(column) for column in columns),
-                Identifier(table.primary_key.name),
-                PgSQL(", ").join(
-                    PgSQL("{} = {}.{} + EXCLUDED.{}").format(Identifier(c), name, Identifier(c), Identifier(c)) for c in counters
-                ),
-            )
-            .as_string(None),
-        )
-    curs.executemany(sql, [storable(row) for row in rows])
+def _sql(key: tuple[Any, ...], build: Callable[[], Composable]) -> str:
+    """The SQL of a statement shape, made the first time it is asked for."""
+    if (sql := _statements.get(key)) is None:
+        sql = _statements.setdefault(key, build().as_string(None))
+    return sql
 
 
-_additions: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
-_inserts: dict[tuple[str, tuple[str, ...]], str] = {}
-_updates: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+def _names(columns: tuple[str, ...]) -> Composable:
+    return PgSQL(", ").join(map(Identifier, columns))
+
+
+def _placeholders(columns: tuple[str, ...]) -> Composable:
+    return PgSQL(", ").join(map(Placeholder, columns))
+
+
+_statements: dict[tuple[Any, ...], str] = {}
 _compiled: dict[Any, tuple[Any, str]] = {}
 
 

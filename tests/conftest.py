@@ -65,10 +65,10 @@ def app(es_env) -> Iterator[Docket]:
 
 
 @pytest.fixture(scope="session")
-def projectors(app, database_url) -> Iterator[dict[str, ProjectionLoop]]:
+def projectors(app) -> Iterator[dict[str, ProjectionLoop]]:
     """Every projection following the event store in a thread, as the projector runs them."""
     halt = threading.Event()
-    loops = {name: ProjectionLoop(app, projection, database_url) for name, projection in PROJECTIONS.items()}
+    loops = {name: ProjectionLoop(app, projection) for name, projection in PROJECTIONS.items()}
     threads = [threading.Thread(target=loop.run, args=(halt,), name=f"projection-{name}") for name, loop in loops.items()]
     for thread in threads:
         thread.start()

@@ -112,7 +112,7 @@ async def _run_projectors(app: Docket, found: Endpoints, stop: asyncio.Event) ->
     engine = engine_for(found.database_url, pool_size=2)
     publisher = asyncio.create_task(run_publisher(engine, found.nats_url, stop))
     halt = threading.Event()
-    loops = [ProjectionLoop(app, projection_class, found.database_url) for projection_class in PROJECTIONS.values()]
+    loops = [ProjectionLoop(app, projection_class) for projection_class in PROJECTIONS.values()]
     following = [asyncio.create_task(asyncio.to_thread(loop.run, halt)) for loop in loops]
     log.info("projecting %s", ", ".join(PROJECTIONS))
     try:

@@ -25,6 +25,20 @@ def docket_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def roles_env(data_dir: Path, database_url: str, port: int, **extra: str) -> dict[str, str]:
+    """Roles run apart, as compose.yaml runs them: on the test session's database and secrets."""
+    from tests.conftest import CIPHER_KEY, JWT_SECRET
+
+    return docket_env(
+        data_dir,
+        DOCKET_DATABASE_URL=database_url,
+        DOCKET_HTTP_PORT=str(port),
+        DOCKET_JWT_SECRET=JWT_SECRET,
+        DOCKET_CIPHER_KEY=CIPHER_KEY,
+        **extra,
+    )
+
+
 def docket(*args: str, env: dict[str, str], timeout: float = 120) -> str:
     result = subprocess.run([*DOCKET, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr

@@ -17,8 +17,8 @@ from api.auth import issue_token
 from commands.app import TICKET_TOPICS
 from projections.operations import events_after, rebuild
 from projections.ticket_tables import LIVE
-from tests.conftest import CIPHER_KEY, JWT_SECRET
-from tests.e2e.processes import Service, docket_env
+from tests.conftest import JWT_SECRET
+from tests.e2e.processes import Service, roles_env
 from tests.e2e.test_serve import eventually
 from tests.integration.test_tickets_projection import read_all
 from tests.nats_helpers import read_subject
@@ -84,14 +84,7 @@ def test_killing_api_projector_and_relay_under_load_loses_and_duplicates_nothing
 ):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = docket_env(
-        tmp_path,
-        DOCKET_DATABASE_URL=database_url,
-        DOCKET_HTTP_PORT=str(port),
-        DOCKET_JWT_SECRET=JWT_SECRET,
-        DOCKET_CIPHER_KEY=CIPHER_KEY,
-        DOCKET_API_WORKERS="2",
-    )
+    env = roles_env(tmp_path, database_url, port, DOCKET_API_WORKERS="2")
     starts = iter(range(1000))
 
     def start(role: str) -> Service:

@@ -12,7 +12,7 @@ import pytest
 from commands.structs import OpenTicket
 from commands.tickets import open_ticket
 from tests.conftest import CIPHER_KEY, JWT_SECRET
-from tests.e2e.processes import Service, docket_env
+from tests.e2e.processes import Service, docket_env, roles_env
 from tests.e2e.test_serve import eventually
 from tests.nats_helpers import read_subject
 from workers.embedded import free_port
@@ -50,13 +50,7 @@ def test_api_projector_and_relay_run_as_separate_processes(database_url, nats_se
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = docket_env(
-        tmp_path,
-        DOCKET_DATABASE_URL=database_url,
-        DOCKET_HTTP_PORT=str(port),
-        DOCKET_JWT_SECRET=JWT_SECRET,
-        DOCKET_CIPHER_KEY=CIPHER_KEY,
-    )
+    env = roles_env(tmp_path, database_url, port)
     # As compose.yaml runs them: each role with its own NATS user in its URL, the API with none.
     roles = [
         Service([role], env if role == "api" else {**env, "DOCKET_NATS_URL": nats_server.url_for(role)}, tmp_path / f"{role}.log")

@@ -67,12 +67,12 @@ def stall_rows(engine) -> list[dict]:
         ]
 
 
-def test_a_failing_projection_retries_without_leaking_connections_and_health_names_it(app, actor, engine, client, database_url):
+def test_a_failing_projection_retries_without_leaking_connections_and_health_names_it(app, actor, engine, client):
     tracking_recorder(app.recorder.datastore, Flaky.name).create_table()
     open_ticket(app, OpenTicket(actor=actor("reporter"), title="T", description="d", category="roads"))
     head = app.recorder.max_notification_id()
     Flaky.failing.set()
-    loop = ProjectionLoop(app, Flaky, database_url, first_backoff=0.001, max_backoff=0.005)
+    loop = ProjectionLoop(app, Flaky, first_backoff=0.001, max_backoff=0.005)
     halt = threading.Event()
     thread = threading.Thread(target=loop.run, args=(halt,))
     before = backends(engine)
