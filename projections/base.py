@@ -43,12 +43,16 @@ class TrackedProjection(Projection[PostgresTrackingRecorder]):
         rather than applying it twice; any other error propagates and rolls the batch back."""
         applied = self._tracked_position(curs, items[0][1].application_name) if items else 0
         fresh = [(domain_event, tracking) for domain_event, tracking in items if tracking.notification_id > applied]
-        # Not in a psycopg pipeline: a read after a write there (a team's members after its ticket's
-        # insert) was answered, under load, with the write's result ("didn't produce records").
-        for domain_event, tracking in fresh:
-            self.apply(domain_event, tracking, curs)
         if fresh:
+            self.apply_all(curs, fresh)
             self.view._insert_tracking(curs, fresh[-1][1])
+
+    def apply_all(self, curs: Cursor[Any], items: list[tuple[Any, Tracking]]) -> None:
+        """Applies the events one after another on the cursor (a projection may gather them instead).
+        Not in a psycopg pipeline: a read after a write there (a team's members after its ticket's
+        insert) was answered, under load, with the write's result ("didn't produce records")."""
+        for domain_event, tracking in items:
+            self.apply(domain_event, tracking, curs)
 
     def _tracked_position(self, curs: Cursor[Any], application_name: str) -> int:
         table = Identifier(self.view.datastore.schema, self.view.tracking_table_name)

@@ -18,7 +18,6 @@ from typing import Any
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from psycopg import Cursor
-from psycopg.sql import SQL, Identifier
 from sqlalchemy import (
     Boolean,
     Column,
@@ -33,7 +32,6 @@ from sqlalchemy import (
     Text,
     Uuid,
     select,
-    update,
 )
 from sqlalchemy.dialects.postgresql import insert as upsert
 
@@ -42,7 +40,8 @@ from domain.permissions import STAFF
 from domain.team import Team
 from domain.ticket import Ticket
 from projections.base import TrackedProjection
-from projections.sql import add_to_rows, execute, insert_row, update_row
+from projections.rows import RowWriter
+from projections.sql import execute
 
 FIGURES = (
     "open", "resolved", "total", "with_sla", "with_response_sla", "with_resolution_sla",
@@ -50,6 +49,7 @@ FIGURES = (
 )  # fmt: skip
 STAFF_ROLES = {role.value for role in STAFF}
 OPEN, RESOLVED = ("open", "pending"), ("resolved", "closed")
+ROLLUP_KEY = ("tenant", "dim", "grain", "ward", "period", "key")  # a rollup row's primary key, in its order
 
 
 @dataclass(frozen=True)
@@ -159,25 +159,33 @@ class DashboardProjection(TrackedProjection):
 
     def __init__(self, view: Any, tables: Any = None) -> None:
         super().__init__(view, tables)
-        self._batch_facts: dict[Any, dict[str, Any]] = {}
-        self._batch_dirty: set[str] = set()
+        self._additions: list[tuple[tuple[Any, ...], dict[str, float]]] = []
+        self._dirty: set[str] = set()
 
-    def apply_batch(self, curs: Cursor[Any], items: list[tuple[Any, Tracking]]) -> None:
-        """Within a batch (one transaction, this projection the only writer) the facts of a ticket
-        read or written once are kept, and a tenant is marked dirty once: each read is a round trip
-        and most events of a batch touch a few tickets."""
-        self._batch_facts, self._batch_dirty = self._facts_of(curs, {e.originator_id for e, _ in items}), set()
+    def apply_all(self, curs: Cursor[Any], items: list[tuple[Any, Tracking]]) -> None:
+        """A batch's events change the tickets' facts in memory (each read once, with the rest of
+        the batch's, and written once) and list what they add to which rollup rows; the additions
+        are then made in memory too, in the order of the events, onto the rows read in one query,
+        so the sums (floating-point seconds among them) are those of adding event by event."""
+        rows = RowWriter(curs)
+        rows.load(self.tables.facts, {e.originator_id for e, _ in items})
+        self._additions, self._dirty = [], set()
         try:
-            super().apply_batch(curs, items)
+            for domain_event, tracking in items:
+                self.apply(domain_event, tracking, rows)
+            self._add_up(rows)
+            rows.flush()
+            for tenant in sorted(self._dirty):
+                self._mark_dirty(curs, tenant)
         finally:
-            self._batch_facts, self._batch_dirty = {}, set()
+            self._additions, self._dirty = [], set()
 
     @singledispatchmethod
-    def apply(self, domain_event: Any, tracking: Tracking, curs: Cursor[Any]) -> None:
+    def apply(self, domain_event: Any, tracking: Tracking, rows: RowWriter) -> None:
         """Events no figure depends on change nothing."""
 
     @apply.register
-    def _opened(self, e: Ticket.Opened, tracking: Tracking, curs: Cursor[Any]) -> None:
+    def _opened(self, e: Ticket.Opened, tracking: Tracking, rows: RowWriter) -> None:
         facts = {
             "id": e.originator_id,
             "tenant": e.tenant,
@@ -196,120 +204,108 @@ class DashboardProjection(TrackedProjection):
             "resolution_breached": False,
             "response_seconds": None,
         }
-        insert_row(curs, self.tables.facts, dict(**facts))
-        self._batch_facts[e.originator_id] = facts
-        self._add(curs, facts, contribution(facts), sign=1)
+        rows.add(self.tables.facts, facts)
+        self._add(facts, sign=1)
 
     @apply.register
-    def _status_changed(self, e: Ticket.StatusChanged, tracking: Tracking, curs: Cursor[Any]) -> None:
-        self._change(curs, e, lambda f: {"status_category": e.to_category, **_responded(f, e)})
+    def _status_changed(self, e: Ticket.StatusChanged, tracking: Tracking, rows: RowWriter) -> None:
+        self._change(rows, e, lambda f: {"status_category": e.to_category, **_responded(f, e)})
 
     @apply.register
-    def _reply_added(self, e: Ticket.ReplyAdded, tracking: Tracking, curs: Cursor[Any]) -> None:
+    def _reply_added(self, e: Ticket.ReplyAdded, tracking: Tracking, rows: RowWriter) -> None:
         if not e.internal:
-            self._change(curs, e, lambda f: _responded(f, e))
+            self._change(rows, e, lambda f: _responded(f, e))
 
     @apply.register
-    def _edited(self, e: Ticket.Edited, tracking: Tracking, curs: Cursor[Any]) -> None:
+    def _edited(self, e: Ticket.Edited, tracking: Tracking, rows: RowWriter) -> None:
         # A corrected category or ward moves the ticket's contribution from the old bucket to the new one.
         moved = {name: e.changes[name]["new"] or "" for name in ("category", "ward") if name in e.changes}
         if moved:
-            self._change(curs, e, lambda f: moved)
+            self._change(rows, e, lambda f: moved)
 
     @apply.register
-    def _archived(self, e: Ticket.Archived, tracking: Tracking, curs: Cursor[Any]) -> None:
-        self._change(curs, e, lambda f: {"archived": True})
+    def _archived(self, e: Ticket.Archived, tracking: Tracking, rows: RowWriter) -> None:
+        self._change(rows, e, lambda f: {"archived": True})
 
     @apply.register
-    def _assigned(self, e: Ticket.Assigned, tracking: Tracking, curs: Cursor[Any]) -> None:
-        restricted = self._team_restricted(curs, e.team_id)
-        self._change(curs, e, lambda f: {"team_id": e.team_id, "team_restricted": restricted})
+    def _assigned(self, e: Ticket.Assigned, tracking: Tracking, rows: RowWriter) -> None:
+        team = rows.row(self.tables.teams, e.team_id)
+        restricted = bool(team and team["is_restricted"])
+        self._change(rows, e, lambda f: {"team_id": e.team_id, "team_restricted": restricted})
 
     @apply.register
-    def _deadlines_set(self, e: Ticket.SLADeadlinesSet, tracking: Tracking, curs: Cursor[Any]) -> None:
+    def _deadlines_set(self, e: Ticket.SLADeadlinesSet, tracking: Tracking, rows: RowWriter) -> None:
         def update_sla(f: dict[str, Any]) -> dict[str, Any]:
             changes: dict[str, Any] = {f"has_{kind}_sla": True for kind in e.clocks}
             changes.update({f"{kind}_breached": False for kind in e.clocks})
             return changes
 
-        self._change(curs, e, update_sla)
+        self._change(rows, e, update_sla)
 
     @apply.register
-    def _sla_breached(self, e: Ticket.SLABreached, tracking: Tracking, curs: Cursor[Any]) -> None:
-        self._change(curs, e, lambda f: {f"{e.kind}_breached": True})
+    def _sla_breached(self, e: Ticket.SLABreached, tracking: Tracking, rows: RowWriter) -> None:
+        self._change(rows, e, lambda f: {f"{e.kind}_breached": True})
 
     @apply.register
-    def _team_created(self, e: Team.TeamCreated, tracking: Tracking, curs: Cursor[Any]) -> None:
-        row = {"id": str(e.originator_id), "tenant": e.tenant, "name": e.name, "is_restricted": e.is_restricted}
-        insert_row(curs, self.tables.teams, dict(**row))
+    def _team_created(self, e: Team.TeamCreated, tracking: Tracking, rows: RowWriter) -> None:
+        rows.add(self.tables.teams, {"id": str(e.originator_id), "tenant": e.tenant, "name": e.name, "is_restricted": e.is_restricted})
 
     @apply.register
-    def _team_changed(self, e: Team.TeamChanged, tracking: Tracking, curs: Cursor[Any]) -> None:
+    def _team_changed(self, e: Team.TeamChanged, tracking: Tracking, rows: RowWriter) -> None:
         teams, team_id = self.tables.teams, str(e.originator_id)
         values = {name: e.changes[name]["new"] for name in ("name", "is_restricted") if name in e.changes}
         if values:
-            execute(curs, update(teams).where(teams.c.id == team_id).values(**values))
+            rows.change(teams, team_id, values)
         if "name" in values:
-            self._mark_dirty(curs, e.tenant)  # the workload names its teams
+            self._dirty.add(e.tenant)  # the workload names its teams
         if "is_restricted" in values:
             facts = self.tables.facts
-            # In a fixed order, so that a rebuild sums the same floating-point seconds in the same order.
-            held = execute(curs, select(facts.c.id).where(facts.c.team_id == team_id).order_by(facts.c.id)).fetchall()
-            for ticket_id in held:
-                self._change_facts(curs, ticket_id["id"], {"team_restricted": values["is_restricted"]})
+            # In a fixed order, so that a rebuild adds the same floating-point seconds in the same order.
+            held = rows.execute(select(facts.c.id).where(facts.c.team_id == team_id).order_by(facts.c.id)).fetchall()
+            for ticket in held:
+                self._change_facts(rows, ticket["id"], {"team_restricted": values["is_restricted"]})
 
-    def _change(self, curs: Cursor[Any], e: Any, changes: Any) -> None:
-        facts = self._facts(curs, e.originator_id)
+    def _change(self, rows: RowWriter, e: Any, changes: Any) -> None:
+        facts = rows.row(self.tables.facts, e.originator_id)
         if facts is not None:
-            self._change_facts(curs, e.originator_id, changes(facts), facts)
+            self._change_facts(rows, e.originator_id, changes(facts))
 
-    def _change_facts(self, curs: Cursor[Any], ticket_id: Any, changes: dict[str, Any], old: dict[str, Any] | None = None) -> None:
+    def _change_facts(self, rows: RowWriter, ticket_id: Any, changes: dict[str, Any]) -> None:
         """Moves the ticket's contribution from what it was to what it becomes."""
-        old = old or self._facts(curs, ticket_id)
+        old = dict(rows.row(self.tables.facts, ticket_id) or {})
         new = {**old, **changes}
-        if new == old:
+        if not old or new == old:
             return
-        update_row(curs, self.tables.facts, {"id": ticket_id}, changes)
-        self._batch_facts[ticket_id] = new
-        self._add(curs, old, contribution(old), sign=-1)
-        self._add(curs, new, contribution(new), sign=1)
+        rows.change(self.tables.facts, ticket_id, changes)
+        self._add(old, sign=-1)
+        self._add(new, sign=1)
 
-    def _add(self, curs: Cursor[Any], facts: dict[str, Any], figures: dict[str, float], sign: int) -> None:
+    def _add(self, facts: dict[str, Any], sign: int) -> None:
+        figures = contribution(facts)
         if not any(figures.values()):
             return
         signed = {name: sign * value for name, value in figures.items()}
-        add_to_rows(curs, self.tables.rollups, [{**key, **signed} for key in rollup_keys(facts)], tuple(signed))
-        self._mark_dirty(curs, facts["tenant"])
+        self._additions.extend((tuple(key[c] for c in ROLLUP_KEY), signed) for key in rollup_keys(facts))
+        self._dirty.add(facts["tenant"])
+
+    def _add_up(self, rows: RowWriter) -> None:
+        """Makes the batch's additions to the rollup rows, in order."""
+        rollups = self.tables.rollups
+        rows.load(rollups, {key for key, _ in self._additions})
+        for key, signed in self._additions:
+            row = rows.row(rollups, key)
+            if row is None:
+                row = {**dict(zip(ROLLUP_KEY, key, strict=True)), **dict.fromkeys(signed, 0)}
+                rows.add(rollups, row)
+            rows.change(rollups, key, {name: row[name] + value for name, value in signed.items()})
 
     def _mark_dirty(self, curs: Cursor[Any], tenant: str) -> None:
-        if tenant in self._batch_dirty:
-            return
-        self._batch_dirty.add(tenant)
         # A mark already there is touched, not left alone: the publisher takes marks with a DELETE,
         # which then waits for this transaction, so it cannot take the mark and publish the figures
         # before this batch's changes to them are committed (and then never again).
         table = self.tables.dirty
         dirty = upsert(table).values(tenant=tenant, since=datetime.now().astimezone())
         execute(curs, dirty.on_conflict_do_update(index_elements=["tenant"], set_={"since": table.c.since}))
-
-    def _facts_of(self, curs: Cursor[Any], ticket_ids: set[Any]) -> dict[Any, dict[str, Any]]:
-        """The facts of these tickets (ids of other aggregates find nothing), in one query."""
-        query = SQL("SELECT * FROM {} WHERE id = ANY(%s)").format(Identifier(self.tables.facts.name))
-        return {row["id"]: dict(row) for row in curs.execute(query, (list(ticket_ids),)).fetchall()}
-
-    def _facts(self, curs: Cursor[Any], ticket_id: Any) -> dict[str, Any] | None:
-        if ticket_id in self._batch_facts:
-            return dict(self._batch_facts[ticket_id])
-        row = execute(curs, select(self.tables.facts).where(self.tables.facts.c.id == ticket_id)).fetchone()
-        if row is None:
-            return None
-        self._batch_facts[ticket_id] = dict(row)
-        return dict(row)
-
-    def _team_restricted(self, curs: Cursor[Any], team_id: str) -> bool:
-        teams = self.tables.teams
-        row = execute(curs, select(teams.c.is_restricted).where(teams.c.id == team_id)).fetchone()
-        return bool(row and row["is_restricted"])
 
 
 def _responded(facts: dict[str, Any], e: Any) -> dict[str, Any]:

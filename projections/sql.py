@@ -3,19 +3,17 @@ so a projection's rows and its tracking position commit together."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import msgspec
 from psycopg import Cursor
-from psycopg.sql import SQL as PgSQL
-from psycopg.sql import Composable, Identifier, Placeholder
 from psycopg.types.json import Jsonb
-from sqlalchemy import MetaData, Table, create_engine, update
+from sqlalchemy import MetaData, create_engine
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
-from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.sql import Executable
 
 DIALECT = postgresql.psycopg.dialect()
 S = TypeVar("S", bound=msgspec.Struct)
@@ -26,64 +24,6 @@ def execute(curs: Cursor[Any], statement: Executable) -> Cursor[Any]:
     return curs.execute(sql, storable(params))
 
 
-def insert_row(curs: Cursor[Any], table: Table, row: Mapping[str, Any]) -> Cursor[Any]:
-    """A plain INSERT of one row. Its SQL is made once per table and set of columns: building a
-    SQLAlchemy statement for each event's row cost more than the rest of applying it."""
-    columns = tuple(row)
-
-    def build() -> Composable:
-        return PgSQL("INSERT INTO {} ({}) VALUES ({})").format(Identifier(table.name), _names(columns), _placeholders(columns))
-
-    return curs.execute(_sql(("insert", table.name, columns), build), storable(dict(row)))
-
-
-def add_to_rows(curs: Cursor[Any], table: Table, rows: list[dict[str, Any]], counters: tuple[str, ...]) -> None:
-    """Inserts each row, or adds its counters to the row its primary key names, the rows sent
-    with one statement."""
-    columns = tuple(rows[0])
-
-    def build() -> Composable:
-        name = Identifier(table.name)
-        added = PgSQL(", ").join(PgSQL("{0} = {1}.{0} + EXCLUDED.{0}").format(Identifier(c), name) for c in counters)
-        return PgSQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ON CONSTRAINT {} DO UPDATE SET {}").format(
-            name, _names(columns), _placeholders(columns), Identifier(table.primary_key.name), added
-        )
-
-    curs.executemany(_sql(("add", table.name, columns, counters), build), [storable(row) for row in rows])
-
-
-def update_row(curs: Cursor[Any], table: Table, key: Mapping[str, Any], values: Mapping[str, Any]) -> Cursor[Any]:
-    """An UPDATE of the row with this key. Values that are SQL (a counter's `+ 1`) go through SQLAlchemy."""
-    if any(isinstance(value, ClauseElement) for value in values.values()):
-        where = [table.c[name] == value for name, value in key.items()]
-        return execute(curs, update(table).where(*where).values(**values))
-    columns, keys = tuple(values), tuple(key)
-
-    def build() -> Composable:
-        assigned = PgSQL(", ").join(PgSQL("{} = {}").format(Identifier(c), Placeholder(c)) for c in columns)
-        matched = PgSQL(" AND ").join(PgSQL("{} = {}").format(Identifier(k), Placeholder(f"key_{k}")) for k in keys)
-        return PgSQL("UPDATE {} SET {} WHERE {}").format(Identifier(table.name), assigned, matched)
-
-    params = {**values, **{f"key_{name}": value for name, value in key.items()}}
-    return curs.execute(_sql(("update", table.name, columns, keys), build), storable(params))
-
-
-def _sql(key: tuple[Any, ...], build: Callable[[], Composable]) -> str:
-    """The SQL of a statement shape, made the first time it is asked for."""
-    if (sql := _statements.get(key)) is None:
-        sql = _statements.setdefault(key, build().as_string(None))
-    return sql
-
-
-def _names(columns: tuple[str, ...]) -> Composable:
-    return PgSQL(", ").join(map(Identifier, columns))
-
-
-def _placeholders(columns: tuple[str, ...]) -> Composable:
-    return PgSQL(", ").join(map(Placeholder, columns))
-
-
-_statements: dict[tuple[Any, ...], str] = {}
 _compiled: dict[Any, tuple[Any, str]] = {}
 
 
@@ -140,11 +80,18 @@ def engine_for(database_url: str, pool_size: int = 5) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
 
 
-def create_tables(curs: Cursor[Any], metadata: MetaData) -> None:
-    """Creates missing tables and indexes; an advisory lock keeps concurrent starters from racing."""
+def create_tables(curs: Cursor[Any], metadata: MetaData, *, indexes: bool = True) -> None:
+    """Creates missing tables (and their indexes, unless told not to: a bulk load is faster without
+    them); an advisory lock keeps concurrent starters from racing."""
     curs.execute("SELECT pg_advisory_xact_lock(hashtext('docket.schema'))")
     for table in metadata.sorted_tables:
         execute(curs, CreateTable(table, if_not_exists=True))
+    if indexes:
+        create_indexes(curs, metadata)
+
+
+def create_indexes(curs: Cursor[Any], metadata: MetaData) -> None:
+    for table in metadata.sorted_tables:
         for index in table.indexes:
             execute(curs, CreateIndex(index, if_not_exists=True))
 

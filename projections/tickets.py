@@ -1,6 +1,9 @@
 """The `tickets` read model: one row per ticket (its record, assignment and SLA clock), one per
 event for its history, its replies, attachments and assignment steps; and each tenant's
-workflows, settings, teams, routing rules and SLA policies."""
+workflows, settings, teams, routing rules and SLA policies.
+
+A batch's events change rows in memory (projections/rows.py), each ticket's row read once and
+written once however many of the batch's events change it."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
-from sqlalchemy import ARRAY, Text, func, literal, select, update
+from sqlalchemy import ARRAY, Text, func, literal, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as upsert
 
@@ -23,7 +26,7 @@ from domain.tenant import TenantConfig
 from domain.ticket import Ticket
 from domain.workflow import Category
 from projections.base import TrackedProjection
-from projections.sql import execute, insert_row, update_row
+from projections.rows import Row, RowWriter
 from projections.ticket_tables import TicketTables, ticket_tables
 
 # What the history shows of an opening; the workflow definition is kept on the event alone.
@@ -43,27 +46,33 @@ class TicketsProjection(TrackedProjection):
     tables: TicketTables
     tables_for = staticmethod(ticket_tables)
 
+    def apply_all(self, curs: Cursor[Any], items: list[tuple[Any, Tracking]]) -> None:
+        rows = RowWriter(curs)
+        touched = {e.originator_id for e, _ in items}
+        rows.load(self.tables.tickets, touched)
+        for domain_event, tracking in items:
+            self.apply(domain_event, tracking, rows)
+        rows.flush()
+
     @singledispatchmethod
-    def apply(self, domain_event: Any, tracking: Tracking, curs: Cursor[Any]) -> None:
+    def apply(self, domain_event: Any, tracking: Tracking, rows: RowWriter) -> None:
         """Events this read model does not show change nothing."""
 
     @apply.register
-    def _opened(self, e: Ticket.Opened, tracking: Tracking, curs: Cursor[Any]) -> None:
+    def _opened(self, e: Ticket.Opened, tracking: Tracking, rows: RowWriter) -> None:
         location = e.location or {}
-        columns = {f: getattr(e, f) for f in OPENED_FIELDS if f not in ("location", "custom_fields")}
-        insert_row(
-            curs,
+        columns = {f: getattr(e, f) for f in OPENED_FIELDS if f != "location"}
+        rows.add(
             self.tables.tickets,
             dict(
                 id=e.originator_id,
                 tenant=e.tenant,
                 **columns,
-                custom_fields=Jsonb(e.custom_fields),
                 status_category=Category.OPEN.value,
                 lat=location.get("lat"),
                 lon=location.get("lon"),
-                archived=False,
                 accepted=False,
+                archived=False,
                 response_breached=False,
                 resolution_breached=False,
                 escalation_level=0,
@@ -77,11 +86,11 @@ class TicketsProjection(TrackedProjection):
             ),
         )
         opened = {f: getattr(e, f) for f in OPENED_FIELDS}
-        self._record(curs, e, tracking, {f: {"old": None, "new": v} for f, v in opened.items() if v not in (None, [], {})})
+        self._record(rows, e, tracking, {f: {"old": None, "new": v} for f, v in opened.items() if v not in (None, [], {})})
 
     @apply.register
-    def _status_changed(self, e: Ticket.StatusChanged, tracking: Tracking, curs: Cursor[Any]) -> None:
-        t = self.tables.tickets.c
+    def _status_changed(self, e: Ticket.StatusChanged, tracking: Tracking, rows: RowWriter) -> None:
+        ticket = self._ticket(rows, e)
         reopened = e.from_category in (Category.RESOLVED, Category.CLOSED) and e.to_category in (Category.OPEN, Category.PENDING)
         values: dict[str, Any] = {"status": e.to_status, "status_category": e.to_category}
         if "assignee_id" in e.fields:
@@ -89,23 +98,22 @@ class TicketsProjection(TrackedProjection):
         if "completion_notes" in e.fields:
             values["completion_notes"] = e.fields["completion_notes"]
         if e.actor_role in STAFF_ROLES:
-            values["first_responded_at"] = func.coalesce(t.first_responded_at, e.timestamp)
+            values["first_responded_at"] = ticket.get("first_responded_at") or e.timestamp
         if e.to_category == Category.RESOLVED:
             values["resolved_at"] = e.timestamp
         if e.to_category == Category.CLOSED:
             values["closed_at"] = e.timestamp
         if reopened:
-            values.update(resolved_at=None, closed_at=None, reopen_count=t.reopen_count + 1)
-        self._touch(curs, e, **values)
+            values.update(resolved_at=None, closed_at=None, reopen_count=ticket.get("reopen_count", 0) + 1)
+        self._touch(rows, e, **values)
         changes = {"status": {"old": e.from_status, "new": e.to_status}}
         changes.update({name: {"old": None, "new": value} for name, value in e.fields.items()})
-        self._record(curs, e, tracking, changes, note=e.note, note_public=e.note_public)
+        self._record(rows, e, tracking, changes, note=e.note, note_public=e.note_public)
 
     @apply.register
-    def _reply_added(self, e: Ticket.ReplyAdded, tracking: Tracking, curs: Cursor[Any]) -> None:
-        t = self.tables.tickets.c
-        insert_row(
-            curs,
+    def _reply_added(self, e: Ticket.ReplyAdded, tracking: Tracking, rows: RowWriter) -> None:
+        ticket = self._ticket(rows, e)
+        rows.append(
             self.tables.replies,
             dict(
                 id=e.reply_id,
@@ -120,54 +128,52 @@ class TicketsProjection(TrackedProjection):
                 version=e.originator_version,
             ),
         )
-        values: dict[str, Any] = {"internal_note_count": t.internal_note_count + 1} if e.internal else {"reply_count": t.reply_count + 1}
+        counter = "internal_note_count" if e.internal else "reply_count"
+        values: dict[str, Any] = {counter: ticket.get(counter, 0) + 1}
         if e.actor_role in STAFF_ROLES and not e.internal:
-            values["first_responded_at"] = func.coalesce(t.first_responded_at, e.timestamp)
-        self._touch(curs, e, **values)
+            values["first_responded_at"] = ticket.get("first_responded_at") or e.timestamp
+        self._touch(rows, e, **values)
         changes = {"reply_id": {"old": None, "new": str(e.reply_id)}, "internal": {"old": None, "new": e.internal}}
         if e.is_solution:
             changes["is_solution"] = {"old": None, "new": True}
-        self._record(curs, e, tracking, changes, internal=e.internal)
+        self._record(rows, e, tracking, changes, internal=e.internal)
 
     @apply.register
-    def _edited(self, e: Ticket.Edited, tracking: Tracking, curs: Cursor[Any]) -> None:
+    def _edited(self, e: Ticket.Edited, tracking: Tracking, rows: RowWriter) -> None:
         values = {name: change["new"] for name, change in e.changes.items()}
-        if "custom_fields" in values:
-            values["custom_fields"] = Jsonb(values["custom_fields"])
         if "location" in values:
             location = values.pop("location") or {}
             values.update(lat=location.get("lat"), lon=location.get("lon"))
-        self._touch(curs, e, **values)
-        self._record(curs, e, tracking, e.changes)
+        self._touch(rows, e, **values)
+        self._record(rows, e, tracking, e.changes)
 
     @apply.register
-    def _transferred(self, e: Ticket.Transferred, tracking: Tracking, curs: Cursor[Any]) -> None:
-        self._touch(curs, e, assignee_id=e.to_assignee)
-        self._record(curs, e, tracking, {"assignee_id": {"old": e.from_assignee, "new": e.to_assignee}}, note=e.reason)
+    def _transferred(self, e: Ticket.Transferred, tracking: Tracking, rows: RowWriter) -> None:
+        self._touch(rows, e, assignee_id=e.to_assignee)
+        self._record(rows, e, tracking, {"assignee_id": {"old": e.from_assignee, "new": e.to_assignee}}, note=e.reason)
 
     @apply.register
-    def _archived(self, e: Ticket.Archived, tracking: Tracking, curs: Cursor[Any]) -> None:
-        self._touch(curs, e, archived=True)
-        self._record(curs, e, tracking, {"archived": {"old": False, "new": True}}, note=e.reason)
+    def _archived(self, e: Ticket.Archived, tracking: Tracking, rows: RowWriter) -> None:
+        self._touch(rows, e, archived=True)
+        self._record(rows, e, tracking, {"archived": {"old": False, "new": True}}, note=e.reason)
 
     @apply.register
-    def _field_redacted(self, e: Ticket.FieldRedacted, tracking: Tracking, curs: Cursor[Any]) -> None:
+    def _field_redacted(self, e: Ticket.FieldRedacted, tracking: Tracking, rows: RowWriter) -> None:
         """Clears the field on the ticket and every value of it in the ticket's history."""
-        self._touch(curs, e, **({"lat": None, "lon": None} if e.field == "location" else {e.field: None}))
+        self._touch(rows, e, **({"lat": None, "lon": None} if e.field == "location" else {e.field: None}))
         history = self.tables.history
         scrubbed = func.jsonb_set(
             history.c.changes, literal([e.field], ARRAY(Text)), literal(Jsonb({"old": REDACTED, "new": REDACTED}), JSONB)
         )
-        execute(
-            curs,
+        rows.execute(
             update(history).where(history.c.ticket_id == e.originator_id, history.c.changes.has_key(e.field)).values(changes=scrubbed),
         )
-        self._record(curs, e, tracking, {e.field: {"old": REDACTED, "new": None}}, note=e.reason)
+        self._record(rows, e, tracking, {e.field: {"old": REDACTED, "new": None}}, note=e.reason)
 
     @apply.register
-    def _attachment_added(self, e: Ticket.AttachmentAdded, tracking: Tracking, curs: Cursor[Any]) -> None:
-        insert_row(
-            curs,
+    def _attachment_added(self, e: Ticket.AttachmentAdded, tracking: Tracking, rows: RowWriter) -> None:
+        ticket = self._ticket(rows, e)
+        rows.append(
             self.tables.attachments,
             dict(
                 id=e.attachment_id,
@@ -182,188 +188,171 @@ class TicketsProjection(TrackedProjection):
                 at=e.timestamp,
             ),
         )
-        self._touch(curs, e, attachment_count=self.tables.tickets.c.attachment_count + 1)
+        self._touch(rows, e, attachment_count=ticket.get("attachment_count", 0) + 1)
         changes = {"attachment": {"old": None, "new": {"id": str(e.attachment_id), "name": e.name, "kind": e.kind}}}
-        self._record(curs, e, tracking, changes)
+        self._record(rows, e, tracking, changes)
 
     @apply.register
-    def _assigned(self, e: Ticket.Assigned, tracking: Tracking, curs: Cursor[Any]) -> None:
+    def _assigned(self, e: Ticket.Assigned, tracking: Tracking, rows: RowWriter) -> None:
         who = {"team_id": e.team_id, "team_name": e.team_name, "assignee_id": e.assignee_id, "assignee_name": e.assignee_name}
-        self._touch(curs, e, **who, accepted=False)
-        self._record_assignment(curs, e, **who, rule=e.rule, reason=e.reason)
+        self._touch(rows, e, **who, accepted=False)
+        self._record_assignment(rows, e, **who, rule=e.rule, reason=e.reason)
         changes = {"team_id": {"old": e.from_team_id, "new": e.team_id}, "assignee_id": {"old": e.from_assignee_id, "new": e.assignee_id}}
         if e.rule:
             changes["rule"] = {"old": None, "new": e.rule}
-        self._record(curs, e, tracking, changes, note=e.reason)
+        self._record(rows, e, tracking, changes, note=e.reason)
 
     @apply.register
-    def _accepted(self, e: Ticket.AssignmentAccepted, tracking: Tracking, curs: Cursor[Any]) -> None:
-        self._record_assignment(curs, e, **self._holder(curs, e), assignee_id=e.actor_id)
-        self._touch(curs, e, accepted=True)
-        self._record(curs, e, tracking, {"accepted": {"old": False, "new": True}})
+    def _accepted(self, e: Ticket.AssignmentAccepted, tracking: Tracking, rows: RowWriter) -> None:
+        self._record_assignment(rows, e, **self._holder(rows, e), assignee_id=e.actor_id)
+        self._touch(rows, e, accepted=True)
+        self._record(rows, e, tracking, {"accepted": {"old": False, "new": True}})
 
     @apply.register
-    def _rejected(self, e: Ticket.AssignmentRejected, tracking: Tracking, curs: Cursor[Any]) -> None:
-        self._record_assignment(curs, e, **self._holder(curs, e), assignee_id=e.actor_id, reason=e.reason)
-        self._touch(curs, e, assignee_id=None, assignee_name=None, accepted=False)
-        self._record(curs, e, tracking, {"assignee_id": {"old": e.actor_id, "new": None}}, note=e.reason)
+    def _rejected(self, e: Ticket.AssignmentRejected, tracking: Tracking, rows: RowWriter) -> None:
+        self._record_assignment(rows, e, **self._holder(rows, e), assignee_id=e.actor_id, reason=e.reason)
+        self._touch(rows, e, assignee_id=None, assignee_name=None, accepted=False)
+        self._record(rows, e, tracking, {"assignee_id": {"old": e.actor_id, "new": None}}, note=e.reason)
 
     @apply.register
-    def _unassigned(self, e: Ticket.Unassigned, tracking: Tracking, curs: Cursor[Any]) -> None:
-        self._record_assignment(curs, e, **self._holder(curs, e), assignee_id=e.from_assignee, reason=e.reason)
-        self._touch(curs, e, assignee_id=None, assignee_name=None, accepted=False)
-        self._record(curs, e, tracking, {"assignee_id": {"old": e.from_assignee, "new": None}}, note=e.reason)
+    def _unassigned(self, e: Ticket.Unassigned, tracking: Tracking, rows: RowWriter) -> None:
+        self._record_assignment(rows, e, **self._holder(rows, e), assignee_id=e.from_assignee, reason=e.reason)
+        self._touch(rows, e, assignee_id=None, assignee_name=None, accepted=False)
+        self._record(rows, e, tracking, {"assignee_id": {"old": e.from_assignee, "new": None}}, note=e.reason)
 
     @apply.register
-    def _deadlines_set(self, e: Ticket.SLADeadlinesSet, tracking: Tracking, curs: Cursor[Any]) -> None:
+    def _deadlines_set(self, e: Ticket.SLADeadlinesSet, tracking: Tracking, rows: RowWriter) -> None:
         values = self._deadlines(e)
         for kind in e.clocks:
             values.update({f"{kind}_met_at": None, f"{kind}_breached": False})
-        changes = self._deadline_changes(curs, e)
-        self._touch(curs, e, sla_policy_id=e.policy_id, sla_policy_version=e.policy_version, **values)
+        changes = self._deadline_changes(rows, e)
+        self._touch(rows, e, sla_policy_id=e.policy_id, sla_policy_version=e.policy_version, **values)
         self._record(
-            curs, e, tracking, {**changes, "sla_policy": {"old": None, "new": f"{e.policy_id} v{e.policy_version}"}}, note=e.reason
+            rows, e, tracking, {**changes, "sla_policy": {"old": None, "new": f"{e.policy_id} v{e.policy_version}"}}, note=e.reason
         )
 
     @apply.register
-    def _sla_paused(self, e: Ticket.SLAPaused, tracking: Tracking, curs: Cursor[Any]) -> None:
-        self._touch(curs, e, sla_paused_at=e.at)
-        self._record(curs, e, tracking, {"sla_paused_at": {"old": None, "new": e.at.isoformat()}})
+    def _sla_paused(self, e: Ticket.SLAPaused, tracking: Tracking, rows: RowWriter) -> None:
+        self._touch(rows, e, sla_paused_at=e.at)
+        self._record(rows, e, tracking, {"sla_paused_at": {"old": None, "new": e.at.isoformat()}})
 
     @apply.register
-    def _sla_resumed(self, e: Ticket.SLAResumed, tracking: Tracking, curs: Cursor[Any]) -> None:
-        changes = self._deadline_changes(curs, e)
-        self._touch(curs, e, sla_paused_at=None, **self._deadlines(e))
-        self._record(curs, e, tracking, changes)
+    def _sla_resumed(self, e: Ticket.SLAResumed, tracking: Tracking, rows: RowWriter) -> None:
+        changes = self._deadline_changes(rows, e)
+        self._touch(rows, e, sla_paused_at=None, **self._deadlines(e))
+        self._record(rows, e, tracking, changes)
 
     @apply.register
-    def _sla_met(self, e: Ticket.SLAMet, tracking: Tracking, curs: Cursor[Any]) -> None:
-        self._touch(curs, e, **{f"{e.kind}_met_at": e.at})
+    def _sla_met(self, e: Ticket.SLAMet, tracking: Tracking, rows: RowWriter) -> None:
+        self._touch(rows, e, **{f"{e.kind}_met_at": e.at})
         self._record(
-            curs, e, tracking, {f"{e.kind}_met_at": {"old": None, "new": e.at.isoformat()}, "on_time": {"old": None, "new": e.on_time}}
+            rows, e, tracking, {f"{e.kind}_met_at": {"old": None, "new": e.at.isoformat()}, "on_time": {"old": None, "new": e.on_time}}
         )
 
     @apply.register
-    def _sla_breached(self, e: Ticket.SLABreached, tracking: Tracking, curs: Cursor[Any]) -> None:
-        self._touch(curs, e, **{f"{e.kind}_breached": True})
-        self._record(curs, e, tracking, {f"{e.kind}_breached": {"old": False, "new": True}}, note=f"due {e.due.isoformat()}")
+    def _sla_breached(self, e: Ticket.SLABreached, tracking: Tracking, rows: RowWriter) -> None:
+        self._touch(rows, e, **{f"{e.kind}_breached": True})
+        self._record(rows, e, tracking, {f"{e.kind}_breached": {"old": False, "new": True}}, note=f"due {e.due.isoformat()}")
 
     @apply.register
-    def _escalated(self, e: Ticket.Escalated, tracking: Tracking, curs: Cursor[Any]) -> None:
-        self._touch(curs, e, escalation_level=e.level, escalation_reason=e.reason)
-        self._record(curs, e, tracking, {"escalation_level": {"old": e.level - 1, "new": e.level}}, note=e.reason)
+    def _escalated(self, e: Ticket.Escalated, tracking: Tracking, rows: RowWriter) -> None:
+        self._touch(rows, e, escalation_level=e.level, escalation_reason=e.reason)
+        self._record(rows, e, tracking, {"escalation_level": {"old": e.level - 1, "new": e.level}}, note=e.reason)
 
     @apply.register
-    def _policies_replaced(self, e: SLAPolicies.PoliciesReplaced, tracking: Tracking, curs: Cursor[Any]) -> None:
-        row = {
-            "tenant": e.tenant,
-            "version": e.policies_version,
-            "policies": Jsonb(e.policies),
-            "set_by": e.actor_id,
-            "set_at": e.timestamp,
-        }
-        insert_row(curs, self.tables.sla_policies, dict(**row))
+    def _policies_replaced(self, e: SLAPolicies.PoliciesReplaced, tracking: Tracking, rows: RowWriter) -> None:
+        row = {"tenant": e.tenant, "version": e.policies_version, "policies": e.policies, "set_by": e.actor_id, "set_at": e.timestamp}
+        rows.append(self.tables.sla_policies, row)
 
     @apply.register
-    def _team_created(self, e: Team.TeamCreated, tracking: Tracking, curs: Cursor[Any]) -> None:
+    def _team_created(self, e: Team.TeamCreated, tracking: Tracking, rows: RowWriter) -> None:
         fields = {f: getattr(e, f) for f in ("name", "categories", "wards", "is_restricted", "capacity", "strategy")}
         row = {
             "id": e.originator_id,
             "tenant": e.tenant,
             **fields,
-            "members": Jsonb([]),
+            "members": [],
             "version": e.originator_version,
             "updated_at": e.timestamp,
         }
-        insert_row(curs, self.tables.teams, dict(**row))
+        rows.add(self.tables.teams, row)
 
     @apply.register
-    def _team_changed(self, e: Team.TeamChanged, tracking: Tracking, curs: Cursor[Any]) -> None:
-        self._touch_team(curs, e, **{name: change["new"] for name, change in e.changes.items()})
+    def _team_changed(self, e: Team.TeamChanged, tracking: Tracking, rows: RowWriter) -> None:
+        self._touch_team(rows, e, **{name: change["new"] for name, change in e.changes.items()})
 
     @apply.register
-    def _member_added(self, e: Team.MemberAdded, tracking: Tracking, curs: Cursor[Any]) -> None:
+    def _member_added(self, e: Team.MemberAdded, tracking: Tracking, rows: RowWriter) -> None:
         """A new member joins at the end; a member changed again keeps their place, as in the aggregate
         (round-robin goes round in this order)."""
         member = {"user_id": e.user_id, "display_name": e.display_name, "role": e.role}
-        current = self._members(curs, e.originator_id)
+        current = self._members(rows, e)
         known = any(m["user_id"] == e.user_id for m in current)
         members = [member if m["user_id"] == e.user_id else m for m in current] if known else [*current, member]
-        self._touch_team(curs, e, members=Jsonb(members))
+        self._touch_team(rows, e, members=members)
 
     @apply.register
-    def _member_removed(self, e: Team.MemberRemoved, tracking: Tracking, curs: Cursor[Any]) -> None:
-        members = [m for m in self._members(curs, e.originator_id) if m["user_id"] != e.user_id]
-        self._touch_team(curs, e, members=Jsonb(members))
+    def _member_removed(self, e: Team.MemberRemoved, tracking: Tracking, rows: RowWriter) -> None:
+        members = [m for m in self._members(rows, e) if m["user_id"] != e.user_id]
+        self._touch_team(rows, e, members=members)
 
     @apply.register
-    def _rules_replaced(self, e: RoutingRules.RulesReplaced, tracking: Tracking, curs: Cursor[Any]) -> None:
-        row = {"tenant": e.tenant, "version": e.rules_version, "rules": Jsonb(e.rules), "fallback_team_id": e.fallback_team_id}
-        insert_row(curs, self.tables.routing_rules, dict(**row, set_by=e.actor_id, set_at=e.timestamp))
+    def _rules_replaced(self, e: RoutingRules.RulesReplaced, tracking: Tracking, rows: RowWriter) -> None:
+        row = {"tenant": e.tenant, "version": e.rules_version, "rules": e.rules, "fallback_team_id": e.fallback_team_id}
+        rows.append(self.tables.routing_rules, dict(**row, set_by=e.actor_id, set_at=e.timestamp))
 
     @apply.register
-    def _workflow_defined(self, e: TenantConfig.WorkflowDefined, tracking: Tracking, curs: Cursor[Any]) -> None:
-        insert_row(
-            curs,
-            self.tables.workflows,
-            dict(
-                tenant=e.tenant,
-                name=e.name,
-                version=e.version,
-                definition=Jsonb(e.definition),
-                defined_by=e.actor_id,
-                defined_at=e.timestamp,
-            ),
-        )
+    def _workflow_defined(self, e: TenantConfig.WorkflowDefined, tracking: Tracking, rows: RowWriter) -> None:
+        row = {"tenant": e.tenant, "name": e.name, "version": e.version, "definition": e.definition}
+        rows.append(self.tables.workflows, dict(**row, defined_by=e.actor_id, defined_at=e.timestamp))
 
     @apply.register
-    def _settings_changed(self, e: TenantConfig.SettingsChanged, tracking: Tracking, curs: Cursor[Any]) -> None:
+    def _settings_changed(self, e: TenantConfig.SettingsChanged, tracking: Tracking, rows: RowWriter) -> None:
         table = self.tables.tenant_settings
         defaults = {"default_workflow": None, "reporter_reply_moves_ticket": False, "auto_route_on_open": False}
         row = {"tenant": e.tenant, **defaults, **e.changes, "updated_at": e.timestamp}
         statement = (
             upsert(table).values(**row).on_conflict_do_update(index_elements=["tenant"], set_={**e.changes, "updated_at": e.timestamp})
         )
-        execute(curs, statement)
+        rows.execute(statement)
 
     @staticmethod
     def _deadlines(e: Any) -> dict[str, Any]:
         return {f"{kind}_{name}": getattr(e, f"{kind}_{name}") for kind in e.clocks for name in ("due", "warning_at")}
 
-    def _deadline_changes(self, curs: Cursor[Any], e: Any) -> dict[str, Any]:
-        """Old and new deadlines: the old ones read from the row before it changes."""
-        tickets = self.tables.tickets
-        columns = [tickets.c[f"{kind}_due"] for kind in e.clocks]
-        old = execute(curs, select(*columns).where(tickets.c.id == e.originator_id)).fetchone() or {}
+    def _deadline_changes(self, rows: RowWriter, e: Any) -> dict[str, Any]:
+        """Old and new deadlines: the old ones as the row held them before this event."""
+        old = self._ticket(rows, e)
         return {f"{kind}_due": {"old": _iso(old.get(f"{kind}_due")), "new": _iso(getattr(e, f"{kind}_due"))} for kind in e.clocks}
 
-    def _touch_team(self, curs: Cursor[Any], e: Any, **values: Any) -> None:
-        teams = self.tables.teams
-        statement = update(teams).where(teams.c.id == e.originator_id)
-        execute(curs, statement.values(**values, updated_at=e.timestamp, version=e.originator_version))
+    def _ticket(self, rows: RowWriter, e: Any) -> Row:
+        """The ticket's row as the batch has left it; empty when there is none (its events then
+        change no row, as an UPDATE of no row would)."""
+        return rows.row(self.tables.tickets, e.originator_id) or {}
 
-    def _members(self, curs: Cursor[Any], team_id: Any) -> list[dict[str, str]]:
-        teams = self.tables.teams
-        return execute(curs, select(teams.c.members).where(teams.c.id == team_id)).fetchone()["members"]
-
-    def _holder(self, curs: Cursor[Any], e: Any) -> dict[str, Any]:
+    def _holder(self, rows: RowWriter, e: Any) -> dict[str, Any]:
         """The ticket's team and assignee's name before this event: an accept, reject or unassign
         entry names them as an assignment does, so the history reads on its own."""
-        t = self.tables.tickets.c
-        return dict(execute(curs, select(t.team_id, t.team_name, t.assignee_name).where(t.id == e.originator_id)).fetchone() or {})
+        ticket = self._ticket(rows, e)
+        return {name: ticket[name] for name in ("team_id", "team_name", "assignee_name") if name in ticket}
 
-    def _record_assignment(self, curs: Cursor[Any], e: Any, **values: Any) -> None:
+    def _members(self, rows: RowWriter, e: Any) -> list[dict[str, str]]:
+        team = rows.row(self.tables.teams, e.originator_id)
+        return team["members"] if team else []
+
+    def _touch_team(self, rows: RowWriter, e: Any, **values: Any) -> None:
+        rows.change(self.tables.teams, e.originator_id, {**values, "updated_at": e.timestamp, "version": e.originator_version})
+
+    def _touch(self, rows: RowWriter, e: Any, **values: Any) -> None:
+        rows.change(self.tables.tickets, e.originator_id, {**values, "updated_at": e.timestamp, "version": e.originator_version})
+
+    def _record_assignment(self, rows: RowWriter, e: Any, **values: Any) -> None:
         row = {"ticket_id": e.originator_id, "version": e.originator_version, "tenant": e.tenant, "event": event_name(e)}
-        insert_row(curs, self.tables.assignments, dict(**row, **values, actor=e.actor_id, role=e.actor_role, at=e.timestamp))
-
-    def _touch(self, curs: Cursor[Any], e: Any, **values: Any) -> None:
-        update_row(
-            curs, self.tables.tickets, {"id": e.originator_id}, {**values, "updated_at": e.timestamp, "version": e.originator_version}
-        )
+        rows.append(self.tables.assignments, dict(**row, **values, actor=e.actor_id, role=e.actor_role, at=e.timestamp))
 
     def _record(
         self,
-        curs: Cursor[Any],
+        rows: RowWriter,
         e: Any,
         tracking: Tracking,
         changes: dict[str, Any],
@@ -371,8 +360,7 @@ class TicketsProjection(TrackedProjection):
         internal: bool = False,
         note_public: bool = False,
     ) -> None:
-        insert_row(
-            curs,
+        rows.append(
             self.tables.history,
             dict(
                 ticket_id=e.originator_id,
@@ -383,7 +371,7 @@ class TicketsProjection(TrackedProjection):
                 at=e.timestamp,
                 actor=e.actor_id,
                 role=e.actor_role,
-                changes=Jsonb(changes),
+                changes=changes,
                 note=note,
                 internal=internal,
                 note_public=note_public,
