@@ -91,6 +91,19 @@ def test_tracking_numbers_never_repeat_across_processes_opening_at_once(app, es_
     assert all(n.startswith("TKT-") and len(n) == 10 for n in numbers)
 
 
+def test_a_tenant_opening_fast_reserves_bigger_blocks_and_no_number_twice(app, es_env, tenant):
+    from commands.numbers import MAX_BLOCK, TrackingNumberBlocks
+
+    fast, other = TrackingNumberBlocks(app, block=2), TrackingNumberBlocks(Docket(env=es_env), block=2)
+    try:
+        issued = [(fast if i % 3 else other).issue(tenant) for i in range(200)]
+    finally:
+        other.app.close()
+    assert len(set(issued)) == 200
+    sizes = [size for size, _ in (fast._sizes[tenant], other._sizes[tenant])]
+    assert all(2 < size <= MAX_BLOCK for size in sizes)  # grew from 2, as each block went in well under a second
+
+
 def test_a_tenant_numbered_by_the_old_counter_aggregate_goes_on_after_its_last_number(app, actor, tenant):
     legacy = TrackingNumbers(tenant=tenant)
     for _ in range(7):
