@@ -104,6 +104,10 @@ class Transfer(Body, frozen=True):
     expected_version: Version | None = None
 
 
+class SensitiveMark(Body, frozen=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=5_000)]
+
+
 class Redaction(Body, frozen=True):
     field: Literal["reporter_name", "reporter_phone", "reporter_email", "address", "location"]
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=5_000)]
@@ -131,6 +135,12 @@ class TenantSettings(Body, frozen=True):
     default_workflow: Name | None = None
     reporter_reply_moves_ticket: bool | None = None
     auto_route_on_open: bool | None = None
+    # Reports in these categories are sensitive whatever their flag says (default ["gbv"]).
+    sensitive_categories: (
+        Annotated[list[Annotated[str, msgspec.Meta(min_length=1, max_length=64)]], msgspec.Meta(max_length=100)] | None
+    ) = None
+    # What agents read: every ticket, their teams' tickets, or those assigned to them.
+    agent_scope: Literal["all", "team", "assigned"] | None = None
 
 
 class AssignBody(Body, frozen=True):

@@ -11,14 +11,16 @@ from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
-from api.schemas import NewTicket, Redaction, StatusChange, TicketEdit, Transfer
+from api.schemas import NewTicket, Redaction, SensitiveMark, StatusChange, TicketEdit, Transfer
 from api.services import Services
+from commands.sensitivity import mark_sensitive
 from commands.structs import (
     ArchiveTicket,
     Changed,
     ChangeStatus,
     EditTicket,
     Location,
+    MarkSensitive,
     Opened,
     OpenTicket,
     RedactField,
@@ -198,6 +200,16 @@ class TicketController(Controller):
     )
     def redact(self, ticket_id: TicketId, data: JSONBody[Redaction], actor: Caller, services: Used) -> Changed:
         return redact_field(services.app, RedactField(actor=actor, ticket_id=ticket_id, field=data.field, reason=data.reason))
+
+    @post(
+        "/{ticket_id:uuid}/sensitive",
+        operation_id="markTicketSensitive",
+        summary="Make a ticket sensitive, for good (liaison, admin, manager): it leaves every ordinary list, figure and subject",
+        status_code=200,
+        sync_to_thread=True,
+    )
+    def mark_sensitive(self, ticket_id: TicketId, data: JSONBody[SensitiveMark], actor: Caller, services: Used) -> Changed:
+        return mark_sensitive(services.app, services.workload, MarkSensitive(actor=actor, ticket_id=ticket_id, reason=data.reason))
 
     @get(
         "/{ticket_id:str}/history",

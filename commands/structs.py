@@ -50,6 +50,10 @@ class TicketCommand(msgspec.Struct, frozen=True, kw_only=True):
     expected_version: int | None = None
 
 
+class MarkSensitive(TicketCommand, frozen=True, kw_only=True):
+    reason: str
+
+
 class ChangeStatus(TicketCommand, frozen=True, kw_only=True):
     status: str
     note: str | None = None
@@ -99,6 +103,8 @@ class ChangeTenantSettings(msgspec.Struct, frozen=True, kw_only=True):
     default_workflow: str | None = None
     reporter_reply_moves_ticket: bool | None = None
     auto_route_on_open: bool | None = None
+    sensitive_categories: list[str] | None = None
+    agent_scope: str | None = None
 
 
 class Opened(msgspec.Struct, frozen=True):
@@ -150,6 +156,8 @@ class SettingsSaved(msgspec.Struct, frozen=True):
     default_workflow: str
     reporter_reply_moves_ticket: bool
     auto_route_on_open: bool
+    sensitive_categories: list[str]
+    agent_scope: str | None
     notification_id: int | None  # None when nothing changed
 
 

@@ -40,6 +40,8 @@ def change_tenant_settings(app: Docket, cmd: ChangeTenantSettings) -> SettingsSa
             default_workflow=config.workflow().name,
             reporter_reply_moves_ticket=config.reporter_reply_moves_ticket,
             auto_route_on_open=config.auto_route_on_open,
+            sensitive_categories=config.sensitive_categories,
+            agent_scope=config.agent_scope,
             notification_id=notification_id,
         )
 

@@ -44,7 +44,9 @@ def open_ticket(app: Docket, cmd: OpenTicket, workload: Workload = no_workload) 
         config = tenant_aggregate(unit, TenantConfig, cmd.actor.tenant)
         workflow = config.workflow(cmd.workflow)
         policies = tenant_aggregate(unit, SLAPolicies, cmd.actor.tenant)
-        ticket = Ticket.open(cmd.actor, app.numbers.issue(cmd.actor.tenant), workflow, **details)
+        # A report in one of the tenant's sensitive categories is sensitive whatever the flag said.
+        sensitive = cmd.is_sensitive or config.is_sensitive_category(cmd.category)
+        ticket = Ticket.open(cmd.actor, app.numbers.issue(cmd.actor.tenant), workflow, **{**details, "is_sensitive": sensitive})
         if policy := policies.policy_for(ticket.sla_facts):
             ticket.start_sla(policy, policies.policies_version)
         team = route_on_opening(unit, workload, ticket) if config.auto_route_on_open else None

@@ -40,6 +40,7 @@ class Action(StrEnum):
     ASSIGN = "assign"
     UNASSIGN = "unassign"
     READ_WORKFLOWS = "read_workflows"
+    MARK_SENSITIVE = "mark_sensitive"
 
 
 STAFF = frozenset({Role.AGENT, Role.MANAGER, Role.LIAISON, Role.ADMIN})
@@ -71,6 +72,9 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.ASSIGN: frozenset({Role.MANAGER, Role.ADMIN}),
     Action.UNASSIGN: frozenset({Role.ADMIN}),
     Action.READ_WORKFLOWS: EVERYONE,
+    # Making a ticket sensitive only ever narrows who reads it: the liaison may do it to a ticket
+    # they could not read before, and a manager to one they could.
+    Action.MARK_SENSITIVE: frozenset({Role.LIAISON, Role.ADMIN, Role.MANAGER}),
 }
 
 

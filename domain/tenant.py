@@ -15,6 +15,12 @@ from domain.workflow import BUILT_IN, Workflow, workflow_from_definition, workfl
 WORKFLOW_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 DEFAULT_WORKFLOW = "municipal"
 SWITCHES = ("reporter_reply_moves_ticket", "auto_route_on_open")
+# Reports in these categories are sensitive whatever the reporter said (gender-based violence).
+DEFAULT_SENSITIVE_CATEGORIES = ("gbv",)
+MAX_SENSITIVE_CATEGORIES = 100
+# What an agent reads: every ticket of the tenant, its teams' tickets, or those assigned to them.
+AGENT_SCOPES = ("all", "team", "assigned")
+SETTINGS = ("default_workflow", *SWITCHES, "sensitive_categories", "agent_scope")
 
 
 class TenantConfig(Aggregate):
@@ -29,6 +35,11 @@ class TenantConfig(Aggregate):
         self.default_workflow: str | None = None
         self.reporter_reply_moves_ticket = False
         self.auto_route_on_open = False
+        self.sensitive_categories: list[str] = list(DEFAULT_SENSITIVE_CATEGORIES)
+        self.agent_scope: str | None = None  # None: "assigned" for field-service tickets, "team" for others
+
+    def is_sensitive_category(self, category: str) -> bool:
+        return category.strip().lower() in self.sensitive_categories
 
     def workflow(self, name: str | None = None) -> Workflow:
         """The named workflow, else the tenant's default, else municipal; the tenant's own version first."""
@@ -89,7 +100,33 @@ def _setting(config: TenantConfig, name: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise Invalid(f"{name} is true or false.", code="invalid_setting", field=name)
         return value
-    raise Invalid(f"Unknown setting '{name}'; settings: default_workflow, {', '.join(SWITCHES)}.", code="invalid_setting", field=name)
+    if name == "sensitive_categories":
+        return _categories(value)
+    if name == "agent_scope":
+        if value not in AGENT_SCOPES:
+            raise Invalid(f"agent_scope is one of {', '.join(AGENT_SCOPES)}.", code="invalid_setting", field=name)
+        return value
+    raise Invalid(f"Unknown setting '{name}'; settings: {', '.join(SETTINGS)}.", code="invalid_setting", field=name)
+
+
+def _categories(value: Any) -> list[str]:
+    """Category names, lower case, each once, in the order given."""
+    if not isinstance(value, list) or len(value) > MAX_SENSITIVE_CATEGORIES:
+        raise Invalid(
+            f"sensitive_categories is a list of at most {MAX_SENSITIVE_CATEGORIES} category names.",
+            code="invalid_setting",
+            field="sensitive_categories",
+        )
+    names = [name.strip().lower() if isinstance(name, str) else "" for name in value]
+    if not all(0 < len(name) <= 64 for name in names):
+        raise Invalid("Each sensitive category is a name of 1-64 characters.", code="invalid_setting", field="sensitive_categories")
+    return list(dict.fromkeys(names))
+
+
+def agent_scope_of(setting: str | None, workflow: str) -> str:
+    """The scope of an agent's reading on a ticket of this workflow: the tenant's setting, else
+    the seeds' need to know: a technician sees the jobs given to them, an agent their teams' tickets."""
+    return setting or ("assigned" if workflow == "field_service" else "team")
 
 
 def tenant_config_id(tenant: str) -> UUID:

@@ -12,7 +12,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain import ticket_fields as rules
 from domain.calendar import BusinessCalendar
-from domain.errors import Forbidden, Invalid, Refused
+from domain.errors import Forbidden, Invalid, Refused, TicketNotFound
 from domain.permissions import STAFF, Action, Actor, Role, TicketFacts, ensure_visible, require
 from domain.routing import Offer
 from domain.sla import Clock, SLAFacts, SLAPolicy, clock_state, clocks_for, due_fields, policy_from_definition, utc_now
@@ -238,6 +238,10 @@ class Ticket(Aggregate):
         pending = self.pending_events
         return bool(pending) and isinstance(pending[0], Ticket.Opened) and self.team_id is None
 
+    def reroute(self, offer: Offer) -> None:
+        """A ticket made sensitive goes to a restricted team, by the tenant's rules: Docket's doing."""
+        self._give(self._system_stamp(), False, offer)
+
     def _give(self, stamp: dict[str, Any], by_staff: bool, offer: Offer) -> None:
         if self.is_sensitive and not offer.team_restricted:
             raise Refused(
@@ -308,6 +312,33 @@ class Ticket(Aggregate):
         self._allow(actor, Action.READ_TICKETS)
         if actor.id != self.assignee_id:
             raise Forbidden("Only the person the ticket is assigned to may accept or reject it.", code="not_the_assignee")
+
+    def mark_sensitive(self, actor: Actor, reason: str, *, keeps_team: bool, keeps_assignee: bool) -> None:
+        """Makes the ticket sensitive, for good: from now on it is as if it had always been. A team
+        that may not hold it (not restricted) and an assignee who may not read it let it go.
+        Any of the tenant's staff allowed to may do it, the liaison included, who cannot read the
+        ticket before: it only narrows who can."""
+        if actor.tenant != self.tenant:
+            raise TicketNotFound(self.id)
+        require(actor, Action.MARK_SENSITIVE)
+        if self.is_sensitive:
+            raise Refused(f"Ticket {self.tracking_number} is sensitive already.", code="already_sensitive")
+        self._marked_sensitive(
+            **{**self._stamp(actor), "is_sensitive": True},
+            reason=rules.required_text("reason", reason),
+            team_released=self.team_id is not None and not keeps_team,
+            assignee_released=self.assignee_id is not None and not (keeps_team and keeps_assignee),
+        )
+
+    @event("MarkedSensitive")
+    def _marked_sensitive(
+        self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, reason: str, team_released: bool, assignee_released: bool
+    ) -> None:
+        self.is_sensitive = True
+        if team_released:
+            self.team_id = None
+        if assignee_released:
+            self.assignee_id, self.accepted = None, False
 
     def archive(self, actor: Actor, reason: str | None = None) -> None:
         self._allow(actor, Action.ARCHIVE)

@@ -224,6 +224,11 @@ class DashboardProjection(TrackedProjection):
             self._change(rows, e, lambda f: moved)
 
     @apply.register
+    def _marked_sensitive(self, e: Ticket.MarkedSensitive, tracking: Tracking, rows: RowWriter) -> None:
+        released = {"team_id": "", "team_restricted": False} if e.team_released else {}
+        self._change(rows, e, lambda f: {"is_sensitive": True, **released})
+
+    @apply.register
     def _archived(self, e: Ticket.Archived, tracking: Tracking, rows: RowWriter) -> None:
         self._change(rows, e, lambda f: {"archived": True})
 

@@ -213,6 +213,8 @@ def _tenant_settings(metadata: MetaData, name: str) -> Table:
         Column("default_workflow", Text),
         Column("reporter_reply_moves_ticket", Boolean, nullable=False),
         Column("auto_route_on_open", Boolean, nullable=False),
+        Column("sensitive_categories", ARRAY(Text)),  # null: the default, domain.tenant.DEFAULT_SENSITIVE_CATEGORIES
+        Column("agent_scope", Text),  # null: by the ticket's workflow, domain.tenant.agent_scope_of
         Column("updated_at", DateTime(timezone=True), nullable=False),
         PrimaryKeyConstraint("tenant", name=f"{name}_pkey"),
     )

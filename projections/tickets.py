@@ -42,7 +42,7 @@ REDACTED = "[redacted]"
 class TicketsProjection(TrackedProjection):
     name = "tickets"
     topics = TICKET_TOPICS + CONFIG_TOPICS + TEAM_TOPICS
-    version = 3  # 2: full-text search column; 3: completion notes, public status notes
+    version = 4  # 2: full-text search column; 3: completion notes, public status notes; 4: sensitive categories, agent scope
     tables: TicketTables
     tables_for = staticmethod(ticket_tables)
 
@@ -151,6 +151,20 @@ class TicketsProjection(TrackedProjection):
     def _transferred(self, e: Ticket.Transferred, tracking: Tracking, rows: RowWriter) -> None:
         self._touch(rows, e, assignee_id=e.to_assignee)
         self._record(rows, e, tracking, {"assignee_id": {"old": e.from_assignee, "new": e.to_assignee}}, note=e.reason)
+
+    @apply.register
+    def _marked_sensitive(self, e: Ticket.MarkedSensitive, tracking: Tracking, rows: RowWriter) -> None:
+        ticket = self._ticket(rows, e)
+        values: dict[str, Any] = {"is_sensitive": True}
+        changes = {"is_sensitive": {"old": False, "new": True}}
+        if e.team_released:
+            values.update(team_id=None, team_name=None)
+            changes["team_id"] = {"old": ticket.get("team_id"), "new": None}
+        if e.assignee_released:
+            values.update(assignee_id=None, assignee_name=None, accepted=False)
+            changes["assignee_id"] = {"old": ticket.get("assignee_id"), "new": None}
+        self._touch(rows, e, **values)
+        self._record(rows, e, tracking, changes, note=e.reason)
 
     @apply.register
     def _archived(self, e: Ticket.Archived, tracking: Tracking, rows: RowWriter) -> None:
@@ -309,7 +323,13 @@ class TicketsProjection(TrackedProjection):
     @apply.register
     def _settings_changed(self, e: TenantConfig.SettingsChanged, tracking: Tracking, rows: RowWriter) -> None:
         table = self.tables.tenant_settings
-        defaults = {"default_workflow": None, "reporter_reply_moves_ticket": False, "auto_route_on_open": False}
+        defaults = {
+            "default_workflow": None,
+            "reporter_reply_moves_ticket": False,
+            "auto_route_on_open": False,
+            "sensitive_categories": None,
+            "agent_scope": None,
+        }
         row = {"tenant": e.tenant, **defaults, **e.changes, "updated_at": e.timestamp}
         statement = (
             upsert(table).values(**row).on_conflict_do_update(index_elements=["tenant"], set_={**e.changes, "updated_at": e.timestamp})

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from domain.errors import NotFound
 from domain.permissions import Action, Actor, require
-from domain.tenant import DEFAULT_WORKFLOW
+from domain.tenant import DEFAULT_SENSITIVE_CATEGORIES, DEFAULT_WORKFLOW
 from domain.workflow import BUILT_IN
 from projections.ticket_tables import LIVE
 
@@ -33,6 +33,8 @@ class TenantSettingsView(msgspec.Struct, frozen=True):
     default_workflow: str = DEFAULT_WORKFLOW
     reporter_reply_moves_ticket: bool = False
     auto_route_on_open: bool = False
+    sensitive_categories: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_SENSITIVE_CATEGORIES))
+    agent_scope: str | None = None  # None: "assigned" on field-service tickets, "team" on others
 
 
 def list_workflows(engine: Engine, actor: Actor) -> list[WorkflowView]:
@@ -86,6 +88,8 @@ def tenant_settings(engine: Engine, actor: Actor) -> TenantSettingsView:
         default_workflow=row["default_workflow"] or DEFAULT_WORKFLOW,
         reporter_reply_moves_ticket=row["reporter_reply_moves_ticket"],
         auto_route_on_open=row["auto_route_on_open"],
+        sensitive_categories=row["sensitive_categories"] if row["sensitive_categories"] is not None else list(DEFAULT_SENSITIVE_CATEGORIES),
+        agent_scope=row["agent_scope"],
     )
 
 

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from commands.assignments import assign_ticket
 from commands.breaches import breach_sla
 from commands.loading import load_ticket
+from commands.sensitivity import mark_sensitive
 from commands.sla import set_sla_policies
 from commands.structs import (
     AddReply,
@@ -35,6 +36,7 @@ from commands.structs import (
     ChangeTeam,
     CreateTeam,
     EditTicket,
+    MarkSensitive,
     OpenTicket,
     SetSLAPolicies,
 )
@@ -235,11 +237,12 @@ STEP_ARGS = {
     "ward": st.tuples(ticket, st.sampled_from(WARDS)),
     "restrict": st.tuples(st.integers(0, 9), st.booleans()),
     "archive": st.tuples(ticket),
+    "sensitive": st.tuples(ticket),  # made sensitive after it opened: it leaves every figure
 }
 # How often each kind of step is drawn: what takes a ticket out of every figure is rare, so
 # that most tickets go on counting.
 STEP_KINDS = ["status"] * 6 + ["reply"] * 4 + ["assign"] * 3 + ["breach"] * 3 + ["open"] * 3 + ["category", "ward"] * 2
-STEP_KINDS += ["restrict", "archive"]
+STEP_KINDS += ["restrict", "archive", "sensitive"]
 step_strategy = st.sampled_from(STEP_KINDS).flatmap(
     lambda kind: opening if kind == "open" else STEP_ARGS[kind].map(lambda args: (kind, *args))
 )
@@ -339,6 +342,8 @@ class History:
                 assert breached or not self.strict, f"{step}: no {args[1]} deadline to breach"
             case "archive":
                 archive_ticket(self.app, ArchiveTicket(actor=self.staff_for(ticket_id, 1), ticket_id=ticket_id))
+            case "sensitive":
+                mark_sensitive(self.app, no_workload, MarkSensitive(actor=self.actor("manager"), ticket_id=ticket_id, reason="abuse"))
 
     def holds_sensitive(self, tenant: str, team_id: str) -> bool:
         """Whether the team holds a sensitive ticket that is still open: then it stays restricted."""

@@ -46,7 +46,8 @@ def test_what_the_relay_publishes_decodes_strictly_as_documented():
     ticket.assign(manager, Offer("team-1", "Water", False, "tech-3", "Tom", None, "by hand"))
     ticket.unassign(actor("admin"), "off sick")
     ticket.redact(actor("admin"), "reporter_phone", "asked")
-    ticket.archive(manager, "duplicate")
+    ticket.mark_sensitive(actor("liaison"), "a report of abuse", keeps_team=False, keeps_assignee=False)
+    ticket.archive(actor("admin"), "duplicate")
     events = ticket.collect_events()
     seen = set()
     for number, event in enumerate(events, start=1):
