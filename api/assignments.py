@@ -6,7 +6,7 @@ from litestar import Controller, get, post
 from litestar.params import JSONBody
 
 from api.schemas import AssignBody, RejectBody, UnassignBody
-from api.tickets import Caller, Page, PageSize, TicketId, Used
+from api.tickets import Caller, IncludeSensitive, Page, PageSize, TicketId, Used
 from commands.assignments import accept_ticket, assign_ticket, reject_ticket, unassign_ticket
 from commands.structs import AcceptTicket, Assignment, AssignTicket, RejectTicket, UnassignTicket
 from projections.team_queries import my_queue
@@ -67,5 +67,7 @@ class QueueController(Controller):
     tags = ["assignment"]
 
     @get("/", operation_id="myQueue", summary="The caller's assigned, accepted and in-progress tickets", sync_to_thread=True)
-    def queue(self, actor: Caller, services: Used, page: Page = 1, page_size: PageSize = 50) -> TicketPage:
-        return my_queue(services.engine, actor, page, page_size)
+    def queue(
+        self, actor: Caller, services: Used, page: Page = 1, page_size: PageSize = 50, include_sensitive: IncludeSensitive = False
+    ) -> TicketPage:
+        return my_queue(services.engine, actor, page, page_size, include_sensitive)

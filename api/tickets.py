@@ -75,6 +75,9 @@ AssigneeIds = Annotated[list[str] | None, any_of("Assigned to any of these peopl
 SLAStatuses = Annotated[list[str] | None, any_of("Any of these SLA statuses, as of now", CLOSED_SETS["sla_status"])]
 SortBy = Annotated[str | None, choice("Sort key; by relevance when searching, else created_at", tuple(SORTS), optional=True)]
 Order = Annotated[str, choice("Sort direction", ORDERS)]
+IncludeSensitive = Annotated[
+    bool, QueryParameter(description="Administrators: list sensitive tickets too (left out unless asked; other roles: no effect)")
+]
 
 
 class TicketController(Controller):
@@ -114,8 +117,10 @@ class TicketController(Controller):
         order: Order = "desc",
         page: Page = 1,
         page_size: PageSize = 50,
+        include_sensitive: IncludeSensitive = False,
     ) -> TicketPage:
         filters = TicketFilters(
+            include_sensitive=include_sensitive,
             status=status or [],
             status_category=status_category or [],
             category=category or [],

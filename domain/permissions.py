@@ -140,6 +140,16 @@ def read_scope(actor: Actor) -> ReadScope:
     )
 
 
+def list_scope(actor: Actor, include_sensitive: bool = False) -> ReadScope:
+    """What the caller's lists, searches and queues show: their read scope, except that an
+    administrator's leave sensitive tickets out unless asked for them (seed 001: sensitive reports
+    are in no list but the liaison's); an administrator may still open one by id."""
+    scope = read_scope(actor)
+    if actor.role is Role.ADMIN and not include_sensitive:
+        return ReadScope(tenant=scope.tenant, reporter_id=scope.reporter_id, ward=scope.ward, sensitive=False, ordinary=scope.ordinary)
+    return scope
+
+
 def ensure_visible(actor: Actor, ticket_id: object, facts: TicketFacts) -> None:
     """Outside the caller's scope (tenant, own reports, ward) a ticket does not exist: 404.
     Inside it, a ticket of a kind the role may not read is refused without a word of it: 403."""

@@ -12,7 +12,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.engine import Engine
 
 from domain.errors import NotFound
-from domain.permissions import Action, Actor, read_scope, require
+from domain.permissions import Action, Actor, list_scope, require
 from projections.sql import struct_from
 from projections.ticket_queries import TicketPage, page_of, scoped, ticket_rows
 from projections.ticket_tables import LIVE
@@ -106,9 +106,9 @@ def holds_sensitive(engine: Engine, tenant: str, team_id: str) -> bool:
         return conn.execute(query.limit(1)).first() is not None
 
 
-def my_queue(engine: Engine, actor: Actor, page: int, page_size: int) -> TicketPage:
+def my_queue(engine: Engine, actor: Actor, page: int, page_size: int, include_sensitive: bool = False) -> TicketPage:
     """The caller's assigned, accepted and in-progress tickets, the soonest deadline first."""
-    query = scoped(ticket_rows(), read_scope(actor)).where(
+    query = scoped(ticket_rows(), list_scope(actor, include_sensitive)).where(
         tickets.c.assignee_id == actor.id,
         tickets.c.status_category.in_(OPEN_CATEGORIES),
         tickets.c.archived.is_(False),

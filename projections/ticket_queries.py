@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from domain.disclosure import disclosed, history_scope
 from domain.errors import TicketNotFound
-from domain.permissions import Action, Actor, ReadScope, Role, TicketFacts, ensure_visible, may, read_scope, require
+from domain.permissions import Action, Actor, ReadScope, Role, TicketFacts, ensure_visible, list_scope, may, require
 from domain.ticket_fields import PRIORITIES, SEVERITIES, one_of
 from domain.workflow import Category
 from projections.pages import Page, fetch_page
@@ -140,6 +140,7 @@ class TicketFilters(msgspec.Struct, frozen=True):
     q: str | None = None  # words to find in the tracking number, title and description
     sort_by: str | None = None  # None: by relevance when searching, else created_at
     order: str = "desc"
+    include_sensitive: bool = False  # an administrator's lists leave sensitive tickets out unless asked
 
 
 ANY_OF = {
@@ -182,7 +183,7 @@ ORDERS = ("asc", "desc")
 
 def list_tickets(engine: Engine, actor: Actor, filters: TicketFilters, page: int, page_size: int) -> TicketPage:
     """The tickets the caller may see that match every filter given, in a stable order."""
-    query = scoped(ticket_rows(), read_scope(actor)).where(tickets.c.archived.is_(False))
+    query = scoped(ticket_rows(), list_scope(actor, filters.include_sensitive)).where(tickets.c.archived.is_(False))
     check_filters(engine, actor, filters)
     for name, column in ANY_OF.items():
         if values := getattr(filters, name):

@@ -97,3 +97,28 @@ def test_making_a_ticket_sensitive_is_refused_to_whom_it_is_not_for_and_only_hap
     refused(mark(client, auth("admin"), ticket_id, reason=""), 400, "invalid_input", "reason")
     assert mark(client, auth("admin"), ticket_id).status_code == 200
     refused(mark(client, auth("admin"), ticket_id), 409, "already_sensitive")
+
+
+def test_an_administrators_lists_searches_and_queue_leave_sensitive_tickets_out_unless_asked(client, auth, projected):
+    admin, liaison, reporter = auth("admin", "admin-9"), auth("liaison"), auth("reporter", "cit-6")
+    sensitive = open_ticket(client, reporter, is_sensitive=True, title="Threats from a neighbour")["id"]
+    ordinary = open_ticket(client, reporter)["id"]
+    desk = new_team(client, admin, "Desk", members=(("admin-9", "Ada Admin", "admin"),), is_restricted=True)
+    crew = new_team(client, admin, "Crew", members=(("admin-9", "Ada Admin", "admin"),))
+    for ticket_id, team in ((sensitive, desk), (ordinary, crew)):
+        given = client.post(f"{TICKETS}/{ticket_id}/assign", json={"team_id": team, "assignee_id": "admin-9"}, headers=admin)
+        assert given.status_code == 200, given.text
+    projected()
+    queue = client.get("/api/v1/me/queue", headers=admin).json()["items"]
+    assert [item["id"] for item in queue] == [ordinary]
+    queue = client.get("/api/v1/me/queue", params={"include_sensitive": "true"}, headers=admin).json()["items"]
+    assert {item["id"] for item in queue} == {sensitive, ordinary}
+    assert sensitive not in listed(client, admin) and ordinary in listed(client, admin)
+    found = client.get(TICKETS, params={"q": "neighbour"}, headers=admin).json()["items"]
+    assert found == []
+    asked = client.get(TICKETS, params={"include_sensitive": "true"}, headers=admin).json()["items"]
+    assert {sensitive, ordinary} <= {item["id"] for item in asked}
+    assert detail(client, admin, sensitive)["is_sensitive"] is True  # by id, as before
+    assert sensitive in listed(client, liaison) and ordinary not in listed(client, liaison)
+    widened = client.get(TICKETS, params={"include_sensitive": "true"}, headers=auth("manager")).json()["items"]
+    assert sensitive not in {item["id"] for item in widened}  # asking widens nothing for other roles
