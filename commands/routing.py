@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from commands.app import tenant_aggregate
 from commands.runner import Unit
 from commands.teams import load_team
-from domain.errors import Invalid, Refused
+from domain.errors import Refused
 from domain.permissions import Action, Role, may
 from domain.routing import Offer, Route, RoutingFacts, RoutingRules, eligible_members, pick_least_open, pick_round_robin, route
 from domain.team import Team
@@ -55,17 +55,10 @@ def offer_for(
     chosen: str | None = None,
     excluded: set[str] = frozenset(),
 ) -> Offer:
-    """The team's member for this ticket: the one chosen (who must be a member), else by the team's strategy."""
-    if chosen is not None and chosen not in team.members:
-        raise Invalid(f"{chosen} is not a member of team {team.name}.", code="not_a_member", field="assignee_id")
+    """The team's member for this ticket: the one chosen (see check_assignee), else by the team's strategy."""
+    if chosen is not None and (team.is_restricted or not ticket.is_sensitive):  # else the ticket refuses the team itself, which says more
+        check_assignee(team, ticket, chosen)
     blind = {user_id for user_id, member in team.members.items() if not may_read(member.role, ticket)}
-    if chosen in blind and (team.is_restricted or not ticket.is_sensitive):  # else the ticket refuses the team itself, which says more
-        kind = "sensitive" if ticket.is_sensitive else "ordinary"
-        raise Refused(
-            f"{chosen} is a {team.members[chosen].role}, who may not read {kind} tickets.",
-            code="assignee_may_not_read",
-            field="assignee_id",
-        )
     assignee = chosen if chosen is not None else pick_member(team, workload, ticket, excluded | blind)
     return Offer(
         team_id=str(team.id),
@@ -76,6 +69,28 @@ def offer_for(
         rule=rule,
         reason=reason,
     )
+
+
+def check_assignee(team: Team | None, ticket: Ticket, assignee_id: str) -> None:
+    """The one test of every way a ticket reaches a person (assign, transfer, a move that names an
+    assignee): the team holding it may hold it, and the person is a member of it who may read it."""
+    if team is None:
+        raise Refused("The ticket is with no team; assign it to a team, naming one of its members.", code="no_team", field="assignee_id")
+    if ticket.is_sensitive and not team.is_restricted:
+        raise Refused(f"A sensitive ticket may only be with a restricted team; {team.name} is not one.", code="team_not_restricted")
+    if assignee_id not in team.members:
+        raise Refused(f"{assignee_id} is not a member of team {team.name}.", code="not_a_member", field="assignee_id")
+    if not may_read(team.members[assignee_id].role, ticket):
+        kind = "sensitive" if ticket.is_sensitive else "ordinary"
+        raise Refused(
+            f"{assignee_id} is a {team.members[assignee_id].role}, who may not read {kind} tickets.",
+            code="assignee_may_not_read",
+            field="assignee_id",
+        )
+
+
+def team_of(unit: Unit, ticket: Ticket) -> Team | None:
+    return load_team(unit, ticket.team_id, ticket.tenant) if ticket.team_id else None
 
 
 def may_read(role: str, ticket: Ticket) -> bool:

@@ -11,7 +11,7 @@ import msgspec
 
 from commands.app import Docket, tenant_aggregate
 from commands.loading import check_version, load_ticket
-from commands.routing import Workload, no_workload, route_on_opening
+from commands.routing import Workload, check_assignee, no_workload, route_on_opening, team_of
 from commands.runner import Unit
 from commands.structs import (
     AddReply,
@@ -71,7 +71,12 @@ def changed(ticket: Ticket, notification_id: int | None) -> Changed:
 
 
 def change_status(app: Docket, cmd: ChangeStatus) -> Changed:
-    return run_ticket_command(app, cmd, lambda t, _: t.change_status(cmd.actor, cmd.status, cmd.note, cmd.fields, cmd.note_public))
+    def move(ticket: Ticket, unit: Unit) -> None:
+        ticket.change_status(cmd.actor, cmd.status, cmd.note, cmd.fields, cmd.note_public)
+        if "assignee_id" in cmd.fields:  # a move that gives the ticket to someone (field service): as an assignment would
+            check_assignee(team_of(unit, ticket), ticket, ticket.assignee_id)
+
+    return run_ticket_command(app, cmd, move)
 
 
 def edit_ticket(app: Docket, cmd: EditTicket) -> Changed:
@@ -87,7 +92,11 @@ def edit_ticket(app: Docket, cmd: EditTicket) -> Changed:
 
 
 def transfer_ticket(app: Docket, cmd: TransferTicket) -> Changed:
-    return run_ticket_command(app, cmd, lambda t, _: t.transfer(cmd.actor, cmd.assignee_id, cmd.reason))
+    def transfer(ticket: Ticket, unit: Unit) -> None:
+        ticket.transfer(cmd.actor, cmd.assignee_id, cmd.reason)
+        check_assignee(team_of(unit, ticket), ticket, ticket.assignee_id)
+
+    return run_ticket_command(app, cmd, transfer)
 
 
 def archive_ticket(app: Docket, cmd: ArchiveTicket) -> Changed:

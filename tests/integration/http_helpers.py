@@ -71,3 +71,12 @@ def set_rules(client, headers: dict[str, str], rules: list[dict[str, Any]], fall
     response = client.put(ROUTING_RULES, json={"rules": rules, "fallback_team_id": fallback_team_id}, headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def to_crew(client, admin: dict[str, str], ticket_id: str, *technicians: str) -> str:
+    """Gives the ticket to a new team of these technicians, to its queue (no one picked): a move
+    that names an assignee (field service's `assigned`) names a member of the ticket's team."""
+    crew = new_team(client, admin, f"Crew {ticket_id[:8]}", members=tuple((t, t.title()) for t in technicians), strategy="none")
+    response = client.post(f"{TICKETS}/{ticket_id}/assign", json={"team_id": crew}, headers=admin)
+    assert response.status_code == 200, response.text
+    return crew

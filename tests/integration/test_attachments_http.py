@@ -18,7 +18,7 @@ from api.auth import TokenVerifier
 from api.services import Services
 from commands.attachments import AttachmentRules, FileBlobStore
 from tests.conftest import JWT_SECRET
-from tests.integration.http_helpers import TICKETS, detail, history, move, open_ticket, refused
+from tests.integration.http_helpers import TICKETS, detail, history, move, open_ticket, refused, to_crew
 
 MAX_BYTES = 4096
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
@@ -93,6 +93,7 @@ def test_an_upload_is_listed_downloaded_byte_for_byte_and_recorded_in_the_histor
 def test_a_technician_attaches_a_completion_photo_to_a_field_service_job(client, auth, projected):
     technician = auth("agent", "tech-1")
     tid = open_ticket(client, auth("reporter", "sub-1"), workflow="field_service")["id"]
+    to_crew(client, auth("admin"), tid, "tech-1")
     move(client, auth("manager"), tid, "assigned", assignee_id="tech-1")
     move(client, technician, tid, "in_progress")
     photo = upload(client, technician, tid, "after.jpg", JPEG, "image/jpeg", kind="completion")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from commands.breaches import breach_sla
-from tests.integration.http_helpers import TICKETS, detail, move, open_ticket
+from tests.integration.http_helpers import TICKETS, detail, move, open_ticket, to_crew
 
 
 def listed_ids(client, headers, **params) -> list[str]:
@@ -23,6 +23,7 @@ def test_a_completed_field_service_job_shows_its_completion_notes_to_staff_and_t
     tid = open_ticket(client, subscriber, workflow="field_service", title="No internet")["id"]
     projected()
     assert detail(client, manager, tid)["completion_notes"] is None
+    to_crew(client, admin, tid, "tech-1")
     move(client, manager, tid, "assigned", assignee_id="tech-1")
     move(client, technician, tid, "in_progress")
     move(client, technician, tid, "completed", completion_notes="Replaced the router; signal at -12 dB")

@@ -3,7 +3,7 @@ a filter cannot take is a 400 that names the parameter and the values it takes."
 
 from __future__ import annotations
 
-from tests.integration.http_helpers import TICKETS, move, open_ticket, refused
+from tests.integration.http_helpers import TICKETS, move, open_ticket, refused, to_crew
 
 WORKFLOWS = "/api/v1/workflows"
 
@@ -55,6 +55,7 @@ def test_assignee_and_team_filters_match_any_of_their_values(client, auth, proje
     second = open_ticket(client, reporter, title="Second")
     open_ticket(client, reporter, title="Third")
     for ticket, who in ((first, "agent-a"), (second, "agent-b")):
+        to_crew(client, auth("admin"), ticket["id"], who)
         response = client.post(f"{TICKETS}/{ticket['id']}/transfer", json={"assignee_id": who}, headers=manager)
         assert response.status_code == 200, response.text
     projected()

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from tests.integration.http_helpers import TICKETS, detail, history, move, open_ticket, refused, statuses
+from tests.integration.http_helpers import TICKETS, detail, history, move, open_ticket, refused, statuses, to_crew
 
 WORKFLOWS = "/api/v1/workflows"
 
@@ -102,6 +102,9 @@ def test_a_field_service_job_is_assigned_worked_and_completed_by_its_technician_
     refused(status_change(client, technician, tid, "assigned", assignee_id="tech-1"), 409, "role_not_allowed_for_transition")
     refused(status_change(client, manager, tid, "assigned"), 400, "missing_field", "assignee_id")
     refused(status_change(client, manager, tid, "in_progress"), 409, "transition_not_allowed")
+    refused(status_change(client, manager, tid, "assigned", assignee_id="tech-1"), 409, "no_team", "assignee_id")
+    to_crew(client, admin, tid, "tech-1", "tech-2")
+    refused(status_change(client, manager, tid, "assigned", assignee_id="sub-1"), 409, "not_a_member", "assignee_id")
     move(client, manager, tid, "assigned", assignee_id="tech-1")
     projected()
     assert detail(client, manager, tid)["assignee_id"] == "tech-1"
@@ -153,6 +156,7 @@ def test_only_an_admin_cancels_a_field_service_job_before_work_starts(client, au
     assigned = open_ticket(client, admin, workflow="field_service")["id"]
     started = open_ticket(client, admin, workflow="field_service")["id"]
     for tid in (assigned, started):
+        to_crew(client, admin, tid, "tech-1")
         move(client, manager, tid, "assigned", assignee_id="tech-1")
     move(client, technician, started, "in_progress")
 
