@@ -13,11 +13,14 @@ from litestar.static_files import create_static_files_router
 
 from api.assignments import AssignmentController, QueueController
 from api.attachments import AttachmentController
+from api.audit import AuditController, TicketEventsController
 from api.dashboard import DashboardController
 from api.dependencies import provide_actor
 from api.errors import EXCEPTION_HANDLERS
 from api.health import health, live, ready
+from api.limits import request_limits
 from api.metrics import metrics
+from api.notifications import NotificationRulesController, SuppressionController, TicketNotificationsController
 from api.replies import ReplyController
 from api.services import Services
 from api.sla import SLAPolicyController
@@ -66,8 +69,14 @@ def create_app(services: Services) -> Litestar:
             RoutingRulesController,
             SLAPolicyController,
             DashboardController,
+            AuditController,
+            TicketEventsController,
+            NotificationRulesController,
+            TicketNotificationsController,
+            SuppressionController,
             create_static_files_router(path=DOCS_ASSETS, directories=[STATIC_DIR], include_in_schema=False),
         ],
+        middleware=[request_limits(services.limits)],  # 503 past the database's bound or too many commands
         request_class=DocketRequest,  # refuses bodies that cannot be decoded or stored
         before_request=refuse_unstorable_parameters,
         request_max_body_size=services.attachment_rules.max_bytes + MULTIPART_OVERHEAD,

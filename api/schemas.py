@@ -192,6 +192,8 @@ class TeamEdit(Body, frozen=True):
 class MemberBody(Body, frozen=True):
     display_name: Text
     role: Literal["agent", "manager", "liaison", "admin"] = "agent"
+    phone: Annotated[str, msgspec.Meta(max_length=32, description="E.164, e.g. +27821234567: WhatsApp and SMS")] | None = None
+    email: Annotated[str, msgspec.Meta(max_length=254, description="Notifications by email")] | None = None
 
 
 Criterion = Name | list[Name]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from api.auth import TokenVerifier
+from api.limits import Limits
 from commands.app import Docket
 from commands.attachments import AttachmentRules, BlobStore
 from projections.team_queries import holds_sensitive, open_counts
@@ -20,7 +21,10 @@ class Services:
     tokens: TokenVerifier
     blobs: BlobStore
     attachment_rules: AttachmentRules = AttachmentRules()
+    limits: Limits = Limits()
     metrics_dir: str | None = None  # where the API processes' command metrics are kept, when several share them
+    nats_url: str | None = None  # servers that /health/ready checks answer (comma-separated); None: not checked
+    webhook_allow_private: bool = False  # DOCKET_WEBHOOK_ALLOW_PRIVATE: webhooks may point at private addresses
 
     def holds_sensitive(self, tenant: str, team_id: str) -> bool:
         return holds_sensitive(self.engine, tenant, team_id)

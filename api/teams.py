@@ -41,7 +41,8 @@ class TeamController(Controller):
         "/{team_id:uuid}/members/{user_id:str}", operation_id="putTeamMember", summary="Add or update a member (admin)", sync_to_thread=True
     )
     def put_member(self, team_id: TeamId, user_id: FromPath[str], data: JSONBody[MemberBody], actor: Caller, services: Used) -> TeamSaved:
-        command = AddMember(actor=actor, team_id=team_id, user_id=user_id, display_name=data.display_name, role=data.role)
+        details = {"display_name": data.display_name, "role": data.role, "phone": data.phone, "email": data.email}
+        command = AddMember(actor=actor, team_id=team_id, user_id=user_id, **details)
         return add_member(services.app, command)
 
     @delete(

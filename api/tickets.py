@@ -11,6 +11,7 @@ from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
+from api.as_of import AsOf, AsOfVersion, detail_as_of
 from api.schemas import NewTicket, Redaction, SensitiveMark, StatusChange, TicketEdit, Transfer
 from api.services import Services
 from commands.sensitivity import mark_sensitive
@@ -147,7 +148,11 @@ class TicketController(Controller):
         summary="One ticket, by id or tracking number: its full record and assignment history",
         sync_to_thread=True,
     )
-    def detail(self, ticket_id: TicketRef, actor: Caller, services: Used) -> TicketDetail:
+    def detail(
+        self, ticket_id: TicketRef, actor: Caller, services: Used, as_of: AsOf = None, as_of_version: AsOfVersion = None
+    ) -> TicketDetail:
+        if as_of is not None or as_of_version is not None:
+            return detail_as_of(services, actor, ticket_id, as_of, as_of_version)
         return get_ticket(services.engine, actor, ticket_id)
 
     @patch(

@@ -8,8 +8,9 @@ connection); the use cases in process, called by 1 and by 64 threads; over HTTP 
 `docket serve`, `POST /tickets` and a mix of opens and status changes with 16 and 64 concurrent
 clients, in one tenant and spread over 20: commands/s, latency p50/p99 and errors, with the lag from
 a 2xx to the change in the tickets read model and to its message on JetStream; the mix again at
-half the highest rate, for the lag under ordinary load; and a rebuild of the tickets projection
-over everything the run wrote. The database: a scratch one, dropped at the end, on the server
+half the highest rate, for the lag under ordinary load; opens at twice the highest rate of opens,
+sent on an open loop, for how fast the accepted ones are answered and the rest refused (503
+`overloaded`); and a rebuild of the tickets projection over everything the run wrote. The database: a scratch one, dropped at the end, on the server
 DOCKET_DATABASE_URL names, else the local server at 127.0.0.1:5432, else an embedded PostgreSQL.
 """
 
@@ -337,7 +338,97 @@ class Connection:
         self.writer.close()
 
 
-def http_results(database_url: str, data_dir: Path, seconds: float, workers: int | None) -> list[Result]:
+# Overload -------------------------------------------------------------------------------------
+
+OVERLOAD_FACTOR = 2  # times the highest rate of POST /tickets measured
+MAX_CONNECTIONS = 2000  # of the open-loop load; each request in flight holds one
+
+
+@dataclass
+class OverloadResult:
+    """An open-loop load: requests sent at a set rate, whatever the answers. The accepted ones'
+    latency, and how fast the refused ones (503 `overloaded`) were refused."""
+
+    name: str
+    seconds: float
+    offered: int = 0
+    accepted: list[float] = field(default_factory=list)
+    refused: list[float] = field(default_factory=list)
+    unavailable: int = 0  # 503 database_unavailable: held past its bound, which overload must not cause
+    errors: int = 0  # anything else, connections the client could not open included
+
+    @property
+    def rate(self) -> float:
+        return len(self.accepted) / self.seconds
+
+    def line(self, baseline: float) -> str:
+        text = f"{self.name}: {self.offered / self.seconds:.0f}/s offered; accepted {self.rate:.0f}/s = {self.rate / baseline:.2f}x"
+        if len(self.accepted) > 1:
+            text += f", p50 {ms(percentile(self.accepted, 50))} p99 {ms(percentile(self.accepted, 99))}"
+        text += f"; refused {len(self.refused) / self.seconds:.0f}/s"
+        if len(self.refused) > 1:
+            text += f", p50 {ms(percentile(self.refused, 50))} p99 {ms(percentile(self.refused, 99))}"
+        return text + f"; {self.unavailable} database_unavailable, {self.errors} errors"
+
+
+async def overload_result(base_url: str, rate: float, seconds: float) -> OverloadResult:
+    """POST /tickets at `rate` in 20 tenants, each request on an idle connection or a new one."""
+    name = f"HTTP POST /tickets at {OVERLOAD_FACTOR}x the highest rate, open loop, 20 tenants"
+    log.info("measuring %s (%.0f/s) for %.0fs", name, rate, seconds)
+    result = OverloadResult(name, seconds)
+    reporters = [bearer(f"bench{uuid.uuid4().hex[:8]}", "reporter", "bench-reporter") for _ in range(20)]
+    idle: list[Connection] = []
+    opened = 0
+
+    async def one(n: int) -> None:
+        nonlocal opened
+        if idle:
+            http = idle.pop()
+        elif opened < MAX_CONNECTIONS:
+            opened += 1
+            http = await Connection.open(base_url)
+        else:
+            result.errors += 1
+            return
+        body = {"title": f"Flood {n}", "description": "Water in the street", "category": "water"}
+        began = time.perf_counter()
+        try:
+            answer = await http.send("POST", "/api/v1/tickets", body, reporters[n % len(reporters)])
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            result.errors += 1
+            http.close()
+            opened -= 1
+            return
+        took = time.perf_counter() - began
+        idle.append(http)
+        if answer.status_code == 201:
+            result.accepted.append(took)
+        elif answer.status_code == 503 and answer.json()["code"] == "overloaded":
+            result.refused.append(took)
+        elif answer.status_code == 503:
+            result.unavailable += 1
+        else:
+            result.errors += 1
+
+    sent: set[asyncio.Task] = set()
+    started = next_at = time.perf_counter()
+    while (now := time.perf_counter()) < started + seconds:
+        while next_at <= now:  # behind: send what was due at once, as an open loop does
+            task = asyncio.create_task(one(result.offered))
+            sent.add(task)
+            task.add_done_callback(sent.discard)
+            result.offered += 1
+            next_at += 1 / rate
+        await asyncio.sleep(max(next_at - time.perf_counter(), 0))
+    await asyncio.gather(*sent)
+    result.seconds = time.perf_counter() - started
+    for http in idle:
+        http.close()
+    log.info("  %s", result.line(1.0))
+    return result
+
+
+def http_results(database_url: str, data_dir: Path, seconds: float, workers: int | None) -> list[Result | OverloadResult]:
     with running_service(database_url, data_dir, workers) as (base_url, nats_url):
         results = []
         for clients in (16, 64):
@@ -354,7 +445,9 @@ def http_results(database_url: str, data_dir: Path, seconds: float, workers: int
             f"HTTP open and change status at half the highest rate ({highest / 2:.0f}/s), 64 clients", 64, 20, True, highest / 2
         )
         results.append(asyncio.run(http_result(half, base_url, Followers(database_url, nats_url), seconds)))
-        return results
+        opens = max(r.rate for r in results if "POST /tickets" in r.name)
+        wait_until_projected(database_url)
+        return [*results, asyncio.run(overload_result(base_url, OVERLOAD_FACTOR * opens, seconds))]
 
 
 def wait_until_projected(database_url: str, timeout: float = 180) -> None:

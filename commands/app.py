@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from typing import TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -12,7 +13,8 @@ from psycopg.conninfo import conninfo_to_dict
 
 from commands.config_cache import ConfigCache
 from commands.numbers import TrackingNumberBlocks
-from commands.runner import MAX_BATCH, MAX_WAIT, CommandRunner, Unit
+from commands.runner import MAX_BATCH, MAX_WAIT, MAX_WAITING, TIMEOUT, CommandRunner, Unit
+from domain.notification_rules import NotificationRules
 from domain.routing import RoutingRules
 from domain.sla import SLAPolicies
 from domain.team import Team
@@ -43,6 +45,8 @@ TICKET_EVENTS = event_names(Ticket)
 TICKET_TOPICS = topics_of(Ticket)
 CONFIG_TOPICS = topics_of(TenantConfig)
 TEAM_TOPICS = topics_of(Team, RoutingRules, SLAPolicies)
+# Read by the notifier through the configuration cache; no projection applies them.
+NOTIFY_TOPICS = topics_of(NotificationRules)
 
 
 A = TypeVar("A", TenantConfig, RoutingRules, SLAPolicies)
@@ -57,10 +61,18 @@ class Docket(Application):
     # with age without snapshots.
     snapshotting_intervals = {Team: 100}
 
-    def __init__(self, env: dict[str, str] | None = None, *, max_batch: int = MAX_BATCH, max_wait: float = MAX_WAIT) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        max_batch: int = MAX_BATCH,
+        max_wait: float = MAX_WAIT,
+        max_waiting: int = MAX_WAITING,
+        timeout: float = TIMEOUT,
+    ) -> None:
         super().__init__(env)
-        self.config = ConfigCache(self, CONFIG_TOPICS + TEAM_TOPICS)
-        self.commands = CommandRunner(self, self.config, max_batch=max_batch, max_wait=max_wait)
+        self.config = ConfigCache(self, CONFIG_TOPICS + TEAM_TOPICS + NOTIFY_TOPICS)
+        self.commands = CommandRunner(self, self.config, max_batch=max_batch, max_wait=max_wait, max_waiting=max_waiting, timeout=timeout)
         self.numbers = TrackingNumberBlocks(self)
 
     def close(self) -> None:
@@ -69,19 +81,25 @@ class Docket(Application):
         super().close()
 
 
-def eventsourcing_env(database_url: str, cipher_key: str) -> dict[str, str]:
+def eventsourcing_env(database_url: str, cipher_key: str, *, timeout: float = TIMEOUT, pool_size: int = 4) -> dict[str, str]:
     """eventsourcing's settings: the postgresql:// URL (host may be a socket directory) taken
-    apart, and AES-GCM encryption of every stored event with `cipher_key` (base64, 32 bytes)."""
+    apart, and AES-GCM encryption of every stored event with `cipher_key` (base64, 32 bytes).
+    Waits for a connection, for one to open and for the events table's lock end after `timeout`
+    seconds (whole seconds, at least 2), and `pool_size` connections stay open (as many again
+    and more open under load)."""
     info = conninfo_to_dict(database_url)
+    seconds = str(max(math.ceil(timeout), 2))
     env = {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "commands.persistence:BoundedPostgresFactory",
         "POSTGRES_DBNAME": str(info.get("dbname") or "postgres"),
         "POSTGRES_HOST": str(info.get("host") or "127.0.0.1"),
         "POSTGRES_PORT": str(info.get("port") or "5432"),
         "POSTGRES_USER": str(info.get("user") or "postgres"),
         "POSTGRES_PASSWORD": str(info.get("password") or ""),
-        "POSTGRES_POOL_SIZE": "4",
-        "POSTGRES_MAX_OVERFLOW": "8",
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(2 * pool_size),
+        "POSTGRES_CONNECT_TIMEOUT": seconds,
+        "POSTGRES_LOCK_TIMEOUT": seconds,
         "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
         "CIPHER_KEY": cipher_key,
         # Aggregates stay in memory; a command reads only the events stored since (fast-forward).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from commands.errors import DATABASE_DOWN, DatabaseUnavailable, Overloaded
 from domain.errors import DomainError, VersionConflict
 
 # Labelled metrics make their values at first use, after the process chose how metrics are kept
@@ -31,6 +32,10 @@ def outcome_of(error: BaseException | None) -> str:
         return "conflict"
     if isinstance(error, DomainError):
         return "refused"
+    if isinstance(error, Overloaded):
+        return "overloaded"
+    if isinstance(error, (DatabaseUnavailable, *DATABASE_DOWN)):
+        return "unavailable"
     return "error"
 
 

@@ -11,6 +11,12 @@ When the batch's transaction fails (another process changed one of its aggregate
 recorded what cannot be stored), it writes nothing, and each command is decided and saved again on
 its own: only a command that lost a race fails (or is decided again, where retrying is right), or
 the one that cannot be stored. A command is answered only after its commit.
+
+Waits are bounded. A process holds at most `max_waiting` commands (deciding, queued or
+committing): one more is refused before it decides (Overloaded). A command waits for its commit
+at most `timeout` seconds from its call: one still queued then is dropped, and was not saved; one
+already in a transaction may yet commit, and its caller is told so (DatabaseUnavailable). A batch
+the database did not take fails whole, at once, rather than one command at a time.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -30,6 +37,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from commands.config_cache import ConfigCache
+from commands.errors import DATABASE_DOWN, DatabaseUnavailable, Overloaded
 from commands.metrics import observe_batch, observe_command
 from domain.errors import VersionConflict
 
@@ -44,6 +52,8 @@ MAX_BATCH = 200
 MAX_WAIT = 0.0
 ATTEMPTS = 3  # times a command is decided again after another process changed what it loaded
 SAVED_VERSIONS_KEPT = 100_000
+MAX_WAITING = 100  # commands a process holds at once (DOCKET_MAX_WAITING_COMMANDS)
+TIMEOUT = 5.0  # seconds a command waits for the database (DOCKET_DB_TIMEOUT)
 
 
 class Store(Protocol):
@@ -100,14 +110,30 @@ class Job(Generic[R]):
     notification_id: int | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    taken: bool = False  # into a batch: it may commit from then on
+    abandoned: bool = False  # by its caller, whose bound passed first: it never will
 
 
 class CommandRunner:
-    def __init__(self, app: Application, config: ConfigCache, *, max_batch: int = MAX_BATCH, max_wait: float = MAX_WAIT) -> None:
+    def __init__(
+        self,
+        app: Application,
+        config: ConfigCache,
+        *,
+        max_batch: int = MAX_BATCH,
+        max_wait: float = MAX_WAIT,
+        max_waiting: int = MAX_WAITING,
+        timeout: float = TIMEOUT,
+    ) -> None:
         self.app = app
         self.config = config
         self.max_batch = max_batch
         self.max_wait = max_wait
+        self.max_waiting = max_waiting
+        self.timeout = timeout
+        self.waiting = 0  # commands in run(), from admission to answer
+        self._counting = threading.Lock()
+        self._claims = threading.Lock()  # a job is taken or abandoned, never both
         self._queue: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
         self._saved: dict[UUID, int] = {}  # the version this process last saved, per aggregate
         self._start_lock = threading.Lock()
@@ -126,14 +152,28 @@ class CommandRunner:
             raise RuntimeError("A command cannot run another command while it decides.")
         began, error = time.perf_counter(), None
         try:
-            return self._run(decide, answer)
+            with self._admitted():
+                return self._run(decide, answer)
         except BaseException as raised:
             error = raised
             raise
         finally:
             observe_command(name or decide.__qualname__.split(".")[0], error, time.perf_counter() - began)
 
+    @contextmanager
+    def _admitted(self) -> Iterator[None]:
+        with self._counting:
+            if self.waiting >= self.max_waiting:
+                raise Overloaded(Overloaded.message)
+            self.waiting += 1
+        try:
+            yield
+        finally:
+            with self._counting:
+                self.waiting -= 1
+
     def _run(self, decide: Callable[[Unit], R], answer: Callable[[R, int | None], T]) -> T:
+        deadline = time.monotonic() + self.timeout
         unit = Unit(self.app, self.config)
         result = decide(unit)
         if not unit.changed:
@@ -141,15 +181,37 @@ class CommandRunner:
         job = Job(decide, unit, result)
         self._ensure_committer()
         self._queue.put(job)
-        job.done.wait()
+        if not job.done.wait(max(deadline - time.monotonic(), 0)):
+            self._give_up(job)
         if job.error is not None:
             raise job.error
         return answer(job.result, job.notification_id)
 
+    def _give_up(self, job: Job[Any]) -> None:
+        """The command's bound has passed: a job no batch has taken is dropped, and was not saved;
+        one in a transaction may still commit, and its caller cannot know."""
+        with self._claims:
+            if not job.taken:
+                job.abandoned = True
+                raise DatabaseUnavailable(saved=False)
+        if not job.done.is_set():
+            raise DatabaseUnavailable(saved=None)
+
+    def _take(self, batch: list[Job[Any] | None]) -> list[Job[Any]]:
+        """The jobs of a batch whose callers still wait; they may commit from now on."""
+        with self._claims:
+            jobs = [job for job in batch if job is not None and not job.abandoned]
+            for job in jobs:
+                job.taken = True
+        return jobs
+
     def close(self) -> None:
+        """Commits what is queued, waiting for it at most `timeout` seconds."""
         if self._committer is not None:
             self._queue.put(None)
-            self._committer.join()
+            self._committer.join(self.timeout)
+            if self._committer.is_alive():
+                log.warning("the committer did not finish within %gs (is the database answering?); leaving it", self.timeout)
             self._committer = None
 
     def _ensure_committer(self) -> None:
@@ -161,16 +223,17 @@ class CommandRunner:
     def _commit_forever(self) -> None:
         while (first := self._queue.get()) is not None:
             batch = [first, *self._gather(self.max_batch - 1)]
-            jobs = [job for job in batch if job is not None]
+            jobs = self._take(batch)
             try:
-                self._commit(jobs)
+                if jobs:
+                    self._commit(jobs)
             except BaseException as error:  # noqa: BLE001 - every caller must hear of it
                 log.exception("a batch of %d commands failed", len(jobs))
                 for job in jobs:
                     if not job.done.is_set():
                         job.error = error
                         job.done.set()
-            if len(jobs) < len(batch):
+            if batch[-1] is None:
                 return
 
     def _gather(self, limit: int) -> Iterable[Job[Any] | None]:
@@ -189,6 +252,17 @@ class CommandRunner:
         accepted = [job for job in jobs if self._decided_on_latest(job, newer)]
         try:
             recordings = self.app.save(*newer.values())
+        except DATABASE_DOWN as error:
+            # Saved one at a time, each would wait as long again: every command hears at once.
+            log.warning(
+                "a batch of %d commands may not have been saved: the database did not answer (%s)", len(accepted), type(error).__name__
+            )
+            self._forget(newer)
+            for job in accepted:
+                job.error = unavailable(error)
+                job.done.set()
+            observe_batch(len(accepted), "unavailable")
+            return
         except Exception as error:  # noqa: BLE001 - each command then meets its own fate
             log.info("a batch of %d commands could not be saved together (%s); saving each on its own", len(accepted), type(error).__name__)
             self._forget(newer)
@@ -237,6 +311,9 @@ class CommandRunner:
                 if attempt < ATTEMPTS:
                     continue
                 job.error = VersionConflict("Someone else changed this at the same time; reload it and retry.")
+            except DATABASE_DOWN as error:
+                self._forget(job.unit.changed)
+                job.error = unavailable(error)
             except Exception as error:  # noqa: BLE001 - a refusal on the newer state, or the database
                 job.error = error
             else:
@@ -269,3 +346,10 @@ class CommandRunner:
                     cache.get(aggregate_id, evict=True)
                 except KeyError:
                     pass
+
+
+def unavailable(error: BaseException) -> DatabaseUnavailable:
+    """What a command in a transaction the database did not finish hears: it may have committed."""
+    outcome = DatabaseUnavailable(saved=None)
+    outcome.__cause__ = error
+    return outcome

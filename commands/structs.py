@@ -210,6 +210,8 @@ class AddMember(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
     display_name: str
     role: str = "agent"
+    phone: str | None = None  # where notifications reach the member; E.164 once checked
+    email: str | None = None
 
 
 class RemoveMember(msgspec.Struct, frozen=True, kw_only=True):

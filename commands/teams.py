@@ -50,7 +50,10 @@ def change_team(app: Docket, cmd: ChangeTeam, holds_sensitive: SensitiveHolding)
 
 
 def add_member(app: Docket, cmd: AddMember) -> TeamSaved:
-    return _run_team_command(app, cmd.team_id, cmd.actor.tenant, lambda t: t.add_member(cmd.actor, cmd.user_id, cmd.display_name, cmd.role))
+    def add(team: Team) -> None:
+        team.add_member(cmd.actor, cmd.user_id, cmd.display_name, cmd.role, phone=cmd.phone, email=cmd.email)
+
+    return _run_team_command(app, cmd.team_id, cmd.actor.tenant, add)
 
 
 def remove_member(app: Docket, cmd: RemoveMember) -> TeamSaved:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -41,6 +42,11 @@ class Action(StrEnum):
     UNASSIGN = "unassign"
     READ_WORKFLOWS = "read_workflows"
     MARK_SENSITIVE = "mark_sensitive"
+    MANAGE_NOTIFICATIONS = "manage_notifications"
+    READ_NOTIFICATION_RULES = "read_notification_rules"
+    READ_DELIVERIES = "read_deliveries"
+    READ_AUDIT_TRAIL = "read_audit_trail"
+    CLEAR_AUDITORS = "clear_auditors"
 
 
 STAFF = frozenset({Role.AGENT, Role.MANAGER, Role.LIAISON, Role.ADMIN})
@@ -75,6 +81,15 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     # Making a ticket sensitive only ever narrows who reads it: the liaison may do it to a ticket
     # they could not read before, and a manager to one they could.
     Action.MARK_SENSITIVE: frozenset({Role.LIAISON, Role.ADMIN, Role.MANAGER}),
+    # Notification rules, the tenant's webhook and its suppression list are the administrator's.
+    Action.MANAGE_NOTIFICATIONS: frozenset({Role.ADMIN}),
+    Action.READ_NOTIFICATION_RULES: frozenset({Role.ADMIN, Role.AUDITOR}),
+    # Who was told what about a ticket: staff and auditors; a reporter, only what went to them.
+    Action.READ_DELIVERIES: frozenset({*STAFF, Role.AUDITOR, Role.REPORTER}),
+    # The event store itself (every aggregate's events, as recorded, with their chain hashes).
+    Action.READ_AUDIT_TRAIL: frozenset({Role.AUDITOR, Role.ADMIN}),
+    # Whether the tenant's auditors read sensitive tickets' events too.
+    Action.CLEAR_AUDITORS: frozenset({Role.ADMIN}),
 }
 
 
@@ -87,6 +102,39 @@ class Actor:
     role: Role
     ward: str | None = None
     team: str | None = None
+    teams: frozenset[str] = frozenset()  # an agent's teams, as their membership says: what their scope reaches
+    agent_scope: str | None = None  # the tenant's setting for agents (see agent_scope_of)
+
+
+# What an agent reads: every ticket of the tenant, its teams' tickets, or those assigned to them.
+AGENT_SCOPES = ("all", "team", "assigned")
+
+
+def agent_scope_of(setting: str | None, workflow: str) -> str:
+    """The scope of an agent's reading on a ticket of this workflow: the tenant's setting, else
+    the seeds' need to know: a technician sees the jobs given to them, an agent their teams' tickets."""
+    return setting or ("assigned" if workflow == "field_service" else "team")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReach:
+    """The tickets an agent may read: assigned to them, or held by one of their teams, as the
+    tenant's agent_scope (or, unset, each ticket's workflow) says; and always those they reported themselves."""
+
+    id: str
+    teams: frozenset[str]
+    setting: str | None
+
+    def reaches(self, facts: TicketFacts) -> bool:
+        if facts.reporter_id == self.id:
+            return True
+        match agent_scope_of(self.setting, facts.workflow):
+            case "all":
+                return True
+            case "assigned":
+                return facts.assignee_id == self.id
+            case _:
+                return facts.assignee_id == self.id or (facts.team_id is not None and facts.team_id in self.teams)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +149,7 @@ class ReadScope:
     ward: str | None = None
     sensitive: bool = False
     ordinary: bool = True
+    agent: AgentReach | None = None  # for an agent: which of the tenant's tickets they reach
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +160,9 @@ class TicketFacts:
     reporter_id: str
     ward: str | None
     is_sensitive: bool
+    workflow: str = ""
+    team_id: str | None = None
+    assignee_id: str | None = None
 
 
 def may(role: Role, action: Action) -> bool:
@@ -137,6 +189,7 @@ def read_scope(actor: Actor) -> ReadScope:
         ward=(actor.ward or "") if actor.role is Role.WARD_COUNCILLOR else None,
         sensitive=may(actor.role, Action.READ_SENSITIVE),
         ordinary=may(actor.role, Action.READ_ORDINARY),
+        agent=AgentReach(actor.id, actor.teams, actor.agent_scope) if actor.role is Role.AGENT else None,
     )
 
 
@@ -146,7 +199,7 @@ def list_scope(actor: Actor, include_sensitive: bool = False) -> ReadScope:
     are in no list but the liaison's); an administrator may still open one by id."""
     scope = read_scope(actor)
     if actor.role is Role.ADMIN and not include_sensitive:
-        return ReadScope(tenant=scope.tenant, reporter_id=scope.reporter_id, ward=scope.ward, sensitive=False, ordinary=scope.ordinary)
+        return dataclasses.replace(scope, sensitive=False)
     return scope
 
 
@@ -158,6 +211,7 @@ def ensure_visible(actor: Actor, ticket_id: object, facts: TicketFacts) -> None:
         facts.tenant != scope.tenant
         or (scope.reporter_id is not None and facts.reporter_id != scope.reporter_id)
         or (scope.ward is not None and facts.ward != scope.ward)
+        or (scope.agent is not None and not scope.agent.reaches(facts))
     ):
         raise TicketNotFound(ticket_id)
     if facts.is_sensitive and not scope.sensitive:

@@ -8,6 +8,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from domain import ticket_fields as rules
+from domain.contacts import email_field, phone_field
 from domain.errors import Invalid, Refused
 from domain.permissions import STAFF, Action, Actor, require
 
@@ -20,6 +21,8 @@ class Member:
     user_id: str
     display_name: str
     role: str
+    phone: str | None = None  # E.164: where the notifier reaches them (notification rules)
+    email: str | None = None
 
 
 class Team(Aggregate):
@@ -52,12 +55,16 @@ class Team(Aggregate):
         for name, change in changes.items():
             setattr(self, name, change["new"])
 
-    def add_member(self, actor: Actor, user_id: str, display_name: str, role: str) -> None:
+    def add_member(
+        self, actor: Actor, user_id: str, display_name: str, role: str, phone: str | None = None, email: str | None = None
+    ) -> None:
+        """Adds the member, or changes them: their name, role, phone (kept in E.164) and email."""
         self._allow(actor)
         user_id = rules.required_text("user_id", user_id)
         if role not in {r.value for r in STAFF}:
             raise Invalid(f"A team member is staff: one of {', '.join(sorted(STAFF))}.", code="invalid_member_role", field="role")
-        member = Member(user_id, rules.required_text("display_name", display_name), role)
+        name = rules.required_text("display_name", display_name)
+        member = Member(user_id, name, role, phone_field("phone", phone), email_field("email", email))
         if self.members.get(user_id) != member:
             self._member_added(
                 tenant=self.tenant,
@@ -66,11 +73,16 @@ class Team(Aggregate):
                 user_id=user_id,
                 display_name=member.display_name,
                 role=role,
+                phone=member.phone,
+                email=member.email,
             )
 
     @event("MemberAdded")
-    def _member_added(self, *, tenant: str, actor_id: str, actor_role: str, user_id: str, display_name: str, role: str) -> None:
-        self.members[user_id] = Member(user_id, display_name, role)
+    def _member_added(
+        self, *, tenant: str, actor_id: str, actor_role: str, user_id: str, display_name: str, role: str,
+        phone: str | None = None, email: str | None = None,  # members added before they had contacts have none
+    ) -> None:  # fmt: skip
+        self.members[user_id] = Member(user_id, display_name, role, phone, email)
 
     def remove_member(self, actor: Actor, user_id: str) -> None:
         self._allow(actor)
@@ -121,3 +133,13 @@ def _checked(name: str, value: Any) -> Any:
         case "strategy":
             return rules.one_of("strategy", value, STRATEGIES)
     raise Invalid(f"The field '{name}' of a team cannot be changed; these can: {', '.join(TEAM_FIELDS)}.", code="not_editable", field=name)
+
+
+def _member_added_v1_v2(state: dict[str, Any]) -> None:
+    """A MemberAdded stored before members had a phone and an email: they have neither."""
+    state.setdefault("phone", None)
+    state.setdefault("email", None)
+
+
+Team.MemberAdded.class_version = 2
+Team.MemberAdded.upcast_v1_v2 = staticmethod(_member_added_v1_v2)

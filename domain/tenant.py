@@ -9,7 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Invalid
-from domain.permissions import Action, Actor, require
+from domain.permissions import AGENT_SCOPES, Action, Actor, require
 from domain.workflow import BUILT_IN, Workflow, workflow_from_definition, workflow_of
 
 WORKFLOW_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -18,8 +18,6 @@ SWITCHES = ("reporter_reply_moves_ticket", "auto_route_on_open")
 # Reports in these categories are sensitive whatever the reporter said (gender-based violence).
 DEFAULT_SENSITIVE_CATEGORIES = ("gbv",)
 MAX_SENSITIVE_CATEGORIES = 100
-# What an agent reads: every ticket of the tenant, its teams' tickets, or those assigned to them.
-AGENT_SCOPES = ("all", "team", "assigned")
 SETTINGS = ("default_workflow", *SWITCHES, "sensitive_categories", "agent_scope")
 
 
@@ -121,12 +119,6 @@ def _categories(value: Any) -> list[str]:
     if not all(0 < len(name) <= 64 for name in names):
         raise Invalid("Each sensitive category is a name of 1-64 characters.", code="invalid_setting", field="sensitive_categories")
     return list(dict.fromkeys(names))
-
-
-def agent_scope_of(setting: str | None, workflow: str) -> str:
-    """The scope of an agent's reading on a ticket of this workflow: the tenant's setting, else
-    the seeds' need to know: a technician sees the jobs given to them, an agent their teams' tickets."""
-    return setting or ("assigned" if workflow == "field_service" else "team")
 
 
 def tenant_config_id(tenant: str) -> UUID:

@@ -100,7 +100,15 @@ class Ticket(Aggregate):
 
     @property
     def facts(self) -> TicketFacts:
-        return TicketFacts(tenant=self.tenant, reporter_id=self.reporter_id, ward=self.ward, is_sensitive=self.is_sensitive)
+        return TicketFacts(
+            tenant=self.tenant,
+            reporter_id=self.reporter_id,
+            ward=self.ward,
+            is_sensitive=self.is_sensitive,
+            workflow=self.workflow.name,
+            team_id=self.team_id,
+            assignee_id=self.assignee_id,
+        )
 
     @property
     def sla_facts(self) -> SLAFacts:

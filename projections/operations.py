@@ -13,6 +13,7 @@ from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
 
 from commands.app import Docket
+from projections.audit_chain import AuditChainProjection
 from projections.base import TableSet, TrackedProjection
 from projections.dashboard import DashboardProjection
 from projections.health import create_stalls_table
@@ -25,7 +26,7 @@ BATCH = 1000
 REBUILD_BATCH = 5000  # events per transaction of a rebuild: fewer writes of the rows many events change
 Progress = Callable[[int], None]
 
-PROJECTIONS: dict[str, type[TrackedProjection]] = {p.name: p for p in (TicketsProjection, DashboardProjection)}
+PROJECTIONS: dict[str, type[TrackedProjection]] = {p.name: p for p in (TicketsProjection, DashboardProjection, AuditChainProjection)}
 VERSIONS = "projection_versions"
 RELAY = "relay"  # its tracking table is made here too, so that /metrics can read it before the relay first runs
 

@@ -3,6 +3,7 @@ so a projection's rows and its tracking position commit together."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -14,6 +15,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 from sqlalchemy.sql import Executable
+
+from commands.persistence import connection_bounds
 
 DIALECT = postgresql.psycopg.dialect()
 S = TypeVar("S", bound=msgspec.Struct)
@@ -74,10 +77,14 @@ def struct_from(kind: type[S], row: Mapping[str, Any], **overrides: Any) -> S:
     return msgspec.convert({str(name): value for name, value in {**row, **overrides}.items()}, kind)
 
 
-def engine_for(database_url: str, pool_size: int = 5) -> Engine:
-    """A SQLAlchemy engine on the psycopg 3 driver for a plain postgresql:// URL."""
+def engine_for(database_url: str, pool_size: int = 5, timeout: float | None = None) -> Engine:
+    """A SQLAlchemy engine on the psycopg 3 driver for a plain postgresql:// URL. With a timeout,
+    waits for a pooled connection, connecting and each statement end after about that long."""
     url = make_url(database_url).set(drivername="postgresql+psycopg")
-    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    if timeout is None:
+        return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    bounds = {**connection_bounds(math.ceil(timeout)), "options": f"-c statement_timeout={int(timeout * 1000)}"}
+    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, pool_timeout=timeout, connect_args=bounds)
 
 
 def create_tables(curs: Cursor[Any], metadata: MetaData, *, indexes: bool = True) -> None:

@@ -11,8 +11,9 @@ import msgspec
 from sqlalchemy import case, func, select
 from sqlalchemy.engine import Engine
 
+from domain.contacts import mask
 from domain.errors import NotFound
-from domain.permissions import Action, Actor, list_scope, require
+from domain.permissions import Action, Actor, Role, list_scope, require
 from projections.sql import struct_from
 from projections.ticket_queries import TicketPage, page_of, scoped, ticket_rows
 from projections.ticket_tables import LIVE
@@ -27,6 +28,8 @@ class MemberView(msgspec.Struct, frozen=True):
     user_id: str
     display_name: str
     role: str
+    phone: str | None = None  # where notifications reach them; masked but for administrators
+    email: str | None = None
 
 
 class TeamView(msgspec.Struct, frozen=True):
@@ -54,7 +57,7 @@ def list_teams(engine: Engine, actor: Actor) -> list[TeamView]:
     require(actor, Action.READ_TEAMS)
     query = select(teams).where(teams.c.tenant == actor.tenant).order_by(teams.c.name, teams.c.id)
     with engine.connect() as conn:
-        return [struct_from(TeamView, row) for row in conn.execute(query).mappings()]
+        return [_contacts_shown(struct_from(TeamView, row), actor) for row in conn.execute(query).mappings()]
 
 
 def get_team(engine: Engine, actor: Actor, team_id: UUID) -> TeamView:
@@ -64,7 +67,15 @@ def get_team(engine: Engine, actor: Actor, team_id: UUID) -> TeamView:
         row = conn.execute(query).mappings().first()
     if row is None:
         raise NotFound(f"No team {team_id} exists.", code="unknown_team")
-    return struct_from(TeamView, row)
+    return _contacts_shown(struct_from(TeamView, row), actor)
+
+
+def _contacts_shown(team: TeamView, actor: Actor) -> TeamView:
+    """Members' phone numbers and email addresses for the administrator who keeps them; masked for the rest."""
+    if actor.role is Role.ADMIN:
+        return team
+    members = [msgspec.structs.replace(m, phone=m.phone and mask(m.phone), email=m.email and mask(m.email)) for m in team.members]
+    return msgspec.structs.replace(team, members=members)
 
 
 def current_routing_rules(engine: Engine, actor: Actor) -> RoutingRulesView:

@@ -7,12 +7,12 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select, true
 from sqlalchemy.engine import Engine
 
 from domain.disclosure import disclosed, history_scope
 from domain.errors import TicketNotFound
-from domain.permissions import Action, Actor, ReadScope, Role, TicketFacts, ensure_visible, list_scope, may, require
+from domain.permissions import Action, Actor, AgentReach, ReadScope, Role, TicketFacts, ensure_visible, list_scope, may, require
 from domain.ticket_fields import PRIORITIES, SEVERITIES, one_of
 from domain.workflow import Category
 from projections.pages import Page, fetch_page
@@ -247,7 +247,15 @@ def visible_row(engine: Engine, actor: Actor, ticket: UUID | str) -> Any:
         row = conn.execute(query).mappings().first()
     if row is None:
         raise TicketNotFound(ticket)
-    facts = TicketFacts(tenant=row["tenant"], reporter_id=row["reporter_id"], ward=row["ward"], is_sensitive=row["is_sensitive"])
+    facts = TicketFacts(
+        tenant=row["tenant"],
+        reporter_id=row["reporter_id"],
+        ward=row["ward"],
+        is_sensitive=row["is_sensitive"],
+        workflow=row["workflow"],
+        team_id=row["team_id"],
+        assignee_id=row["assignee_id"],
+    )
     ensure_visible(actor, ticket, facts)
     return row
 
@@ -323,7 +331,20 @@ def scoped(query: Select, scope: ReadScope) -> Select:
         query = query.where(tickets.c.is_sensitive.is_(False))
     if not scope.ordinary:
         query = query.where(tickets.c.is_sensitive.is_(True))
+    if scope.agent is not None:
+        query = query.where(reached_by(scope.agent))
     return query
+
+
+def reached_by(agent: AgentReach) -> Any:
+    """The tickets an agent reaches, as AgentReach.reaches says, in SQL."""
+    t = tickets.c
+    mine = t.assignee_id == agent.id
+    teams = or_(mine, t.team_id.in_(sorted(agent.teams))) if agent.teams else mine
+    by_scope = {"all": true(), "assigned": mine, "team": teams}
+    if agent.setting is not None:
+        return or_(t.reporter_id == agent.id, by_scope[agent.setting])
+    return or_(t.reporter_id == agent.id, and_(t.workflow == "field_service", mine), and_(t.workflow != "field_service", teams))
 
 
 def _view(row: Any, actor: Actor) -> TicketView:
@@ -331,7 +352,19 @@ def _view(row: Any, actor: Actor) -> TicketView:
         TicketView,
         row,
         location={"lat": row["lat"], "lon": row["lon"]} if row["lat"] is not None else None,
-        reporter={"id": row["reporter_id"], "name": row["reporter_name"], "phone": row["reporter_phone"], "email": row["reporter_email"]},
+        reporter=_reporter(row, actor),
         internal_note_count=row["internal_note_count"] if may(actor.role, Action.READ_INTERNAL_NOTES) else None,
         sla_policy_id=row["sla_policy_id"] if actor.role is not Role.REPORTER else None,  # policies are staff's, as in the history
     )
+
+
+def _reporter(row: Any, actor: Actor) -> dict[str, Any]:
+    """Who reported it. An agent reads the reporter's phone and email only on a ticket assigned to
+    them: the technician who goes to the home, not every agent of the team."""
+    contact = actor.role is not Role.AGENT or row["assignee_id"] == actor.id
+    return {
+        "id": row["reporter_id"],
+        "name": row["reporter_name"],
+        "phone": row["reporter_phone"] if contact else None,
+        "email": row["reporter_email"] if contact else None,
+    }

@@ -300,6 +300,7 @@ class TicketsProjection(TrackedProjection):
         """A new member joins at the end; a member changed again keeps their place, as in the aggregate
         (round-robin goes round in this order)."""
         member = {"user_id": e.user_id, "display_name": e.display_name, "role": e.role}
+        member.update({f: getattr(e, f) for f in ("phone", "email") if getattr(e, f, None)})  # contacts only where given
         current = self._members(rows, e)
         known = any(m["user_id"] == e.user_id for m in current)
         members = [member if m["user_id"] == e.user_id else m for m in current] if known else [*current, member]

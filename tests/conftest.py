@@ -106,9 +106,20 @@ def tenant() -> str:
 @pytest.fixture
 def actor(tenant) -> Callable[..., Actor]:
     def make(role: str = "manager", sub: str | None = None, ward: str | None = None, tenant_: str | None = None) -> Actor:
-        return Actor(id=sub or f"{role}-1", tenant=tenant_ or tenant, role=Role(role), ward=ward)
+        # An agent reads the whole tenant here, as in `agents_see_all`; what an agent's reading
+        # reaches has its own tests (test_agent_scope.py).
+        return Actor(id=sub or f"{role}-1", tenant=tenant_ or tenant, role=Role(role), ward=ward, agent_scope="all")
 
     return make
+
+
+@pytest.fixture
+def agents_see_all(client, auth, projected) -> None:
+    """The tenant's agents read every ticket of it: for tests of what agents do, not of which
+    tickets their reading reaches (the tenant's agent_scope; see test_agent_scope.py)."""
+    response = client.put("/api/v1/tenant-settings", json={"agent_scope": "all"}, headers=auth("admin"))
+    assert response.status_code == 200, response.text
+    projected()  # the API reads the setting from the read model
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.process import BaseProcess
 
@@ -23,6 +24,8 @@ from workers.settings import Settings
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 10.0
+# Beyond an API process's own bounds on stopping (its requests, its last commit): to exit.
+STOP_MARGIN = 5.0
 HANDLER_THREADS = 128
 
 
@@ -42,11 +45,21 @@ async def serve_api(settings: Settings, found: Endpoints, app: Docket, stop: asy
     """This process serves the API, and api_workers - 1 others beside it on the same socket."""
     listening = listening_socket(settings.http_host, settings.http_port)
     others = start_api_processes(settings, found, listening, settings.api_workers - 1)
+    # On stop every API process stops taking requests and finishes its own at once, not in turn.
+    telling = asyncio.create_task(_terminate_on(stop, others))
     try:
         await serve_api_on(listening, settings, found, app, stop)
     finally:
-        await asyncio.to_thread(stop_api_processes, others)
+        telling.cancel()
+        await asyncio.to_thread(stop_api_processes, others, settings.stop_timeout + settings.db_timeout + STOP_MARGIN)
         listening.close()
+
+
+async def _terminate_on(stop: asyncio.Event, processes: list[BaseProcess]) -> None:
+    await stop.wait()
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
 
 
 async def serve_api_on(listening: socket.socket, settings: Settings, found: Endpoints, app: Docket, stop: asyncio.Event) -> None:
@@ -55,7 +68,13 @@ async def serve_api_on(listening: socket.socket, settings: Settings, found: Endp
     # holds its thread but not the GIL.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="docket-api"))
     services = api_services(settings, app, found)
-    config = uvicorn.Config(create_app(services), host=settings.http_host, port=settings.http_port, log_level=settings.log_level.lower())
+    config = uvicorn.Config(
+        create_app(services),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=settings.stop_timeout,  # then requests still running are cancelled
+    )
     server = _Server(config)
     try:
         serving = asyncio.create_task(server.serve(sockets=[listening]))
@@ -89,7 +108,7 @@ def start_api_processes(settings: Settings, found: Endpoints, listening: socket.
     # spawn, not fork: this process already runs threads (connection pools, the committer).
     context = multiprocessing.get_context("spawn")
     processes = [
-        context.Process(target=api_process, args=(settings, found.database_url, listening, os.getpid()), name=f"docket-api-{n + 2}")
+        context.Process(target=api_process, args=(settings, found.database_url, found.nats_url, listening, os.getpid()), name=f"docket-api-{n + 2}")
         for n in range(max(count, 0))
     ]
     for process in processes:
@@ -99,22 +118,24 @@ def start_api_processes(settings: Settings, found: Endpoints, listening: socket.
     return processes
 
 
-def stop_api_processes(processes: list[BaseProcess]) -> None:
+def stop_api_processes(processes: list[BaseProcess], timeout: float = STOP_TIMEOUT) -> None:
+    """Asks each to stop (SIGTERM: it finishes its requests first), and kills one that takes longer than timeout."""
     for process in processes:
         if process.is_alive():
             process.terminate()
+    deadline = time.monotonic() + timeout
     for process in processes:
-        process.join(STOP_TIMEOUT)
+        process.join(max(deadline - time.monotonic(), 0))
         if process.is_alive():
-            log.warning("API process %s did not stop within %ss; killing it", process.pid, STOP_TIMEOUT)
+            log.warning("API process %s did not stop within %gs; killing it", process.pid, timeout)
             process.kill()
             process.join()
 
 
-def api_process(settings: Settings, database_url: str, listening: socket.socket, parent: int) -> None:
+def api_process(settings: Settings, database_url: str, nats_url: str | None, listening: socket.socket, parent: int) -> None:
     """An API process beside the first: serves until SIGTERM, or until its parent is gone."""
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
-    found = Endpoints(database_url, None, settings.cipher_key)
+    found = Endpoints(database_url, nats_url, settings.cipher_key)  # the NATS URL: for its readiness check
     with application(found, settings) as app:
         asyncio.run(_serve_until_told(listening, settings, found, app, parent))
 

@@ -11,8 +11,14 @@ from uuid import UUID
 import msgspec
 
 from commands.app import TICKET_EVENTS
+from domain.notification_rules import CHANNELS
 from domain.ticket import Ticket
+from projections.audit_checkpoints import Checkpoint
 from projections.dashboard_queries import CategoryVolume, Metrics, SLAFigures, TeamWorkload
+from workers.audit_checkpoints import BUCKET as AUDIT_BUCKET
+from workers.audit_checkpoints import HISTORY as AUDIT_HISTORY
+from workers.notifier.dead_letters import STREAM as DEAD_LETTERS
+from workers.notifier.dead_letters import DeadDelivery
 from workers.publisher import BUCKET, VIEWS
 from workers.relay import ENVELOPE, STREAM
 
@@ -30,12 +36,15 @@ def event_payload(name: str) -> type:
 
 def document() -> dict[str, Any]:
     assert set(VIEW_PAYLOADS) == set(VIEWS)
-    kinds = [event_payload(name) for name in TICKET_EVENTS] + list(VIEW_PAYLOADS.values())
+    kinds = [event_payload(name) for name in TICKET_EVENTS] + list(VIEW_PAYLOADS.values()) + [DeadDelivery]
     schemas, components = msgspec.json.schema_components(kinds, ref_template="#/components/schemas/{name}")
     messages = {name: {"name": name, "payload": schema} for name, schema in zip(TICKET_EVENTS, schemas)}
-    view_schemas = schemas[len(TICKET_EVENTS) :]
+    messages["DeadDelivery"] = {"name": "DeadDelivery", "payload": schemas[-1]}
+    view_schemas = schemas[len(TICKET_EVENTS) : -1]
     views = {f"dashboard_{view}": {"name": f"dashboard.{view}", "payload": schema} for view, schema in zip(VIEW_PAYLOADS, view_schemas)}
     event_refs = [{"$ref": f"#/components/messages/{name}"} for name in TICKET_EVENTS]
+    (checkpoint_schema,), checkpoint_components = msgspec.json.schema_components([Checkpoint], ref_template="#/components/schemas/{name}")
+    messages["AuditCheckpoint"] = {"name": "AuditCheckpoint", "payload": checkpoint_schema}
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -46,7 +55,9 @@ def document() -> dict[str, Any]:
                 "`Nats-Msg-Id` (so a consumer can deduplicate). Sensitive tickets' events only on `sensitive` subjects, "
                 "staff-only internal notes only on `internal` subjects. Dashboard figures per tenant in key-value bucket "
                 f"{BUCKET}, one key per view, updated at most once a second per tenant; sensitive tickets and restricted "
-                "teams never count in them."
+                "teams never count in them. Deliveries the notifier gave up on, on JetStream stream "
+                f"{DEAD_LETTERS}, with the delivery's id and attempts as `Nats-Msg-Id`. Signed checkpoints of each tenant's "
+                f"audit chain in key-value bucket {AUDIT_BUCKET}, with history."
             ),
         },
         "servers": {"nats": {"host": "localhost:4222", "protocol": "nats", "description": "DOCKET_NATS_URL"}},
@@ -73,12 +84,52 @@ def document() -> dict[str, Any]:
                 )
                 for view in VIEW_PAYLOADS
             },
+            "deadDeliveries": dead_deliveries_channel(),
+            "auditCheckpoints": audit_checkpoints_channel(),
         },
         "operations": {
             f"receive{name[0].upper()}{name[1:]}": {"action": "receive", "channel": {"$ref": f"#/channels/{name}"}}
-            for name in ("ticketEvents", "internalNotes", "sensitiveEvents", *(f"dashboard{v.title()}" for v in VIEW_PAYLOADS))
+            for name in (
+                "ticketEvents",
+                "internalNotes",
+                "sensitiveEvents",
+                *(f"dashboard{v.title()}" for v in VIEW_PAYLOADS),
+                "deadDeliveries",
+                "auditCheckpoints",
+            )
         },
-        "components": {"messages": {**messages, **views}, "schemas": components},
+        "components": {"messages": {**messages, **views}, "schemas": {**components, **checkpoint_components}},
+    }
+
+
+def dead_deliveries_channel() -> dict[str, Any]:
+    return {
+        "address": "docket.{tenant}.notify.{kind}.{channel}",
+        "description": (
+            f"A delivery that died (a permanent failure, or its attempts ran out), on JetStream stream {DEAD_LETTERS}: "
+            "`docket notifications retry` sends it again. `dead_sensitive` for a sensitive ticket's (the sensitive "
+            "notifier's), `dead` for the others. The recipient is masked; no message text travels."
+        ),
+        "parameters": {
+            "tenant": {"description": "The tenant, as in the tokens' tenant claim"},
+            "kind": {"enum": ["dead", "dead_sensitive"]},
+            "channel": {"enum": list(CHANNELS)},
+        },
+        "messages": {"DeadDelivery": {"$ref": "#/components/messages/DeadDelivery"}},
+    }
+
+
+def audit_checkpoints_channel() -> dict[str, Any]:
+    return {
+        "address": f"$KV.{AUDIT_BUCKET}.{{tenant}}.head",
+        "description": (
+            f"The head of the tenant's audit chain, signed with the audit key (Ed25519; GET /api/v1/audit/public-key), "
+            f"every minute with new events and on `docket audit checkpoint`. The key `{{tenant}}.head` of bucket {AUDIT_BUCKET} "
+            f"keeps the last {AUDIT_HISTORY}; `docket audit verify` checks the chain against each. The signature is over "
+            "`docket-audit-checkpoint/1\\n` + tenant, notification_id, hash and at, joined by newlines."
+        ),
+        "parameters": {"tenant": {"description": "The tenant, as in the tokens' tenant claim"}},
+        "messages": {"AuditCheckpoint": {"$ref": "#/components/messages/AuditCheckpoint"}},
     }
 
 

@@ -11,9 +11,12 @@ from pathlib import Path
 import psycopg
 
 from api.auth import TokenConfig, TokenVerifier
+from api.limits import Limits
 from api.services import Services
 from commands.app import Docket, eventsourcing_env
 from commands.attachments import DEFAULT_TYPES, AttachmentRules, BlobStore, FileBlobStore, S3BlobStore
+from commands.deliveries import create_delivery_tables
+from commands.relay_stalls import create_relay_stalls_table
 from projections.operations import ensure_tables
 from projections.sql import engine_for
 from workers.embedded import EmbeddedNats, embedded_nats, embedded_postgres
@@ -29,6 +32,7 @@ class Endpoints:
     cipher_key: str
     # Started here: it admits each role as its own user, and nobody without a password.
     embedded_nats: EmbeddedNats | None = None
+    stream_replicas: int = 1  # of the JetStream stream and bucket the relay and projector make
 
     @property
     def eventsourcing_env(self) -> dict[str, str]:
@@ -60,15 +64,25 @@ def endpoints(settings: Settings, *, nats: str = "none") -> Iterator[Endpoints]:
         if nats_url is None and nats == "embedded":
             embedded = stack.enter_context(embedded_nats(settings.data_dir))
             nats_url = embedded.url  # no user: only a role's own URL (nats_url_for) gets in
-        yield Endpoints(database_url, nats_url, settings.cipher_key, embedded)
+        yield Endpoints(database_url, nats_url, settings.cipher_key, embedded, settings.stream_replicas)
 
 
 @contextmanager
 def application(found: Endpoints, settings: Settings | None = None) -> Iterator[Docket]:
-    batching = {"max_batch": settings.commit_max_batch, "max_wait": settings.commit_max_wait_ms / 1000} if settings else {}
+    env, limits = found.eventsourcing_env, {}
+    if settings is not None:
+        env = eventsourcing_env(found.database_url, found.cipher_key, timeout=settings.db_timeout, pool_size=settings.db_pool_size)
+        limits = {
+            "max_batch": settings.commit_max_batch,
+            "max_wait": settings.commit_max_wait_ms / 1000,
+            "max_waiting": settings.max_waiting_commands,
+            "timeout": settings.db_timeout,
+        }
     with setting_up(found.database_url):
-        app = Docket(env=found.eventsourcing_env, **batching)
+        app = Docket(env=env, **limits)
         ensure_tables(app.recorder.datastore)
+        create_relay_stalls_table(app.recorder.datastore)
+        create_delivery_tables(app.recorder.datastore)
     try:
         yield app
     finally:
@@ -95,10 +109,14 @@ def api_services(settings: Settings, app: Docket, found: Endpoints) -> Services:
     return Services(
         metrics_dir=str(metrics_dir(settings)),
         app=app,
-        engine=engine_for(found.database_url),
+        engine=engine_for(found.database_url, timeout=settings.db_timeout),
+        limits=Limits(db_timeout=settings.db_timeout, max_waiting_commands=settings.max_waiting_commands),
         tokens=token_verifier(settings),
         blobs=blob_store(settings),
         attachment_rules=AttachmentRules(settings.attachment_max_bytes, settings.attachment_types or DEFAULT_TYPES),
+        # Only to see that NATS answers (/health/ready): the API neither publishes nor subscribes.
+        nats_url=found.nats_url or settings.nats_url,
+        webhook_allow_private=settings.notify.webhook_allow_private,
     )
 
 

@@ -14,7 +14,9 @@ from api.auth import DEFAULT_TTL, issue_token
 from domain.permissions import Role
 from projections.operations import PROJECTIONS, count_events, rebuild, status
 from workers.asyncapi import print_document
+from workers.audit_cli import add_audit_commands
 from workers.bootstrap import application, endpoints
+from workers.notifier.cli import add_commands as add_notification_commands
 from workers.serve import ROLES, CannotStart, run
 from workers.settings import Settings, SettingsError, load_settings
 
@@ -48,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="docket", description="Docket: event-sourced ticket backend.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run API, projections, relay and SLA scheduler together (embedded servers when no URLs)")
+    serve = commands.add_parser("serve", help="run every role together (embedded servers when no URLs)")
     serve.set_defaults(handler=lambda s, a: run(_with_workers(s, a), ROLES))
     roles = (("api", "the HTTP API"), ("projector", "the projections"), ("relay", "the relay to NATS"), ("scheduler", "the SLA scheduler"))
     for role, text in roles:
@@ -56,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=lambda s, a, role=role: run(_with_workers(s, a), (role,)))
     for with_api in (serve, commands.choices["api"]):
         with_api.add_argument("--workers", type=_positive_count, help="API processes (default DOCKET_API_WORKERS, else one per core)")
+
+    add_notification_commands(commands, run)
 
     asyncapi = commands.add_parser("asyncapi", help="print the AsyncAPI document of the NATS subjects and buckets")
     asyncapi.set_defaults(handler=lambda s, a: print_document())
@@ -76,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     rebuild.set_defaults(handler=_rebuild)
     show = actions.add_parser("status", help="each projection's position and lag")
     show.set_defaults(handler=_status)
+    add_audit_commands(commands)
     return parser
 
 

@@ -4,6 +4,10 @@ The dashboard projection marks a tenant dirty in the transaction that changes it
 INTERVAL seconds the publisher takes the dirty tenants and puts their figures under
 `<tenant>.dashboard.<view>`. A burst of events therefore gives at most one update per tenant and
 view per interval, and a publisher that was down catches up on what was marked meanwhile.
+
+NATS going away never ends the publisher (the projections run beside it, in the projector, and
+would end with it): every wait on NATS is bounded, a round that fails leaves its tenants marked,
+and the next round tries again. It logs when it stalls and when it resumes, once each.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import logging
 from datetime import UTC, datetime
 
 import msgspec
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 from sqlalchemy import delete
@@ -22,36 +28,60 @@ from sqlalchemy.engine import Engine
 
 from projections.dashboard import LIVE
 from projections.dashboard_queries import Scope, metrics, sla, volume, workload
-from workers.relay import connect_nats
+from workers.relay import close_nats, connect_nats, ensure_replicas
+from workers.stalls import StallLog
 
 log = logging.getLogger(__name__)
 
 BUCKET = "DOCKET_DASHBOARD"
 INTERVAL = 1.0
+PUT_TIMEOUT = 5.0  # the longest one put waits for JetStream's acknowledgement
 VIEWS = {"metrics": metrics, "volume": volume, "sla": sla, "workload": workload}
 
 _encoder = msgspec.json.Encoder()
 
 
-async def run_publisher(engine: Engine, nats_url: str, stop: asyncio.Event, interval: float = INTERVAL) -> None:
-    client = await connect_nats(nats_url, "docket-dashboard-publisher", inbox_prefix="_INBOX_projector")
+async def run_publisher(
+    engine: Engine, nats_url: str, stop: asyncio.Event, interval: float = INTERVAL, replicas: int | None = None
+) -> None:
+    """Publishes every interval until stopped; replicas (DOCKET_STREAM_REPLICAS) are the bucket's."""
+    client, kv = None, None
+    stall = StallLog(log)
     try:
-        kv = await dashboard_bucket(client.jetstream())
-        log.info("publishing dashboard figures to key-value bucket %s", BUCKET)
         while not stop.is_set():
-            await publish_dirty(kv, engine)
+            try:
+                if client is None:
+                    client = await connect_nats(nats_url, "docket-dashboard-publisher", inbox_prefix="_INBOX_projector")
+                answered = kv is None  # a round with nothing to publish asks NATS nothing
+                if kv is None:
+                    kv = await dashboard_bucket(client.jetstream(timeout=PUT_TIMEOUT), replicas)
+                    if not stall.stalled:
+                        log.info("publishing dashboard figures to key-value bucket %s", BUCKET)
+                answered = bool(await publish_dirty(kv, engine)) or answered
+            except (TimeoutError, NatsError) as error:
+                stall.failed("dashboard publisher stalled (%s); trying again every %gs", str(error) or type(error).__name__, interval)
+                kv = None  # found again next round: made again, if NATS lost it
+            else:
+                if answered:
+                    stall.succeeded("dashboard publisher resumed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
     finally:
-        await client.drain()
+        if client is not None:
+            await close_nats(client)
 
 
-async def dashboard_bucket(js) -> KeyValue:
+async def dashboard_bucket(js: JetStreamContext, replicas: int | None = None) -> KeyValue:
+    """The bucket, made if missing; with the replicas asked for (None keeps what it has)."""
     try:
-        return await js.key_value(BUCKET)
+        kv = await js.key_value(BUCKET)
     except BucketNotFoundError:
-        log.info("creating key-value bucket %s", BUCKET)
-        return await js.create_key_value(bucket=BUCKET, history=1, description="Docket dashboard figures per tenant")
+        log.info("creating key-value bucket %s with %s replicas", BUCKET, replicas or 1)
+        return await js.create_key_value(
+            bucket=BUCKET, history=1, description="Docket dashboard figures per tenant", replicas=replicas or 1
+        )
+    await ensure_replicas(js, (await js.stream_info(f"KV_{BUCKET}")).config, replicas)
+    return kv
 
 
 async def publish_dirty(kv: KeyValue, engine: Engine) -> list[str]:

@@ -6,6 +6,10 @@ dies (its connection closes and the lock goes with it). The active one loads its
 read model, keeps them current from the events on NATS, and reloads them every RESYNC seconds in
 case an event went by while it was not listening. Firing twice is harmless: the ticket records a
 breach only once.
+
+NATS only hastens the timers; the read model is their source. So the scheduler leads without NATS
+when NATS does not answer (within the bound of connect_nats), keeping its timers by the resyncs,
+and tries NATS again at each resync; it logs when it loses NATS and when it has it back, once each.
 """
 
 from __future__ import annotations
@@ -18,15 +22,18 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import msgspec
+import nats
 import psycopg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from nats.errors import Error as NatsError
 from sqlalchemy.engine import Engine
 
 from commands.app import Docket
 from commands.breaches import breach_sla
 from domain.sla import KINDS, utc_now
 from projections.sla_queries import open_deadlines
-from workers.relay import connect_nats
+from workers.relay import close_nats, connect_nats
+from workers.stalls import StallLog
 
 log = logging.getLogger(__name__)
 # APScheduler logs every timer it adds: thousands of lines per resync. _resync sums them up.
@@ -55,6 +62,7 @@ class SLAScheduler:
         self.app, self.engine, self.database_url, self.nats_url = app, engine, database_url, nats_url
         self.clock, self.name = clock, name
         self.fired = 0  # breaches this scheduler recorded
+        self.stall = StallLog(log)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Stands by until it holds the lock, then leads until stopped or the lock is lost."""
@@ -67,16 +75,12 @@ class SLAScheduler:
     async def _lead(self, lock: psycopg.AsyncConnection, stop: asyncio.Event) -> None:
         timers = AsyncIOScheduler(timezone=UTC)
         timers.start()
-        client = await connect_nats(self.nats_url, self.name, inbox_prefix="_INBOX_scheduler")
+        client: nats.NATS | None = None
         try:
-
-            async def on_event(msg) -> None:
-                self._on_event(timers, msg.data)
-
-            for subject in SUBJECTS:
-                await client.subscribe(subject, cb=on_event)
             first = True
             while not stop.is_set():
+                if client is None:
+                    client = await self._listen(timers)
                 await self._resync(timers, logging.INFO if first else logging.DEBUG)
                 first = False
                 if not await _hold(lock, stop, RESYNC):
@@ -84,7 +88,33 @@ class SLAScheduler:
                     return
         finally:
             timers.shutdown(wait=False)
-            await client.drain()
+            if client is not None:
+                await close_nats(client)
+
+    async def _listen(self, timers: AsyncIOScheduler) -> nats.NATS | None:
+        """A connection to NATS that keeps the timers current from the events; None if NATS does
+        not answer now. Once made, it reconnects by itself (connect_nats logs the outages)."""
+
+        async def on_event(msg) -> None:
+            self._on_event(timers, msg.data)
+
+        try:
+            client = await connect_nats(self.nats_url, self.name, inbox_prefix="_INBOX_scheduler")
+        except (TimeoutError, NatsError, OSError) as error:
+            why = str(error) or type(error).__name__
+            self.stall.failed(
+                "%s cannot reach NATS (%s); keeping its timers by the read model, trying again in %gs", self.name, why, RESYNC
+            )
+            return None
+        try:
+            for subject in SUBJECTS:
+                await client.subscribe(subject, cb=on_event)
+        except (TimeoutError, NatsError) as error:
+            self.stall.failed("%s cannot subscribe to ticket events (%s); trying again in %gs", self.name, error, RESYNC)
+            await close_nats(client)
+            return None
+        self.stall.succeeded("%s follows the ticket events on NATS", self.name)
+        return client
 
     async def _resync(self, timers: AsyncIOScheduler, level: int = logging.DEBUG) -> None:
         """Sets the timers to the read model's open deadlines; logs one line about them at `level`."""

@@ -15,8 +15,11 @@ from projections.operations import PROJECTIONS, rebuild, stale_projections
 from projections.runner import ProjectionLoop
 from projections.sql import engine_for
 from workers.api_server import CannotStart, serve_api, until
+from workers.audit_checkpoints import run_audit_checkpoints
 from workers.bootstrap import Endpoints, application, endpoints, metrics_dir
+from workers.draining import catch_up
 from workers.metrics import share_metrics
+from workers.notifier.role import run_notifier
 from workers.publisher import run_publisher
 from workers.relay import Relay, connect_nats
 from workers.scheduler import SLAScheduler
@@ -24,7 +27,7 @@ from workers.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-ROLES = ("api", "projector", "relay", "scheduler")
+ROLES = ("api", "projector", "relay", "scheduler", "notifier", "sensitive_notifier")
 FIRST_RESTART_DELAY = 1.0
 MAX_RESTART_DELAY = 30.0
 # A role that ran this long before failing failed afresh: its next restart waits the first delay again.
@@ -32,7 +35,7 @@ STEADY = 60.0
 
 
 def run(settings: Settings, roles: tuple[str, ...]) -> None:
-    nats = "embedded" if set(roles) == set(ROLES) else "configured" if {"projector", "relay", "scheduler"} & set(roles) else "none"
+    nats = "embedded" if set(roles) == set(ROLES) else "configured" if (set(ROLES) - {"api"}) & set(roles) else "none"
     if "api" in roles:
         share_metrics(metrics_dir(settings))
     with endpoints(settings, nats=nats) as found, application(found, settings) as app:
@@ -42,22 +45,30 @@ def run(settings: Settings, roles: tuple[str, ...]) -> None:
 
 async def _run_roles(settings: Settings, found: Endpoints, app: Docket, roles: tuple[str, ...]) -> None:
     stop = asyncio.Event()
+    # The other roles stop after the API: when it takes no more commands and they have caught up.
+    halt = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     # Each role reaches NATS as its own user: on the embedded server, that of authorization.conf.
     starters: dict[str, Callable[[], Awaitable[None]]] = {
         "api": lambda: serve_api(settings, found, app, stop),
-        "projector": lambda: _run_projectors(app, found.as_nats_user("projector"), stop),
-        "relay": lambda: _run_relay(app, found.as_nats_user("relay"), stop),
-        "scheduler": lambda: _run_scheduler(app, found.as_nats_user("scheduler"), stop),
+        "projector": lambda: _run_projectors(app, found.as_nats_user("projector"), halt, settings),
+        "relay": lambda: _run_relay(app, found.as_nats_user("relay"), halt),
+        "scheduler": lambda: _run_scheduler(app, found.as_nats_user("scheduler"), halt),
+        "notifier": lambda: run_notifier(app, found.as_nats_user("notifier"), settings, halt),
+        "sensitive_notifier": lambda: run_notifier(app, found.as_nats_user("sensitive_notifier"), settings, halt, sensitive=True),
     }
     log.info("running %s", ", ".join(roles))
-    tasks = [asyncio.create_task(_supervised(role, starters[role], stop)) for role in roles]
+    tasks = [asyncio.create_task(_supervised(role, starters[role], stop if role == "api" else halt)) for role in roles]
     stopping = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({stopping, *tasks}, return_when=asyncio.FIRST_COMPLETED)
     stop.set()  # a role that could not start stops the others: better no service than half of one
     log.info("stopping %s", ", ".join(roles))
+    await asyncio.gather(*(task for role, task in zip(roles, tasks, strict=True) if role == "api"), return_exceptions=True)
+    if not done - {stopping}:  # told to stop, not ended by a role: first the followers catch up
+        await catch_up(app, roles, settings.stop_timeout)
+    halt.set()
     await asyncio.gather(stopping, *tasks, return_exceptions=True)
     for task in done - {stopping}:
         task.result()  # raises the CannotStart (or SettingsError) that ended the role
@@ -101,7 +112,7 @@ def restart_delays(first: float = FIRST_RESTART_DELAY, cap: float = MAX_RESTART_
         delay *= 2
 
 
-async def _run_projectors(app: Docket, found: Endpoints, stop: asyncio.Event) -> None:
+async def _run_projectors(app: Docket, found: Endpoints, stop: asyncio.Event, settings: Settings | None = None) -> None:
     """Every projection in its own loop, and the publisher of dashboard figures. Tables an older
     version of the code built are rebuilt first, beside the live ones, as the API goes on. The
     loops survive their own failures (projections/runner.py), so only stop ends them."""
@@ -110,19 +121,23 @@ async def _run_projectors(app: Docket, found: Endpoints, stop: asyncio.Event) ->
         await asyncio.to_thread(rebuild, app, name, _progress_logger(name))
     assert found.nats_url is not None
     engine = engine_for(found.database_url, pool_size=2)
-    publisher = asyncio.create_task(run_publisher(engine, found.nats_url, stop))
+    publisher = asyncio.create_task(run_publisher(engine, found.nats_url, stop, replicas=found.stream_replicas))
+    checkpointer = asyncio.create_task(run_audit_checkpoints(app, found.nats_url, stop, settings))
     halt = threading.Event()
     loops = [ProjectionLoop(app, projection_class) for projection_class in PROJECTIONS.values()]
     following = [asyncio.create_task(asyncio.to_thread(loop.run, halt)) for loop in loops]
     log.info("projecting %s", ", ".join(PROJECTIONS))
     try:
-        await until(stop, publisher, *following)
+        await until(stop, publisher, checkpointer, *following)
     finally:
         halt.set()
         await asyncio.gather(*following)
         publisher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await publisher
+        checkpointer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await checkpointer
         engine.dispose()
 
 
@@ -141,7 +156,7 @@ async def _run_relay(app: Docket, found: Endpoints, stop: asyncio.Event) -> None
     assert found.nats_url is not None
     client = await connect_nats(found.nats_url, "docket-relay")
     try:
-        await Relay(app, found.database_url, client.jetstream()).run(stop)
+        await Relay(app, found.database_url, client.jetstream(), found.stream_replicas).run(stop)
     finally:
         await client.drain()
 

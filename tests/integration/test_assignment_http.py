@@ -12,6 +12,9 @@ import pytest
 
 from tests.integration.http_helpers import TICKETS, detail, history, move, new_team, open_ticket, refused, set_rules, statuses
 
+# What agents do here, not which tickets their reading reaches (see test_agent_scope.py).
+pytestmark = pytest.mark.usefixtures("agents_see_all")
+
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
 CREW = (("tech-a", "Ann Tech"), ("tech-b", "Ben Tech"), ("tech-c", "Cat Tech"))
 QUEUE = "/api/v1/me/queue"

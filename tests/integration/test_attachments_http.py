@@ -20,6 +20,9 @@ from commands.attachments import AttachmentRules, FileBlobStore
 from tests.conftest import JWT_SECRET
 from tests.integration.http_helpers import TICKETS, detail, history, move, open_ticket, refused, to_crew
 
+# What agents do here, not which tickets their reading reaches (see test_agent_scope.py).
+pytestmark = pytest.mark.usefixtures("agents_see_all")
+
 MAX_BYTES = 4096
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
 JPEG = b"\xff\xd8\xff\xe0" + b"JFIF" + bytes(200)

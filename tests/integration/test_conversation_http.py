@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from tests.integration.http_helpers import TICKETS, detail, history, move, open_ticket, refused, statuses
+
+# What agents do here, not which tickets their reading reaches (see test_agent_scope.py).
+pytestmark = pytest.mark.usefixtures("agents_see_all")
 
 
 def replies_url(ticket_id: str) -> str:

@@ -268,7 +268,7 @@ class History:
         self.teams: list[uuid.UUID] = []
 
     def actor(self, role: str, sub: str | None = None) -> Actor:
-        return Actor(id=sub or f"{role}-1", tenant=self.tenant, role=Role(role))
+        return Actor(id=sub or f"{role}-1", tenant=self.tenant, role=Role(role), agent_scope="all")  # agents read the whole tenant
 
     def staff_for(self, ticket_id: uuid.UUID, choice: int = 0) -> Actor:
         """Someone whose role may see the ticket: liaison or admin for a sensitive one."""

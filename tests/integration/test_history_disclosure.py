@@ -75,8 +75,9 @@ def test_a_reporter_never_reads_staff_text_in_the_history_unless_made_public_and
     assert client.put("/api/v1/sla-policies", json={"policies": [{"id": policy, "response_hours": 48}]}, headers=admin).status_code == 200
     crew = new_team(client, admin, "Crew", members=(("tech-a", "Ann Tech"), ("tech-b", "Ben Tech")), strategy="round_robin")
     set_rules(client, admin, [{"name": rule, "team_id": crew, "category": ["lighting"]}])
-    if auto_route:
-        assert client.put("/api/v1/tenant-settings", json={"auto_route_on_open": True}, headers=admin).status_code == 200
+    # Agents read the whole tenant: this is a test of what the history discloses, not of what agents reach.
+    settings_ = {"agent_scope": "all", **({"auto_route_on_open": True} if auto_route else {})}
+    assert client.put("/api/v1/tenant-settings", json=settings_, headers=admin).status_code == 200
     reporter = tenant.headers("reporter", "cit-1")
     tid = open_ticket(client, reporter, workflow=workflow, address="1 Oak Rd", ward="w1")["id"]
 

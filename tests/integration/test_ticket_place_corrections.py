@@ -3,7 +3,12 @@ and new like every other, and the list, the ward councillors' views and the dash
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.http_helpers import TICKETS, detail, history, open_ticket, refused
+
+# What agents do here, not which tickets their reading reaches (see test_agent_scope.py).
+pytestmark = pytest.mark.usefixtures("agents_see_all")
 
 DASHBOARD = "/api/v1/dashboard"
 

@@ -12,6 +12,9 @@ from projections.operations import rebuild
 from projections.ticket_tables import LIVE
 from tests.integration.http_helpers import TICKETS, detail, history, move, open_ticket, refused, to_crew
 
+# What agents do here, not which tickets their reading reaches (see test_agent_scope.py).
+pytestmark = pytest.mark.usefixtures("agents_see_all")
+
 FULL = {
     "title": "Gas smell near school",
     "description": "Strong smell by the east gate since 7am",

@@ -8,6 +8,9 @@ import pytest
 
 from tests.integration.http_helpers import TICKETS, history, open_ticket, refused
 
+# What agents do here, not which tickets their reading reaches (see test_agent_scope.py).
+pytestmark = pytest.mark.usefixtures("agents_see_all")
+
 NUL = "\u0000"
 
 

@@ -9,6 +9,9 @@ import pytest
 
 from tests.integration.http_helpers import TICKETS, detail, history, move, open_ticket, refused, statuses, to_crew
 
+# What agents do here, not which tickets their reading reaches (see test_agent_scope.py).
+pytestmark = pytest.mark.usefixtures("agents_see_all")
+
 WORKFLOWS = "/api/v1/workflows"
 
 PERMIT = {

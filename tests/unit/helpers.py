@@ -8,7 +8,9 @@ TENANT = "city"
 
 
 def actor(role: str = "manager", sub: str | None = None, tenant: str = TENANT) -> Actor:
-    return Actor(id=sub or f"{role}-1", tenant=tenant, role=Role(role))
+    """A caller. An agent here reads the whole tenant: these tests are of what staff do to a
+    ticket; what an agent's reading reaches has its own tests (test_agent_scope.py)."""
+    return Actor(id=sub or f"{role}-1", tenant=tenant, role=Role(role), agent_scope="all")
 
 
 def new_ticket(workflow: Workflow = MUNICIPAL, **overrides) -> Ticket:

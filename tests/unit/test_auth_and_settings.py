@@ -107,6 +107,14 @@ def test_settings_default_to_embedded_servers_on_loopback(tmp_path):
     assert (settings.jwt_tenant_claim, settings.jwt_role_claim) == ("tenant", "role")
 
 
+def test_the_bounds_on_waiting_and_stopping_are_read_and_have_defaults(tmp_path):
+    defaults = load_settings({"DOCKET_DATA_DIR": str(tmp_path)})
+    assert (defaults.db_timeout, defaults.db_pool_size, defaults.max_waiting_commands, defaults.stop_timeout) == (5.0, 4, 100, 10.0)
+    env = {"DOCKET_DB_TIMEOUT": "1.5", "DOCKET_DB_POOL_SIZE": "8", "DOCKET_MAX_WAITING_COMMANDS": "250", "DOCKET_STOP_TIMEOUT": "30"}
+    settings = load_settings({"DOCKET_DATA_DIR": str(tmp_path), **env})
+    assert (settings.db_timeout, settings.db_pool_size, settings.max_waiting_commands, settings.stop_timeout) == (1.5, 8, 250, 30.0)
+
+
 def test_identity_provider_settings_are_read(tmp_path):
     settings = load_settings(
         {
@@ -143,6 +151,11 @@ def test_with_an_identity_provider_no_secret_is_generated_unless_one_is_set(tmp_
         {"DOCKET_JWT_JWKS_FILE": "/nonexistent/jwks.json"},
         {"DOCKET_JWT_ROLE_CLAIM": "realm_access..roles"},
         {"DOCKET_JWT_TENANT_CLAIM": "org."},
+        {"DOCKET_DB_TIMEOUT": "0"},
+        {"DOCKET_DB_TIMEOUT": "soon"},
+        {"DOCKET_DB_POOL_SIZE": "none"},
+        {"DOCKET_MAX_WAITING_COMMANDS": "0"},
+        {"DOCKET_STOP_TIMEOUT": "-1"},
     ],
 )
 def test_a_misconfigured_setting_is_named(env, tmp_path):

@@ -1,0 +1,125 @@
+"""How long a request may be held, and how many commands may wait at once.
+
+A command (POST, PUT, PATCH, DELETE) beyond `max_waiting_commands` in this process is refused at
+once, 503 `overloaded`, before it takes a handler thread: an unbounded queue makes every command
+slow where refusing some keeps the rest fast. (The command runner keeps the same bound for callers
+that are not HTTP.)
+
+Every request is answered within `db_timeout` + GRACE seconds of its last byte: a handler's thread
+cannot be stopped, but its caller stops waiting for it and is answered 503 `database_unavailable`.
+The command runner's own bound, `db_timeout` from the command's call, comes first and says whether
+the command was saved; this one answers what waits elsewhere, such as a query on a connection to a
+server that has stopped answering, which no timeout of the client library ends. A response that
+has begun (a download) and a body still arriving are not cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import RETRY_DATABASE, RETRY_OVERLOADED
+from commands.errors import DatabaseUnavailable, Overloaded
+from commands.runner import MAX_WAITING, TIMEOUT
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+GRACE = 0.5  # after db_timeout, for the command runner's answer to arrive first
+POLL = 0.1  # how often a request whose body is still arriving is looked at again
+READ_TIMED_OUT = "The database did not answer in time; try again shortly."
+
+
+@dataclass(frozen=True)
+class Limits:
+    db_timeout: float = TIMEOUT
+    max_waiting_commands: int = MAX_WAITING
+
+
+class _Commands:
+    """Commands this process is handling: one count for every route's middleware."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+def request_limits(limits: Limits) -> Callable[..., ASGIApp]:
+    """Litestar middleware (it wraps each route) enforcing `limits`."""
+    commands = _Commands()
+    bound = limits.db_timeout + GRACE
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def limited(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            write = scope["method"] in WRITES
+            if not write:
+                await answer_within(bound, app, scope, receive, send, write)
+                return
+            if commands.count >= limits.max_waiting_commands:
+                await send_error(send, "overloaded", Overloaded.message, RETRY_OVERLOADED)
+                return
+            commands.count += 1
+            try:
+                await answer_within(bound, app, scope, receive, send, write)
+            finally:
+                commands.count -= 1
+
+        return limited
+
+    return middleware
+
+
+async def answer_within(bound: float, app: ASGIApp, scope: Scope, receive: Receive, send: Send, write: bool) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + bound
+    reading = started = False
+
+    async def receiving() -> Message:
+        nonlocal deadline, reading
+        reading = True
+        try:
+            message = await receive()
+        finally:
+            deadline = loop.time() + bound  # the bound counts from the body's last byte
+        reading = message["type"] == "http.request" and message.get("more_body", False)
+        return message
+
+    async def sending(message: Message) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    handling = asyncio.ensure_future(app(scope, receiving, sending))
+    while True:
+        if started:
+            await handling
+            return
+        timeout = POLL if reading else deadline - loop.time()
+        if timeout <= 0:
+            break
+        done, _ = await asyncio.wait({handling}, timeout=timeout)
+        if done:
+            handling.result()
+            return
+    handling.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await handling
+    if not started:  # it may have begun while being cancelled
+        await send_error(send, "database_unavailable", DatabaseUnavailable(saved=None).message if write else READ_TIMED_OUT, RETRY_DATABASE)
+
+
+async def send_error(send: Send, code: str, message: str, retry_after: int) -> None:
+    """A 503 in the API's error shape, sent without the framework: the handler is not involved."""
+    body = msgspec.json.encode({"status_code": 503, "code": code, "message": message})
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"retry-after", str(retry_after).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
