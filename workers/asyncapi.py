@@ -17,32 +17,48 @@ from projections.audit_checkpoints import Checkpoint
 from projections.dashboard_queries import CategoryVolume, Metrics, SLAFigures, TeamWorkload
 from workers.audit_checkpoints import BUCKET as AUDIT_BUCKET
 from workers.audit_checkpoints import HISTORY as AUDIT_HISTORY
+from workers.messages import ENVELOPE, PERSONAL, SENSITIVE_KEPT, WITHDRAWN
 from workers.notifier.dead_letters import STREAM as DEAD_LETTERS
 from workers.notifier.dead_letters import DeadDelivery
 from workers.publisher import BUCKET, VIEWS
-from workers.relay import ENVELOPE, STREAM
+from workers.relay import STREAM
 
 SKIPPED = {*ENVELOPE, "originator_id_type"}
 VIEW_PAYLOADS: dict[str, Any] = {"metrics": Metrics, "volume": list[CategoryVolume], "sla": SLAFigures, "workload": list[TeamWorkload]}
 
 
-def event_payload(name: str) -> type:
-    """The JSON the relay publishes for one event: the envelope, then the event's own fields."""
+ENVELOPE_FIELDS = [("event", str), ("ticket_id", UUID), ("notification_id", int), ("version", int), ("at", datetime)]
+
+
+def event_payload(name: str, sensitive: bool = False) -> type:
+    """The JSON the relay publishes for one event: the envelope, then the event's own fields that
+    its subject's readers may hold (workers/messages.py)."""
     hints = typing.get_type_hints(getattr(Ticket, name))
-    own = [(field, kind) for field, kind in hints.items() if field not in SKIPPED]
-    envelope = [("event", str), ("ticket_id", UUID), ("notification_id", int), ("version", int), ("at", datetime)]
-    return msgspec.defstruct(name, envelope + own)
+    kept = (lambda field: field in SENSITIVE_KEPT) if sensitive else (lambda field: field not in PERSONAL)
+    own = [(field, kind) for field, kind in hints.items() if field not in SKIPPED and kept(field)]
+    return msgspec.defstruct(f"Sensitive{name}" if sensitive else name, ENVELOPE_FIELDS + own)
+
+
+def withdrawn_payload() -> type:
+    return msgspec.defstruct(WITHDRAWN, [*ENVELOPE_FIELDS, ("tenant", str)])
 
 
 def document() -> dict[str, Any]:
     assert set(VIEW_PAYLOADS) == set(VIEWS)
+    sensitive = [event_payload(name, sensitive=True) for name in TICKET_EVENTS] + [withdrawn_payload()]
     kinds = [event_payload(name) for name in TICKET_EVENTS] + list(VIEW_PAYLOADS.values()) + [DeadDelivery]
     schemas, components = msgspec.json.schema_components(kinds, ref_template="#/components/schemas/{name}")
+    (*sensitive_schemas, withdrawn_schema), sensitive_components = msgspec.json.schema_components(
+        sensitive, ref_template="#/components/schemas/{name}"
+    )
     messages = {name: {"name": name, "payload": schema} for name, schema in zip(TICKET_EVENTS, schemas)}
+    messages |= {f"Sensitive{name}": {"name": name, "payload": schema} for name, schema in zip(TICKET_EVENTS, sensitive_schemas)}
+    messages[WITHDRAWN] = {"name": WITHDRAWN, "payload": withdrawn_schema}
     messages["DeadDelivery"] = {"name": "DeadDelivery", "payload": schemas[-1]}
     view_schemas = schemas[len(TICKET_EVENTS) : -1]
     views = {f"dashboard_{view}": {"name": f"dashboard.{view}", "payload": schema} for view, schema in zip(VIEW_PAYLOADS, view_schemas)}
     event_refs = [{"$ref": f"#/components/messages/{name}"} for name in TICKET_EVENTS]
+    sensitive_refs = [{"$ref": f"#/components/messages/Sensitive{name}"} for name in TICKET_EVENTS]
     (checkpoint_schema,), checkpoint_components = msgspec.json.schema_components([Checkpoint], ref_template="#/components/schemas/{name}")
     messages["AuditCheckpoint"] = {"name": "AuditCheckpoint", "payload": checkpoint_schema}
     return {
@@ -63,7 +79,10 @@ def document() -> dict[str, Any]:
         "servers": {"nats": {"host": "localhost:4222", "protocol": "nats", "description": "DOCKET_NATS_URL"}},
         "channels": {
             "ticketEvents": _channel(
-                "docket.{tenant}.tickets.{event}", "A ticket's events, but for sensitive tickets' and internal notes.", event_refs
+                "docket.{tenant}.tickets.{event}",
+                "A ticket's events, but for sensitive tickets' and internal notes; no reporter contact details, address or "
+                "exact location. Withdrawn: the ticket became sensitive, drop what you hold about it.",
+                [*event_refs, {"$ref": f"#/components/messages/{WITHDRAWN}"}],
             ),
             "internalNotes": _channel(
                 "docket.{tenant}.internal.{event}",
@@ -72,8 +91,9 @@ def document() -> dict[str, Any]:
             ),
             "sensitiveEvents": _channel(
                 "docket.{tenant}.sensitive.{event}",
-                "Every event of a sensitive ticket: liaison officers and administrators only.",
-                event_refs,
+                "Every event of a sensitive ticket, as identifiers, event names, statuses and times only: liaison officers "
+                "and administrators only.",
+                sensitive_refs,
             ),
             **{
                 f"dashboard{view.title()}": _channel(
@@ -98,7 +118,7 @@ def document() -> dict[str, Any]:
                 "auditCheckpoints",
             )
         },
-        "components": {"messages": {**messages, **views}, "schemas": {**components, **checkpoint_components}},
+        "components": {"messages": {**messages, **views}, "schemas": {**components, **sensitive_components, **checkpoint_components}},
     }
 
 

@@ -21,7 +21,6 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-import msgspec
 import nats
 import psycopg
 from eventsourcing.persistence import Tracking
@@ -32,9 +31,10 @@ from nats.js.api import RawStreamMsg, StreamConfig
 from nats.js.errors import APIError, NotFoundError
 from psycopg.sql import SQL, Identifier
 
-from commands.app import TICKET_TOPICS, Docket, event_name
+from commands.app import TICKET_TOPICS, Docket
 from commands.relay_stalls import clear_relay_stall, create_relay_stalls_table, record_relay_stall
 from projections.operations import RELAY, events_after, tracking_recorder
+from workers.messages import messages_for
 from workers.stalls import StallLog
 
 log = logging.getLogger(__name__)
@@ -50,33 +50,6 @@ ACK_TIMEOUT = 10.0  # the longest a batch waits for JetStream's acknowledgements
 STALL_RETRY = 1.0
 CONNECT_TIMEOUT = 10.0  # the longest a role waits for its first connection to NATS
 DRAIN_TIMEOUT = 5  # the longest a closing connection waits for its subscriptions and publishes to finish
-ENVELOPE = ("originator_id", "originator_version", "originator_topic", "timestamp")
-
-_encoder = msgspec.json.Encoder()
-
-
-def subject_for(domain_event: Any) -> str:
-    if domain_event.is_sensitive:
-        kind = "sensitive"
-    elif getattr(domain_event, "internal", False):
-        kind = "internal"
-    else:
-        kind = "tickets"
-    return f"docket.{domain_event.tenant}.{kind}.{event_name(domain_event)}"
-
-
-def payload_for(domain_event: Any, notification_id: int) -> bytes:
-    fields = {k: v for k, v in vars(domain_event).items() if k not in ENVELOPE}
-    return _encoder.encode(
-        {
-            "event": event_name(domain_event),
-            "ticket_id": domain_event.originator_id,
-            "notification_id": notification_id,
-            "version": domain_event.originator_version,
-            "at": domain_event.timestamp,
-            **fields,
-        }
-    )
 
 
 async def ensure_stream(js: JetStreamContext, replicas: int | None = None) -> None:
@@ -203,13 +176,12 @@ class Relay:
         if not found or found[0][1].notification_id != notification_id:
             return False
         event = found[0][0]
-        return (message.subject, message.data) == (subject_for(event), payload_for(event, notification_id))
+        subject, payload, _ = messages_for(event, notification_id)[-1]
+        return (message.subject, message.data) == (subject, payload)
 
     async def publish(self, batch: list[tuple[Any, Tracking]]) -> None:
         """Publishes a batch with its acks outstanding together, then checks every ack."""
-        messages = [
-            (subject_for(event), payload_for(event, tracking.notification_id), str(tracking.notification_id)) for event, tracking in batch
-        ]
+        messages = [message for event, tracking in batch for message in messages_for(event, tracking.notification_id)]
         acks = [await self.js.publish_async(subject, payload, headers={"Nats-Msg-Id": msg_id}) for subject, payload, msg_id in messages]
         for (subject, payload, msg_id), ack in zip(messages, await asyncio.gather(*acks), strict=True):
             if ack.duplicate:

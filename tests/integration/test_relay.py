@@ -7,8 +7,9 @@ import asyncio
 import nats
 
 from commands.app import TICKET_TOPICS
-from commands.structs import AddReply, ChangeStatus, OpenTicket
-from commands.tickets import add_reply, change_status, open_ticket
+from commands.sensitivity import mark_sensitive
+from commands.structs import AddReply, ChangeStatus, EditTicket, Location, MarkSensitive, OpenTicket, Reporter
+from commands.tickets import add_reply, change_status, edit_ticket, open_ticket
 from projections.operations import events_after
 from tests.nats_helpers import read_subject
 from workers.relay import Relay, ensure_stream
@@ -122,3 +123,66 @@ def test_a_message_id_published_ahead_of_the_event_store_neither_hides_nor_drops
     relayed = [m[2]["notification_id"] for m in messages if m[2]["event"] != "Forged"]
     assert relayed == stored
     assert any("anomaly" in r.getMessage() and str(forged_ids[-1]) in r.getMessage() for r in caplog.records)
+
+
+REPORTER = {"id": "c9", "name": "Ada", "phone": "+27215550100", "email": "ada@example.org"}
+PLACE = {"address": "12 Long St", "location": {"lat": -33.9249, "lon": 18.4241}}
+
+
+def test_ordinary_messages_carry_no_contact_details_address_or_location(app, actor, tenant, database_url, nats_server):
+    opened = open_ticket(
+        app,
+        OpenTicket(
+            actor=actor("reporter", "c9"),
+            title="Leak",
+            description="Water",
+            category="water",
+            reporter=Reporter(**REPORTER),
+            location=Location(**PLACE["location"]),
+            address=PLACE["address"],
+        ),
+    )
+    edit_ticket(app, EditTicket(actor=actor(), ticket_id=opened.id, changes={"address": "14 Long St", "priority": "high"}))
+    messages = asyncio.run(run_relay_until_published(app, database_url, nats_server, f"docket.{tenant}.tickets.>", 2))
+    text = " ".join(m[2].__repr__() for m in messages)
+    for secret in (REPORTER["phone"], REPORTER["email"], "12 Long St", "14 Long St", "-33.9249"):
+        assert secret not in text, secret
+    opened_message, edited = (m[2] for m in messages)
+    assert (opened_message["title"], opened_message["reporter_name"]) == ("Leak", "Ada")  # what consumers work with stays
+    assert edited["changes"] == {"priority": {"old": "medium", "new": "high"}}
+
+
+def test_a_sensitive_tickets_messages_hold_identifiers_statuses_and_times_only(app, actor, tenant, database_url, nats_server):
+    opened = open_ticket(
+        app,
+        OpenTicket(actor=actor("reporter", "c9"), title="Help me", description="He hits me", category="gbv", reporter=Reporter(**REPORTER)),
+    )
+    change_status(app, ChangeStatus(actor=actor("liaison"), ticket_id=opened.id, status="in_progress", note="Called her back"))
+    messages = asyncio.run(run_relay_until_published(app, database_url, nats_server, f"docket.{tenant}.sensitive.>", 2))
+    text = " ".join(repr(m[2]) for m in messages)
+    for secret in ("Help me", "He hits me", "Ada", REPORTER["phone"], REPORTER["email"], "Called her back", "gbv"):
+        assert secret not in text, secret
+    first, moved = (m[2] for m in messages)
+    assert (first["event"], first["ticket_id"], first["status"], first["tracking_number"]) == (
+        "Opened",
+        str(opened.id),
+        "open",
+        opened.tracking_number,
+    )
+    assert (moved["from_status"], moved["to_status"]) == ("open", "in_progress")
+
+
+def test_a_ticket_made_sensitive_is_withdrawn_from_the_ordinary_subjects_and_goes_on_on_the_sensitive_ones(
+    app, actor, tenant, database_url, nats_server, nats_url
+):
+    [ticket_id] = open_and_change(app, actor)
+    mark_sensitive(app, lambda tenant, users: {}, MarkSensitive(actor=actor("liaison"), ticket_id=ticket_id, reason="abuse"))
+    change_status(app, ChangeStatus(actor=actor("liaison"), ticket_id=ticket_id, status="resolved"))
+    sensitive = asyncio.run(run_relay_until_published(app, database_url, nats_server, f"docket.{tenant}.sensitive.>", 2))
+    ordinary = asyncio.run(read_subject(nats_url, f"docket.{tenant}.tickets.>", 3))
+    assert [m[0].rsplit(".", 1)[1] for m in ordinary] == ["Opened", "StatusChanged", "Withdrawn"]
+    withdrawn = ordinary[-1]
+    assert (withdrawn[2]["ticket_id"], withdrawn[1]["Nats-Msg-Id"]) == (str(ticket_id), f"{withdrawn[2]['notification_id']}-withdrawn")
+    assert "abuse" not in repr(withdrawn[2])
+    assert [m[0].rsplit(".", 1)[1] for m in sensitive] == ["MarkedSensitive", "StatusChanged"]
+    assert sensitive[0][2]["notification_id"] == withdrawn[2]["notification_id"]
