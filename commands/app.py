@@ -11,6 +11,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict
 
+from commands import sealing
 from commands.config_cache import ConfigCache
 from commands.numbers import TrackingNumberBlocks
 from commands.runner import MAX_BATCH, MAX_WAIT, MAX_WAITING, TIMEOUT, CommandRunner, Unit
@@ -71,6 +72,8 @@ class Docket(Application):
         timeout: float = TIMEOUT,
     ) -> None:
         super().__init__(env)
+        if cipher_key := self.env.get("CIPHER_KEY"):
+            sealing.use_key(cipher_key)  # the read models seal sensitive tickets' text with a key made from it
         self.config = ConfigCache(self, CONFIG_TOPICS + TEAM_TOPICS + NOTIFY_TOPICS)
         self.commands = CommandRunner(self, self.config, max_batch=max_batch, max_wait=max_wait, max_waiting=max_waiting, timeout=timeout)
         self.numbers = TrackingNumberBlocks(self)

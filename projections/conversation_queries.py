@@ -13,7 +13,7 @@ from domain.errors import NotFound
 from domain.permissions import Action, Actor, may
 from projections.pages import Page, fetch_page
 from projections.sql import struct_from
-from projections.ticket_queries import visible_row
+from projections.ticket_queries import opened, visible_row
 from projections.ticket_tables import LIVE
 
 replies = LIVE.replies
@@ -48,25 +48,27 @@ class AttachmentView(msgspec.Struct, frozen=True):
 
 def list_replies(engine: Engine, actor: Actor, ticket_id: UUID, page: int, page_size: int) -> ReplyPage:
     """The conversation, oldest first; internal notes only for those who may read them."""
-    visible_row(engine, actor, ticket_id)
+    ticket = visible_row(engine, actor, ticket_id)
     query = select(replies).where(replies.c.ticket_id == ticket_id)
     if not may(actor.role, Action.READ_INTERNAL_NOTES):
         query = query.where(replies.c.internal.is_(False))
-    return fetch_page(engine, query, [replies.c.version], page, page_size, lambda row: struct_from(ReplyView, row))
+    return fetch_page(
+        engine, query, [replies.c.version], page, page_size, lambda row: struct_from(ReplyView, row, body=opened(ticket, row["body"]))
+    )
 
 
 def list_attachments(engine: Engine, actor: Actor, ticket_id: UUID) -> list[AttachmentView]:
-    visible_row(engine, actor, ticket_id)
+    ticket = visible_row(engine, actor, ticket_id)
     query = select(attachments).where(attachments.c.ticket_id == ticket_id).order_by(attachments.c.at, attachments.c.id)
     with engine.connect() as conn:
-        return [struct_from(AttachmentView, row) for row in conn.execute(query).mappings()]
+        return [struct_from(AttachmentView, row, name=opened(ticket, row["name"])) for row in conn.execute(query).mappings()]
 
 
 def get_attachment(engine: Engine, actor: Actor, ticket_id: UUID, attachment_id: UUID) -> AttachmentView:
-    visible_row(engine, actor, ticket_id)
+    ticket = visible_row(engine, actor, ticket_id)
     query = select(attachments).where(attachments.c.ticket_id == ticket_id, attachments.c.id == attachment_id)
     with engine.connect() as conn:
         row = conn.execute(query).mappings().first()
     if row is None:
         raise NotFound(f"Ticket {ticket_id} has no attachment {attachment_id}.", code="attachment_not_found")
-    return struct_from(AttachmentView, row)
+    return struct_from(AttachmentView, row, name=opened(ticket, row["name"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -10,6 +11,7 @@ import msgspec
 from sqlalchemy import Select, and_, case, func, or_, select, true
 from sqlalchemy.engine import Engine
 
+from commands import sealing
 from domain.disclosure import disclosed, history_scope
 from domain.errors import TicketNotFound
 from domain.permissions import Action, Actor, AgentReach, ReadScope, Role, TicketFacts, ensure_visible, list_scope, may, require
@@ -18,6 +20,7 @@ from domain.workflow import Category
 from projections.pages import Page, fetch_page
 from projections.sql import struct_from
 from projections.ticket_tables import LIVE
+from projections.tickets import SEALED_COLUMNS
 from projections.workflow_queries import known_statuses
 
 tickets = LIVE.tickets
@@ -233,7 +236,7 @@ def get_ticket(engine: Engine, actor: Actor, ticket: UUID | str) -> TicketDetail
     view = _view(row, actor)
     query = select(assignments).where(assignments.c.ticket_id == row["id"]).order_by(assignments.c.version)
     with engine.connect() as conn:
-        steps = [struct_from(AssignmentEntry, r) for r in conn.execute(query).mappings()]
+        steps = [struct_from(AssignmentEntry, r, reason=opened(row, r["reason"])) for r in conn.execute(query).mappings()]
     if actor.role is Role.REPORTER:
         steps = _public_steps(steps)
     return TicketDetail(**msgspec.structs.asdict(view), assignments=steps)
@@ -280,18 +283,24 @@ def _public_steps(steps: list[AssignmentEntry]) -> list[AssignmentEntry]:
 def ticket_history(engine: Engine, actor: Actor, ticket: UUID | str, page: int, page_size: int) -> HistoryPage:
     """The entries the caller's role may read, each as it may read it (domain.disclosure says which)."""
     require(actor, Action.READ_HISTORY)
-    ticket_id = visible_row(engine, actor, ticket)["id"]
+    visible = visible_row(engine, actor, ticket)
+    ticket_id = visible["id"]
     scope = history_scope(actor.role)
     query = select(history).where(history.c.ticket_id == ticket_id)
     if not scope.internal:
         query = query.where(history.c.internal.is_(False))
     if scope.events is not None:
         query = query.where(history.c.event.in_(sorted(scope.events)))
-    return fetch_page(engine, query, [history.c.version], page, page_size, lambda row: _history_entry(row, actor))
+    sealed = visible["is_sensitive"]
+    return fetch_page(engine, query, [history.c.version], page, page_size, lambda row: _history_entry(row, actor, sealed))
 
 
-def _history_entry(row: Any, actor: Actor) -> HistoryEntry:
-    shown = disclosed(actor.role, row["event"], row["changes"], row["note"], note_public=row["note_public"])
+def _history_entry(row: Any, actor: Actor, sealed: bool) -> HistoryEntry:
+    ticket = row["ticket_id"]
+    changes, note = (
+        (sealing.unseal_json(row["changes"], ticket), sealing.unseal(row["note"], ticket)) if sealed else (row["changes"], row["note"])
+    )
+    shown = disclosed(actor.role, row["event"], changes, note, note_public=row["note_public"])
     return struct_from(HistoryEntry, row, changes=shown.changes, note=shown.note)
 
 
@@ -347,7 +356,23 @@ def reached_by(agent: AgentReach) -> Any:
     return or_(t.reporter_id == agent.id, and_(t.workflow == "field_service", mine), and_(t.workflow != "field_service", teams))
 
 
+def opened(ticket: Any, value: Any) -> Any:
+    """A value of the ticket's rows (a reply, a note) as it was written: unsealed if the ticket is sensitive."""
+    return sealing.unseal(value, ticket["id"]) if ticket["is_sensitive"] else value
+
+
+def unsealed(row: Any) -> Any:
+    """A sensitive ticket's row with its words, the reporter's details and its place unsealed (the
+    caller has been found cleared to read it); an ordinary ticket's as it is."""
+    if not row["is_sensitive"]:
+        return row
+    place = json.loads(sealing.unseal(row["sealed_location"], row["id"])) if row["sealed_location"] else {}
+    words = {name: sealing.unseal(row[name], row["id"]) for name in SEALED_COLUMNS}
+    return {**row, **words, "lat": place.get("lat"), "lon": place.get("lon")}
+
+
 def _view(row: Any, actor: Actor) -> TicketView:
+    row = unsealed(row)
     return struct_from(
         TicketView,
         row,

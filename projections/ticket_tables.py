@@ -82,6 +82,7 @@ def _tickets(metadata: MetaData, name: str) -> Table:
         Column("ward", Text),
         Column("lat", Double),
         Column("lon", Double),
+        Column("sealed_location", Text),  # a sensitive ticket's location, sealed (commands/sealing.py); its lat and lon stay null
         Column("address", Text),
         Column("reporter_id", Text, nullable=False),
         Column("reporter_name", Text),

@@ -7,16 +7,18 @@ written once however many of the batch's events change it."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from psycopg import Cursor
 from psycopg.types.json import Jsonb
-from sqlalchemy import ARRAY, Text, func, literal, update
+from sqlalchemy import ARRAY, Text, func, literal, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as upsert
 
+from commands import sealing
 from commands.app import CONFIG_TOPICS, TEAM_TOPICS, TICKET_TOPICS, event_name
 from domain.permissions import STAFF
 from domain.routing import RoutingRules
@@ -37,12 +39,18 @@ OPENED_FIELDS = (
 )  # fmt: skip
 STAFF_ROLES = {role.value for role in STAFF}
 REDACTED = "[redacted]"
+# A sensitive ticket's words and the reporter's details rest sealed (commands/sealing.py), as do
+# its history entries, replies, attachment names and assignment reasons; its location rests as
+# sealed text in place of coordinates.
+SEALED_COLUMNS = (
+    "title", "description", "reporter_name", "reporter_phone", "reporter_email", "address", "completion_notes", "escalation_reason",
+)  # fmt: skip
 
 
 class TicketsProjection(TrackedProjection):
     name = "tickets"
     topics = TICKET_TOPICS + CONFIG_TOPICS + TEAM_TOPICS
-    version = 4  # 2: full-text search column; 3: completion notes, public status notes; 4: sensitive categories, agent scope
+    version = 5  # 2: full-text search; 3: completion notes, public notes; 4: sensitive categories, agent scope; 5: sealed text
     tables: TicketTables
     tables_for = staticmethod(ticket_tables)
 
@@ -60,17 +68,15 @@ class TicketsProjection(TrackedProjection):
 
     @apply.register
     def _opened(self, e: Ticket.Opened, tracking: Tracking, rows: RowWriter) -> None:
-        location = e.location or {}
         columns = {f: getattr(e, f) for f in OPENED_FIELDS if f != "location"}
         rows.add(
             self.tables.tickets,
             dict(
                 id=e.originator_id,
                 tenant=e.tenant,
-                **columns,
+                **_sealed(e, columns),
+                **_place(e, e.location),
                 status_category=Category.OPEN.value,
-                lat=location.get("lat"),
-                lon=location.get("lon"),
                 accepted=False,
                 archived=False,
                 response_breached=False,
@@ -121,7 +127,7 @@ class TicketsProjection(TrackedProjection):
                 tenant=e.tenant,
                 author=e.actor_id,
                 role=e.actor_role,
-                body=e.body,
+                body=_seal_if(e, e.body),
                 internal=e.internal,
                 is_solution=e.is_solution,
                 at=e.timestamp,
@@ -142,8 +148,7 @@ class TicketsProjection(TrackedProjection):
     def _edited(self, e: Ticket.Edited, tracking: Tracking, rows: RowWriter) -> None:
         values = {name: change["new"] for name, change in e.changes.items()}
         if "location" in values:
-            location = values.pop("location") or {}
-            values.update(lat=location.get("lat"), lon=location.get("lon"))
+            values.update(_place(e, values.pop("location")))
         self._touch(rows, e, **values)
         self._record(rows, e, tracking, e.changes)
 
@@ -155,7 +160,7 @@ class TicketsProjection(TrackedProjection):
     @apply.register
     def _marked_sensitive(self, e: Ticket.MarkedSensitive, tracking: Tracking, rows: RowWriter) -> None:
         ticket = self._ticket(rows, e)
-        values: dict[str, Any] = {"is_sensitive": True}
+        values: dict[str, Any] = {"is_sensitive": True, **self._resting_sealed(ticket)}
         changes = {"is_sensitive": {"old": False, "new": True}}
         if e.team_released:
             values.update(team_id=None, team_name=None)
@@ -164,6 +169,7 @@ class TicketsProjection(TrackedProjection):
             values.update(assignee_id=None, assignee_name=None, accepted=False)
             changes["assignee_id"] = {"old": ticket.get("assignee_id"), "new": None}
         self._touch(rows, e, **values)
+        self._reseal(rows, e.originator_id, lambda changes: changes)
         self._record(rows, e, tracking, changes, note=e.reason)
 
     @apply.register
@@ -174,7 +180,11 @@ class TicketsProjection(TrackedProjection):
     @apply.register
     def _field_redacted(self, e: Ticket.FieldRedacted, tracking: Tracking, rows: RowWriter) -> None:
         """Clears the field on the ticket and every value of it in the ticket's history."""
-        self._touch(rows, e, **({"lat": None, "lon": None} if e.field == "location" else {e.field: None}))
+        self._touch(rows, e, **({"lat": None, "lon": None, "sealed_location": None} if e.field == "location" else {e.field: None}))
+        if e.is_sensitive:  # its history rests sealed: each entry is unsealed, cleared and sealed again
+            self._reseal(rows, e.originator_id, lambda changes: _redacted(changes, e.field))
+            self._record(rows, e, tracking, {e.field: {"old": REDACTED, "new": None}}, note=e.reason)
+            return
         history = self.tables.history
         scrubbed = func.jsonb_set(
             history.c.changes, literal([e.field], ARRAY(Text)), literal(Jsonb({"old": REDACTED, "new": REDACTED}), JSONB)
@@ -194,7 +204,7 @@ class TicketsProjection(TrackedProjection):
                 ticket_id=e.originator_id,
                 tenant=e.tenant,
                 sha256=e.sha256,
-                name=e.name,
+                name=_seal_if(e, e.name),
                 content_type=e.content_type,
                 size=e.size,
                 kind=e.kind,
@@ -346,6 +356,36 @@ class TicketsProjection(TrackedProjection):
         old = self._ticket(rows, e)
         return {f"{kind}_due": {"old": _iso(old.get(f"{kind}_due")), "new": _iso(getattr(e, f"{kind}_due"))} for kind in e.clocks}
 
+    @staticmethod
+    def _resting_sealed(ticket: Row) -> dict[str, Any]:
+        """What a ticket's row changes once it is sensitive: its words (which _touch seals) and its
+        place, as sealed text."""
+        place = {"lat": ticket["lat"], "lon": ticket["lon"]} if ticket.get("lat") is not None else None
+        return {
+            **{name: ticket.get(name) for name in SEALED_COLUMNS},
+            "lat": None,
+            "lon": None,
+            "sealed_location": _sealed_place(place, ticket.get("id")),
+        }
+
+    def _reseal(self, rows: RowWriter, ticket_id: Any, change: Any) -> None:
+        """Seals (again) every history entry, reply, attachment name and assignment reason of the
+        ticket, after `change` on each entry's unsealed changes."""
+        t = self.tables
+        rows.flush()
+        for entry in rows.execute(select(t.history).where(t.history.c.ticket_id == ticket_id)).fetchall():
+            changes, note = change(sealing.unseal_json(entry["changes"], ticket_id)), sealing.unseal(entry["note"], ticket_id)
+            key = (t.history.c.ticket_id == ticket_id) & (t.history.c.version == entry["version"])
+            rows.execute(
+                update(t.history)
+                .where(key)
+                .values(changes=Jsonb(sealing.seal_json(changes, ticket_id)), note=sealing.seal(note, ticket_id))
+            )
+        for table, column in ((t.replies, "body"), (t.attachments, "name"), (t.assignments, "reason")):
+            for row in rows.execute(select(table).where(table.c.ticket_id == ticket_id)).fetchall():
+                key = [table.c[k] == row[k] for k in (c.name for c in table.primary_key.columns)]
+                rows.execute(update(table).where(*key).values({column: sealing.seal(sealing.unseal(row[column], ticket_id), ticket_id)}))
+
     def _ticket(self, rows: RowWriter, e: Any) -> Row:
         """The ticket's row as the batch has left it; empty when there is none (its events then
         change no row, as an UPDATE of no row would)."""
@@ -365,10 +405,12 @@ class TicketsProjection(TrackedProjection):
         rows.change(self.tables.teams, e.originator_id, {**values, "updated_at": e.timestamp, "version": e.originator_version})
 
     def _touch(self, rows: RowWriter, e: Any, **values: Any) -> None:
-        rows.change(self.tables.tickets, e.originator_id, {**values, "updated_at": e.timestamp, "version": e.originator_version})
+        values = {**_sealed(e, values), "updated_at": e.timestamp, "version": e.originator_version}
+        rows.change(self.tables.tickets, e.originator_id, values)
 
     def _record_assignment(self, rows: RowWriter, e: Any, **values: Any) -> None:
         row = {"ticket_id": e.originator_id, "version": e.originator_version, "tenant": e.tenant, "event": event_name(e)}
+        values["reason"] = _seal_if(e, values.get("reason"))
         rows.append(self.tables.assignments, dict(**row, **values, actor=e.actor_id, role=e.actor_role, at=e.timestamp))
 
     def _record(
@@ -392,12 +434,38 @@ class TicketsProjection(TrackedProjection):
                 at=e.timestamp,
                 actor=e.actor_id,
                 role=e.actor_role,
-                changes=changes,
-                note=note,
+                changes=sealing.seal_json(changes, e.originator_id) if e.is_sensitive else changes,
+                note=_seal_if(e, note),
                 internal=internal,
                 note_public=note_public,
             ),
         )
+
+
+def _seal_if(e: Any, text: str | None) -> str | None:
+    return sealing.seal(text, e.originator_id) if e.is_sensitive else text
+
+
+def _sealed(e: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """The values as a sensitive ticket's row keeps them: its words and the reporter's details sealed."""
+    if not e.is_sensitive:
+        return values
+    return {name: sealing.seal(value, e.originator_id) if name in SEALED_COLUMNS else value for name, value in values.items()}
+
+
+def _place(e: Any, location: dict[str, float] | None) -> dict[str, Any]:
+    """Coordinates, or for a sensitive ticket none: its location rests sealed."""
+    if e.is_sensitive:
+        return {"lat": None, "lon": None, "sealed_location": _sealed_place(location, e.originator_id)}
+    return {"lat": (location or {}).get("lat"), "lon": (location or {}).get("lon"), "sealed_location": None}
+
+
+def _sealed_place(location: dict[str, float] | None, ticket: Any) -> str | None:
+    return sealing.seal(json.dumps(location, sort_keys=True), ticket) if location else None
+
+
+def _redacted(changes: dict[str, Any], field: str) -> dict[str, Any]:
+    return {**changes, field: {"old": REDACTED, "new": REDACTED}} if field in changes else changes
 
 
 def _iso(moment: Any) -> str | None:
