@@ -28,6 +28,7 @@ from api.storable import DocketRequest, refuse_unstorable_parameters
 from api.teams import RoutingRulesController, TeamController
 from api.tickets import TicketController
 from api.workflows import TenantSettingsController, WorkflowController
+from projections.row_security import enforce_on
 
 # Room for the multipart envelope around the largest accepted file.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -49,6 +50,8 @@ def docs_page() -> SwaggerRenderPlugin:
 
 
 def create_app(services: Services) -> Litestar:
+    enforce_on(services.engine)  # the read models answer each request with the caller's rows alone
+
     def provide_services() -> Services:
         return services
 
@@ -82,7 +85,7 @@ def create_app(services: Services) -> Litestar:
         request_max_body_size=services.attachment_rules.max_bytes + MULTIPART_OVERHEAD,
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
-            "actor": Provide(provide_actor, sync_to_thread=True),  # may fetch signing keys
+            "actor": Provide(provide_actor),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,  # the process configures logging once, for every role

@@ -11,6 +11,7 @@ from api.auth import TokenVerifier
 from api.limits import Limits
 from commands.app import Docket
 from commands.attachments import AttachmentRules, BlobStore
+from projections.row_security import as_docket
 from projections.team_queries import holds_sensitive, open_counts
 
 
@@ -26,9 +27,13 @@ class Services:
     nats_url: str | None = None  # servers that /health/ready checks answer (comma-separated); None: not checked
     webhook_allow_private: bool = False  # DOCKET_WEBHOOK_ALLOW_PRIVATE: webhooks may point at private addresses
 
+    # The command side's questions to the read model count every ticket, whoever asks.
+
     def holds_sensitive(self, tenant: str, team_id: str) -> bool:
-        return holds_sensitive(self.engine, tenant, team_id)
+        with as_docket():
+            return holds_sensitive(self.engine, tenant, team_id)
 
     def workload(self, tenant: str, users: Sequence[str]) -> Mapping[str, int]:
         """Open tickets per user, for least-open routing and team capacities."""
-        return open_counts(self.engine, tenant, users)
+        with as_docket():
+            return open_counts(self.engine, tenant, users)

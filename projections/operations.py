@@ -17,6 +17,7 @@ from projections.audit_chain import AuditChainProjection
 from projections.base import TableSet, TrackedProjection
 from projections.dashboard import DashboardProjection
 from projections.health import create_stalls_table
+from projections.row_security import ensure_role
 from projections.sql import create_indexes, create_tables, drop_tables
 from projections.tickets import TicketsProjection
 
@@ -44,6 +45,8 @@ def ensure_tables(datastore: PostgresDatastore) -> None:
     """Creates what is missing: every projection's live tables and tracking table, and the
     record of the version each was built with (a new projection starts at its code's version)."""
     with datastore.transaction(commit=True) as curs:
+        curs.execute("SELECT pg_advisory_xact_lock(hashtext('docket.schema'))")
+        ensure_role(curs, datastore.schema or "public")
         curs.execute(f"CREATE TABLE IF NOT EXISTS {VERSIONS} (name text PRIMARY KEY, version integer NOT NULL)")
         create_stalls_table(curs)
         for projection in PROJECTIONS.values():

@@ -17,6 +17,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 from sqlalchemy.sql import Executable
 
 from commands.persistence import connection_bounds
+from projections.row_security import secure_table
 
 DIALECT = postgresql.psycopg.dialect()
 S = TypeVar("S", bound=msgspec.Struct)
@@ -93,6 +94,7 @@ def create_tables(curs: Cursor[Any], metadata: MetaData, *, indexes: bool = True
     curs.execute("SELECT pg_advisory_xact_lock(hashtext('docket.schema'))")
     for table in metadata.sorted_tables:
         execute(curs, CreateTable(table, if_not_exists=True))
+        secure_table(curs, table)
     if indexes:
         create_indexes(curs, metadata)
 

@@ -18,6 +18,7 @@ from domain.permissions import Action, Actor, AgentReach, ReadScope, Role, Ticke
 from domain.ticket_fields import PRIORITIES, SEVERITIES, one_of
 from domain.workflow import Category
 from projections.pages import Page, fetch_page
+from projections.row_security import as_docket
 from projections.sql import struct_from
 from projections.ticket_tables import LIVE
 from projections.tickets import SEALED_COLUMNS
@@ -246,7 +247,7 @@ def visible_row(engine: Engine, actor: Actor, ticket: UUID | str) -> Any:
     """The ticket's row, by id or tracking number, if the caller may see it: 404 outside their scope,
     403 for a kind they may not read. Errors name the ticket as the caller did, never its other identity."""
     query = ticket_rows().where(tickets.c.tenant == actor.tenant, identified_by(ticket))
-    with engine.connect() as conn:
+    with as_docket(), engine.connect() as conn:  # found whatever the caller's clearance, to say 403 where it is 403
         row = conn.execute(query).mappings().first()
     if row is None:
         raise TicketNotFound(ticket)

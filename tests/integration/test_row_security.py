@@ -1,0 +1,65 @@
+"""Row-level security: a query that forgets its filter, run as the API runs it for a caller,
+returns none of another tenant's rows, no ticket of a kind the caller is not cleared for, and to a
+reporter none but their own."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select, text
+
+from commands.structs import OpenTicket
+from commands.tickets import open_ticket
+from domain.permissions import Actor, Role
+from projections.row_security import Reader, as_docket, reading_as
+from projections.ticket_tables import LIVE
+
+
+def open_in(app, tenant: str, reporter: str, sensitive: bool) -> str:
+    actor = Actor(id=reporter, tenant=tenant, role=Role.REPORTER)
+    command = OpenTicket(actor=actor, title="Leak", description="Water", category="water", is_sensitive=sensitive)
+    return str(open_ticket(app, command).id)
+
+
+def unfiltered(engine, reader: Reader | None, table=LIVE.tickets) -> set[str]:
+    """Every row's ticket id the query sees, with no WHERE at all."""
+    token = reading_as.set(reader)
+    try:
+        with engine.connect() as conn:
+            column = table.c.id if table is LIVE.tickets else table.c.ticket_id
+            return {str(value) for value in conn.execute(select(column)).scalars()}
+    finally:
+        reading_as.reset(token)
+
+
+def test_an_unfiltered_query_as_a_caller_sees_only_their_rows(app, engine, client, projected):
+    mine, theirs = f"r{uuid.uuid4().hex[:10]}", f"r{uuid.uuid4().hex[:10]}"
+    ordinary, sensitive = open_in(app, mine, "cit-1", False), open_in(app, mine, "cit-2", True)
+    other = open_in(app, theirs, "cit-1", False)
+    projected()
+    manager = Reader.of(Actor(id="m", tenant=mine, role=Role.MANAGER))
+    liaison = Reader.of(Actor(id="l", tenant=mine, role=Role.LIAISON))
+    admin = Reader.of(Actor(id="a", tenant=mine, role=Role.ADMIN))
+    reporter = Reader.of(Actor(id="cit-2", tenant=mine, role=Role.REPORTER))
+    assert unfiltered(engine, manager) == {ordinary}
+    assert unfiltered(engine, liaison) == {sensitive}
+    assert unfiltered(engine, admin) == {ordinary, sensitive}
+    assert unfiltered(engine, reporter) == {sensitive}
+    assert unfiltered(engine, manager, LIVE.history) == {ordinary, sensitive}  # its tenant's history; the API checks the ticket first
+    with as_docket():
+        assert {ordinary, sensitive, other} <= unfiltered(engine, None)  # the service's own questions see every tenant
+
+
+def test_the_api_reads_as_its_own_role_and_the_projector_as_the_owner(app, engine):
+    token = reading_as.set(Reader(tenant="t", sensitive=False, ordinary=True))
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT current_user")).scalar() == "docket_api"
+            assert conn.execute(text("SELECT current_setting('docket.tenant')")).scalar() == "t"
+    finally:
+        reading_as.reset(token)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT current_user")).scalar() != "docket_api"
+    with app.recorder.datastore.transaction(commit=False) as curs:
+        curs.execute("SELECT relrowsecurity FROM pg_class WHERE relname = 'tickets'")
+        assert curs.fetchone()["relrowsecurity"] is True
