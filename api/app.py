@@ -24,7 +24,8 @@ from api.notifications import NotificationRulesController, SuppressionController
 from api.replies import ReplyController
 from api.services import Services
 from api.sla import SLAPolicyController
-from api.storable import DocketRequest, refuse_unstorable_parameters
+from api.request_hooks import before_handling, document_consistency, with_position
+from api.storable import DocketRequest
 from api.teams import RoutingRulesController, TeamController
 from api.tickets import TicketController
 from api.workflows import TenantSettingsController, WorkflowController
@@ -55,7 +56,7 @@ def create_app(services: Services) -> Litestar:
     def provide_services() -> Services:
         return services
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health,
             live,
@@ -81,7 +82,9 @@ def create_app(services: Services) -> Litestar:
         ],
         middleware=[request_limits(services.limits)],  # 503 past the database's bound or too many commands
         request_class=DocketRequest,  # refuses bodies that cannot be decoded or stored
-        before_request=refuse_unstorable_parameters,
+        # unstorable text and unknown query parameters refused; a read given `after` waits for its read models
+        before_request=before_handling(services),
+        after_request=with_position,  # a command's notification id as the header Docket-Position too
         request_max_body_size=services.attachment_rules.max_bytes + MULTIPART_OVERHEAD,
         dependencies={
             "services": Provide(provide_services, sync_to_thread=False),
@@ -98,3 +101,5 @@ def create_app(services: Services) -> Litestar:
             render_plugins=[docs_page()],
         ),
     )
+    document_consistency(app)
+    return app

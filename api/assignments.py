@@ -33,7 +33,7 @@ class AssignmentController(Controller):
             reason=data.reason,
             expected_version=data.expected_version,
         )
-        return assign_ticket(services.app, services.workload, command)
+        return assign_ticket(services.app, services.workload, command, services.member_teams)
 
     @post("/accept", operation_id="acceptTicket", summary="The assignee takes the ticket on", status_code=200, sync_to_thread=True)
     def accept(self, ticket_id: TicketId, actor: Caller, services: Used) -> Assignment:

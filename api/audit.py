@@ -36,6 +36,7 @@ from projections.audit_log import (
     check_filters,
     ticket_stream_scope,
 )
+from projections.row_security import as_docket
 from projections.ticket_queries import identified_by, tickets
 
 NDJSON = "application/x-ndjson"
@@ -171,7 +172,7 @@ def _ticket_id(services: Services, actor: Actor, ticket: str) -> UUID:
         return UUID(ticket)
     except ValueError:
         pass
-    with services.engine.connect() as conn:
+    with as_docket(), services.engine.connect() as conn:  # found whatever the read model's fence says of the caller
         found = conn.execute(select(tickets.c.id).where(tickets.c.tenant == actor.tenant, identified_by(ticket))).scalar()
     if found is None:
         raise TicketNotFound(ticket)

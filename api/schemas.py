@@ -238,6 +238,7 @@ class SLAPolicyBody(Body, frozen=True):
     warning_threshold: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.8
     calendar: CalendarBody | None = None  # none: 24x7
     reopen: Literal["restart", "continue"] = "restart"
+    is_active: bool = True  # an inactive policy keeps its place and matches no ticket
 
 
 class SLAPoliciesBody(Body, frozen=True):

@@ -12,7 +12,7 @@ from api.limits import Limits
 from commands.app import Docket
 from commands.attachments import AttachmentRules, BlobStore
 from projections.row_security import as_docket
-from projections.team_queries import holds_sensitive, open_counts
+from projections.team_queries import holds_sensitive, open_counts, teams_of_member
 
 
 @dataclass(frozen=True)
@@ -26,12 +26,18 @@ class Services:
     metrics_dir: str | None = None  # where the API processes' command metrics are kept, when several share them
     nats_url: str | None = None  # servers that /health/ready checks answer (comma-separated); None: not checked
     webhook_allow_private: bool = False  # DOCKET_WEBHOOK_ALLOW_PRIVATE: webhooks may point at private addresses
+    read_wait: float = 5.0  # DOCKET_READ_WAIT: seconds a read given `after` waits for its read models (api/consistency.py)
 
     # The command side's questions to the read model count every ticket, whoever asks.
 
     def holds_sensitive(self, tenant: str, team_id: str) -> bool:
         with as_docket():
             return holds_sensitive(self.engine, tenant, team_id)
+
+    def member_teams(self, tenant: str, user_id: str) -> list[str]:
+        """The teams a person is a member of, for assigning a ticket to the person alone."""
+        with as_docket():
+            return teams_of_member(self.engine, tenant, user_id)
 
     def workload(self, tenant: str, users: Sequence[str]) -> Mapping[str, int]:
         """Open tickets per user, for least-open routing and team capacities."""

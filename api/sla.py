@@ -1,15 +1,43 @@
-"""The tenant's SLA policies."""
+"""The tenant's SLA policies: the whole ordered list, or one policy at a time."""
 
 from __future__ import annotations
 
-from litestar import Controller, get, put
-from litestar.params import JSONBody
+from typing import Annotated, Any, Literal
 
-from api.schemas import SLAPoliciesBody
+import msgspec
+from litestar import Controller, delete, get, put
+from litestar.params import JSONBody, PathParameter
+
+from api.schemas import CalendarBody, Criterion, Name, Priority, SLAPoliciesBody
 from api.tickets import Caller, Used
-from commands.sla import set_sla_policies
-from commands.structs import SetSLAPolicies, SLAPoliciesSaved
+from commands.sla import put_sla_policy, remove_sla_policy, set_sla_policies
+from commands.structs import PutSLAPolicy, RemoveSLAPolicy, SetSLAPolicies, SLAPoliciesSaved
+from domain.errors import Invalid
 from projections.sla_queries import SLAPoliciesView, current_sla_policies
+
+PolicyId = Annotated[str, PathParameter(min_length=1, max_length=100, description="The policy's id, as the list names it")]
+
+
+class OnePolicyBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One policy, its id in the path (an `id` in the body, if given, must be the same)."""
+
+    id: Name | None = None
+    workflow: Criterion | None = None
+    category: Criterion | None = None
+    priority: Priority | list[Priority] | None = None
+    ticket_type: Criterion | None = None
+    response_hours: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    resolution_hours: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    warning_threshold: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.8
+    calendar: CalendarBody | None = None  # none: 24x7
+    reopen: Literal["restart", "continue"] = "restart"
+    is_active: bool = True
+
+    def as_dict(self, policy_id: str) -> dict[str, Any]:
+        if self.id is not None and self.id != policy_id:
+            message = f"The body's id {self.id!r} is not the path's {policy_id!r}; leave it out or make them one."
+            raise Invalid(message, code="invalid_input", field="id")
+        return {k: v for k, v in msgspec.to_builtins(self).items() if v is not None and k != "id"}
 
 
 class SLAPolicyController(Controller):
@@ -28,3 +56,22 @@ class SLAPolicyController(Controller):
     )
     def replace(self, data: JSONBody[SLAPoliciesBody], actor: Caller, services: Used) -> SLAPoliciesSaved:
         return set_sla_policies(services.app, SetSLAPolicies(actor=actor, policies=data.as_dicts()))
+
+    @put(
+        "/{policy_id:str}",
+        operation_id="putSLAPolicy",
+        summary="Create or replace one SLA policy, in its place (new ones last): a new version of the set (admin)",
+        sync_to_thread=True,
+    )
+    def put_one(self, policy_id: PolicyId, data: JSONBody[OnePolicyBody], actor: Caller, services: Used) -> SLAPoliciesSaved:
+        return put_sla_policy(services.app, PutSLAPolicy(actor=actor, policy_id=policy_id, policy=data.as_dict(policy_id)))
+
+    @delete(
+        "/{policy_id:str}",
+        operation_id="deleteSLAPolicy",
+        summary="Remove one SLA policy: a new version of the set; tickets keep the deadlines they were given (admin)",
+        status_code=200,
+        sync_to_thread=True,
+    )
+    def remove(self, policy_id: PolicyId, actor: Caller, services: Used) -> SLAPoliciesSaved:
+        return remove_sla_policy(services.app, RemoveSLAPolicy(actor=actor, policy_id=policy_id))

@@ -9,6 +9,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
+from litestar.exceptions import ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
 from api.as_of import AsOf, AsOfVersion, detail_as_of
@@ -73,12 +74,30 @@ Severities = Annotated[list[str] | None, any_of("Any of these severities", CLOSE
 Wards = Annotated[list[str] | None, any_of("Any of these wards")]
 TeamIds = Annotated[list[str] | None, any_of("Held by any of these teams")]
 AssigneeIds = Annotated[list[str] | None, any_of("Assigned to any of these people")]
+TicketTypes = Annotated[list[str] | None, any_of("Any of these ticket types")]
+ReporterIds = Annotated[list[str] | None, any_of("Reported by any of these people (the subscriber, the customer)")]
+SearchText = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=200,
+        description="Words, prefixes of words (`pothol`) and parts of tracking numbers, titles and descriptions (`00012`),"
+        " each to be found; whole-word matches ranked first; `\"phrases\"` and `-not` work",
+    ),
+]
 SLAStatuses = Annotated[list[str] | None, any_of("Any of these SLA statuses, as of now", CLOSED_SETS["sla_status"])]
 SortBy = Annotated[str | None, choice("Sort key; by relevance when searching, else created_at", tuple(SORTS), optional=True)]
 Order = Annotated[str, choice("Sort direction", ORDERS)]
 IncludeSensitive = Annotated[
     bool, QueryParameter(description="Administrators: list sensitive tickets too (left out unless asked; other roles: no effect)")
 ]
+
+
+def search_text(q: str | None, search: str | None) -> str | None:
+    """`search` is another name for `q` (the dashboards of seed 003 say `search`); both at once is
+    a mistake to name rather than to guess at."""
+    if q is not None and search is not None and q != search:
+        raise ValidationException("Give q or search, not both.", extra=[{"key": "search", "message": "Give q or search, not both."}])
+    return q if q is not None else search
 
 
 class TicketController(Controller):
@@ -106,14 +125,15 @@ class TicketController(Controller):
         assigned_team_id: TeamIds = None,
         assignee_id: AssigneeIds = None,
         sla_status: SLAStatuses = None,
+        ticket_type: TicketTypes = None,
+        reporter_id: ReporterIds = None,
         tags: Annotated[list[str] | None, QueryParameter(description="Tickets carrying every one of these tags")] = None,
         created_from: FromQuery[datetime | None] = None,
         created_to: FromQuery[datetime | None] = None,
         updated_from: FromQuery[datetime | None] = None,
         updated_to: FromQuery[datetime | None] = None,
-        q: Annotated[
-            str | None, QueryParameter(max_length=200, description="Words to find in tracking number, title, description; ranked")
-        ] = None,
+        q: SearchText = None,
+        search: Annotated[str | None, QueryParameter(max_length=200, description="Another name for `q`")] = None,
         sort_by: SortBy = None,
         order: Order = "desc",
         page: Page = 1,
@@ -131,12 +151,14 @@ class TicketController(Controller):
             assigned_team_id=assigned_team_id or [],
             assignee_id=assignee_id or [],
             sla_status=sla_status or [],
+            ticket_type=ticket_type or [],
+            reporter_id=reporter_id or [],
             tags=tags or [],
             created_from=created_from,
             created_to=created_to,
             updated_from=updated_from,
             updated_to=updated_to,
-            q=q,
+            q=search_text(q, search),
             sort_by=sort_by,
             order=order,
         )

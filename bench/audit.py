@@ -106,6 +106,20 @@ def raw_read(database_url: str) -> float:
     return rows / (time.perf_counter() - began)
 
 
+def raw_tenant_read(database_url: str, tenant: str) -> float:
+    """The floor of an export: the tenant's stored rows read by notification id, 5,000 at a time, as
+    an export reads them (a tenant's events lie among every other tenant's: the pages they sit on
+    are most of the table), and nothing else done."""
+    began, rows = time.perf_counter(), 0
+    with psycopg.connect(database_url) as conn:
+        ids = [r[0] for r in conn.execute("SELECT notification_id FROM audit_chain WHERE tenant = %s ORDER BY 1", (tenant,))]
+        for first in range(0, len(ids), 5000):
+            with conn.cursor(binary=True) as curs:
+                query = f"SELECT notification_id, originator_id, originator_version, topic, state FROM {EVENTS_TABLE} WHERE notification_id = ANY(%s)"
+                rows += len(curs.execute(query, (ids[first : first + 5000],)).fetchall())
+    return rows / (time.perf_counter() - began)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -133,6 +147,7 @@ def main() -> None:
             assert report.intact, report.lines()
             verifying = report.events / report.seconds
             tenant = "bench00"
+            tenant_floor = raw_tenant_read(database_url, tenant)
             results = {}
             for stored_form in (True, False):
                 out = io.BytesIO()
@@ -149,8 +164,9 @@ def main() -> None:
     print(f"audit chain built by its projection: {chaining:,.0f} events/s")
     print(f"floor, raw psycopg read of every stored row: {floor:,.0f} rows/s")
     print(f"docket audit verify, {stored} events of {args.tenants} tenants: {verifying:,.0f} events/s = {verifying / floor:.2f}x")
+    print(f"floor of an export, raw psycopg read of {tenant}'s stored rows by notification id: {tenant_floor:,.0f} rows/s")
     for stored_form, label in ((True, "--stored"), (False, "decrypted")):
-        print(f"docket audit export {label}, {tenant}: {results[stored_form]:,.0f} events/s = {results[stored_form] / floor:.2f}x")
+        print(f"docket audit export {label}, {tenant}: {results[stored_form]:,.0f} events/s = {results[stored_form] / tenant_floor:.2f}x")
         print(f"  and its offline verify: {results[('offline', stored_form)]:,.0f} events/s")
 
 

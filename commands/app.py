@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 from typing import TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import JSONTranscoder, Transcoding
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict
 
@@ -18,7 +20,7 @@ from commands.runner import MAX_BATCH, MAX_WAIT, MAX_WAITING, TIMEOUT, CommandRu
 from domain.notification_rules import NotificationRules
 from domain.routing import RoutingRules
 from domain.sla import SLAPolicies
-from domain.team import Team
+from domain.team import Member, Team
 from domain.tenant import TenantConfig
 from domain.ticket import Ticket
 
@@ -53,6 +55,17 @@ NOTIFY_TOPICS = topics_of(NotificationRules)
 A = TypeVar("A", TenantConfig, RoutingRules, SLAPolicies)
 
 
+class MemberAsDict(Transcoding):
+    type = Member
+    name = "team_member"
+
+    def encode(self, obj: Member) -> dict[str, str | None]:
+        return dataclasses.asdict(obj)
+
+    def decode(self, data: dict[str, str | None]) -> Member:
+        return Member(**data)  # phone and email default for members stored before they had them
+
+
 class Docket(Application):
     """Events go to the table `docket_events`; each has a global notification id. Commands reach
     it through `commands` (one unit of work, group commit); tracking numbers come from `numbers`."""
@@ -77,6 +90,10 @@ class Docket(Application):
         self.config = ConfigCache(self, CONFIG_TOPICS + TEAM_TOPICS + NOTIFY_TOPICS)
         self.commands = CommandRunner(self, self.config, max_batch=max_batch, max_wait=max_wait, max_waiting=max_waiting, timeout=timeout)
         self.numbers = TrackingNumberBlocks(self)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(MemberAsDict())  # a team's snapshot holds its members
 
     def close(self) -> None:
         self.commands.close()

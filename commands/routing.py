@@ -25,6 +25,15 @@ def no_workload(tenant: str, users: Sequence[str]) -> Mapping[str, int]:
     return {}
 
 
+# The ids of the tenant's teams a user is a member of, from the read model: where a ticket given
+# to the person alone may go. Injected by the composition root, as Workload is.
+MemberTeams = Callable[[str, str], Sequence[str]]
+
+
+def no_member_teams(tenant: str, user_id: str) -> Sequence[str]:
+    return ()
+
+
 def route_on_opening(unit: Unit, workload: Workload, ticket: Ticket) -> Team | None:
     """Where the tenant routes tickets as they open: the offer the new ticket records, if a rule leads anywhere."""
     destination = route_by_rules(unit, ticket)

@@ -242,6 +242,17 @@ class SetSLAPolicies(msgspec.Struct, frozen=True, kw_only=True):
     policies: list[dict[str, Any]]
 
 
+class PutSLAPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Actor
+    policy_id: str
+    policy: dict[str, Any]
+
+
+class RemoveSLAPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Actor
+    policy_id: str
+
+
 class SLAPoliciesSaved(msgspec.Struct, frozen=True):
     version: int
     notification_id: int | None

@@ -12,7 +12,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain import ticket_fields as fields
 from domain.calendar import BusinessCalendar
-from domain.errors import Invalid
+from domain.errors import Invalid, NotFound
 from domain.permissions import Action, Actor, require
 
 KINDS = ("response", "resolution")
@@ -43,9 +43,10 @@ class SLAPolicy:
     warning_threshold: float
     calendar: BusinessCalendar
     reopen: str
+    is_active: bool = True  # an inactive policy keeps its place in the list and matches nothing
 
     def matches(self, facts: SLAFacts) -> bool:
-        return all(getattr(facts, criterion) in values for criterion, values in self.match.items())
+        return self.is_active and all(getattr(facts, criterion) in values for criterion, values in self.match.items())
 
     def target(self, kind: str) -> timedelta | None:
         hours = self.response_hours if kind == "response" else self.resolution_hours
@@ -60,6 +61,7 @@ class SLAPolicy:
             "warning_threshold": self.warning_threshold,
             "calendar": self.calendar.to_definition(),
             "reopen": self.reopen,
+            "is_active": self.is_active,
         }
 
 
@@ -78,6 +80,9 @@ def policy_from_definition(index: int, raw: Mapping[str, Any]) -> SLAPolicy:
             code="invalid_policy",
             field=f"{where}.warning_threshold",
         )
+    active = raw.get("is_active", True)
+    if not isinstance(active, bool):
+        raise Invalid("is_active is true or false.", code="invalid_policy", field=f"{where}.is_active")
     return SLAPolicy(
         id=fields.required_text("id", raw.get("id")),
         match={c: tuple(fields.labels(c, v if isinstance(v, list) else [v])) for c in CRITERIA if (v := raw.get(c))},
@@ -86,6 +91,7 @@ def policy_from_definition(index: int, raw: Mapping[str, Any]) -> SLAPolicy:
         warning_threshold=float(threshold),
         calendar=BusinessCalendar.from_definition(raw.get("calendar")),
         reopen=fields.one_of("reopen", raw.get("reopen", "restart"), REOPEN),
+        is_active=active,
     )
 
 
@@ -163,6 +169,24 @@ class SLAPolicies(Aggregate):
             policies_version=self.policies_version + 1,
             policies=[p.to_definition() for p in checked],
         )
+
+    def put_policy(self, actor: Actor, policy_id: str, raw: Mapping[str, Any]) -> None:
+        """Creates or replaces one policy: in its place when the set has it, else last. A new
+        version of the whole set, as a replacement of the list is."""
+        definitions = [p.to_definition() for p in self.policies]
+        given = {**raw, "id": policy_id}
+        at = next((i for i, p in enumerate(self.policies) if p.id == policy_id), None)
+        if at is None:
+            definitions.append(given)
+        else:
+            definitions[at] = given
+        self.replace(actor, definitions)
+
+    def remove_policy(self, actor: Actor, policy_id: str) -> None:
+        require(actor, Action.DEFINE_WORKFLOWS)
+        if all(p.id != policy_id for p in self.policies):
+            raise NotFound(f"No SLA policy {policy_id} exists.", code="policy_not_found", field="policy_id")
+        self.replace(actor, [p.to_definition() for p in self.policies if p.id != policy_id])
 
     @event("PoliciesReplaced")
     def _replaced(self, *, tenant: str, actor_id: str, actor_role: str, policies_version: int, policies: list[dict[str, Any]]) -> None:

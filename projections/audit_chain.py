@@ -64,6 +64,7 @@ def audit_tables(suffix: str = "") -> AuditTables:
         Column("tenant", Text, nullable=False),
         Column("aggregate_id", Uuid, nullable=False),
         Column("at", DateTime(timezone=True), nullable=False),  # the event's own time
+        Column("event", Text, nullable=False),  # its aggregate's class and its own: Ticket.StatusChanged
         Column("hash", LargeBinary, nullable=False),
         PrimaryKeyConstraint("notification_id", name=f"audit_chain{suffix}_pkey"),
         Index(f"audit_chain{suffix}_tenant", "tenant", "notification_id"),
@@ -94,6 +95,11 @@ def audit_tables(suffix: str = "") -> AuditTables:
 def aggregate_type(topic: str) -> str:
     """`domain.ticket:Ticket.StatusChanged` -> `Ticket`."""
     return topic.partition(":")[2].rpartition(".")[0] or topic
+
+
+def qualified_event(topic: str) -> str:
+    """`domain.ticket:Ticket.StatusChanged` -> `Ticket.StatusChanged`."""
+    return topic.partition(":")[2] or topic
 
 
 def event_type(topic: str) -> str:
@@ -129,7 +135,14 @@ class AuditChainProjection(TrackedProjection):
         digest = link(previous, notification_id, aggregate_id.bytes, version, topic.encode(), state_digest(state))
         rows.append(
             self.tables.chain,
-            {"notification_id": notification_id, "tenant": tenant, "aggregate_id": aggregate_id, "at": e.timestamp, "hash": digest},
+            {
+                "notification_id": notification_id,
+                "tenant": tenant,
+                "aggregate_id": aggregate_id,
+                "at": e.timestamp,
+                "event": qualified_event(topic),
+                "hash": digest,
+            },
         )
         moved = {"notification_id": notification_id, "hash": digest}
         if head is None:

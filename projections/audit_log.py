@@ -19,6 +19,7 @@ import msgspec
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent, Tracking
 from eventsourcing.postgres import PostgresDatastore
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier
 
 from domain.audit_access import AuditScope, ensure_in_audit_scope, redacted
@@ -131,7 +132,9 @@ def tenant_rows(
             chained = curs.execute(chain, params).fetchall()
             if not chained:
                 return
-            stored = {r["notification_id"]: r for r in curs.execute(events, {**params, "ids": [r["notification_id"] for r in chained]})}
+            with curs.connection.cursor(binary=True, row_factory=tuple_row) as plain:  # the bulk of the bytes: no text, no dicts
+                plain.execute(events, {**params, "ids": [r["notification_id"] for r in chained]})
+                stored = {n: {"originator_id": o, "originator_version": v, "topic": t, "state": state} for n, o, v, t, state in plain}
             kinds = {r["aggregate_id"]: r for r in curs.execute(aggregates, {"ids": list({r["aggregate_id"] for r in chained})})}
         rows = [
             {**row, **kinds[row["aggregate_id"]], **stored[row["notification_id"]]} for row in chained if row["notification_id"] in stored
@@ -178,14 +181,22 @@ def ticket_stream_scope(app: Application, scope: AuditScope, ticket_id: UUID, ti
 
 
 def _read(app: Application, scope: AuditScope, after: int, limit: int, filters: AuditFilters) -> list[AuditEvent]:
-    query, params = _query(scope, after, limit, filters)
+    """A page: the chain's rows that pass every filter (with their aggregates'), then their stored
+    events by notification id. Filtering on the chain alone keeps a page's cost to the rows it
+    passes over, not to every stored event between them."""
+    query, params = _chain_query(scope, after, limit, filters)
+    events = SQL("SELECT notification_id, originator_id, originator_version, topic, state FROM {} WHERE notification_id = ANY(%s)")
     with app.recorder.datastore.transaction(commit=False) as curs:
-        rows = curs.execute(query, params).fetchall()
-    return [audit_event(app, row) for row in rows]
+        chained = curs.execute(query, params).fetchall()
+        if not chained:
+            return []
+        found = curs.execute(events.format(Identifier(EVENTS_TABLE)), ([r["notification_id"] for r in chained],)).fetchall()
+    stored = {row["notification_id"]: row for row in found}
+    # An event the chain has and the store lacks (deleted) is left out: `docket audit verify` names it.
+    return [audit_event(app, {**row, **stored[row["notification_id"]]}) for row in chained if row["notification_id"] in stored]
 
 
-def _query(scope: AuditScope, after: int, limit: int, filters: AuditFilters) -> tuple[Composed, dict[str, Any]]:
-    tables = LIVE
+def _chain_query(scope: AuditScope, after: int, limit: int, filters: AuditFilters) -> tuple[Composed, dict[str, Any]]:
     where = [SQL("c.tenant = %(tenant)s"), SQL("c.notification_id > %(after)s")]
     params: dict[str, Any] = {"tenant": scope.tenant, "after": after, "limit": limit}
     if not scope.sensitive:
@@ -200,26 +211,15 @@ def _query(scope: AuditScope, after: int, limit: int, filters: AuditFilters) -> 
         where.append(SQL("c.at <= %(until)s"))
         params["until"] = filters.until
     if filters.types:
-        where.append(SQL("e.topic LIKE ANY(%(types)s)"))
-        params["types"] = [_topic_pattern(name) for name in filters.types]
+        # `Ticket.Opened` names one event; `Opened` that event of any aggregate.
+        where.append(SQL("(c.event = ANY(%(qualified)s) OR split_part(c.event, '.', 2) = ANY(%(names)s))"))
+        params["qualified"] = [name for name in filters.types if "." in name]
+        params["names"] = [name for name in filters.types if "." not in name]
     query = SQL(
-        "SELECT c.notification_id, c.hash, c.at, a.aggregate_type, a.redacted, e.originator_id, e.originator_version, e.topic, e.state "
-        "FROM {chain} c JOIN {aggregates} a ON a.aggregate_id = c.aggregate_id "
-        "JOIN {events} e ON e.notification_id = c.notification_id "
-        "WHERE {where} ORDER BY c.notification_id LIMIT %(limit)s"
-    ).format(
-        chain=Identifier(tables.chain.name),
-        aggregates=Identifier(tables.aggregates.name),
-        events=Identifier(EVENTS_TABLE),
-        where=SQL(" AND ").join(where),
-    )
+        "SELECT c.notification_id, c.hash, c.at, a.aggregate_type, a.redacted FROM {chain} c "
+        "JOIN {aggregates} a ON a.aggregate_id = c.aggregate_id WHERE {where} ORDER BY c.notification_id LIMIT %(limit)s"
+    ).format(chain=Identifier(LIVE.chain.name), aggregates=Identifier(LIVE.aggregates.name), where=SQL(" AND ").join(where))
     return query, params
-
-
-def _topic_pattern(name: str) -> str:
-    """A LIKE pattern for the topics of an event name: `%.Opened`, or `%:Ticket.Opened`."""
-    escaped = name.replace("_", "\\_")
-    return f"%:{escaped}" if "." in name else f"%.{escaped}"
 
 
 def audit_event(app: Application, row: dict[str, Any]) -> AuditEvent:

@@ -155,9 +155,9 @@ def _swap(curs: Cursor[Any], shadow: TableSet, live: TableSet) -> None:
                 Identifier(old.name), Identifier(new.primary_key.name), Identifier(old.primary_key.name)
             )
         )
-        for index in new.indexes:
+        for index in new.indexes:  # IF EXISTS: an index whose extension is missing was never made
             live_name = index.name.replace(new.name, old.name, 1)
-            curs.execute(SQL("ALTER INDEX {} RENAME TO {}").format(Identifier(index.name), Identifier(live_name)))
+            curs.execute(SQL("ALTER INDEX IF EXISTS {} RENAME TO {}").format(Identifier(index.name), Identifier(live_name)))
 
 
 def _set_position(curs: Cursor[Any], table: str, application_name: str, position: int) -> None:

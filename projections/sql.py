@@ -3,12 +3,15 @@ so a projection's rows and its tracking position commit together."""
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import msgspec
+import psycopg
 from psycopg import Cursor
+from psycopg.sql import SQL, Identifier
 from psycopg.types.json import Jsonb
 from sqlalchemy import MetaData, create_engine
 from sqlalchemy.dialects import postgresql
@@ -18,6 +21,8 @@ from sqlalchemy.sql import Executable
 
 from commands.persistence import connection_bounds
 from projections.row_security import secure_table
+
+log = logging.getLogger(__name__)
 
 DIALECT = postgresql.psycopg.dialect()
 S = TypeVar("S", bound=msgspec.Struct)
@@ -100,9 +105,38 @@ def create_tables(curs: Cursor[Any], metadata: MetaData, *, indexes: bool = True
 
 
 def create_indexes(curs: Cursor[Any], metadata: MetaData) -> None:
+    """An index that needs an extension (`info={"extension": ...}`) is made only where the
+    extension is, or can be, installed; without it the query it serves still answers, slower."""
     for table in metadata.sorted_tables:
         for index in table.indexes:
+            extension = index.info.get("extension")
+            if extension and not has_extension(curs, extension):
+                log.warning("PostgreSQL extension %s is not available: index %s not made; its queries scan instead", extension, index.name)
+                continue
             execute(curs, CreateIndex(index, if_not_exists=True))
+
+
+def has_extension(curs: Cursor[Any], name: str) -> bool:
+    """Whether the extension is installed in this database, installing it when the server ships it
+    and the user may (pg_trgm is trusted: a database owner may). Tried in a savepoint, so that a
+    refusal leaves the caller's transaction usable."""
+    curs.execute("SELECT installed_version IS NOT NULL AS installed FROM pg_available_extensions WHERE name = %s", (name,))
+    row = curs.fetchone()
+    if row is None:
+        return False
+    if _installed(row):
+        return True
+    try:
+        with curs.connection.transaction():
+            curs.execute(SQL("CREATE EXTENSION IF NOT EXISTS {}").format(Identifier(name)))
+    except psycopg.Error as error:
+        log.warning("could not install PostgreSQL extension %s: %s", name, error)
+        return False
+    return True
+
+
+def _installed(row: Any) -> bool:
+    return bool(row["installed"] if isinstance(row, Mapping) else row[0])
 
 
 def drop_tables(curs: Cursor[Any], metadata: MetaData) -> None:

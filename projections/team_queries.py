@@ -88,6 +88,18 @@ def current_routing_rules(engine: Engine, actor: Actor) -> RoutingRulesView:
     return struct_from(RoutingRulesView, row)
 
 
+def teams_of_member(engine: Engine, tenant: str, user_id: str) -> list[str]:
+    """The ids of the tenant's teams this user is a member of, by name: where a ticket given to the
+    person alone may go (the command side checks each against the team itself)."""
+    query = (
+        select(teams.c.id)
+        .where(teams.c.tenant == tenant, teams.c.members.contains([{"user_id": user_id}]))
+        .order_by(teams.c.name, teams.c.id)
+    )
+    with engine.connect() as conn:
+        return [str(team_id) for team_id in conn.execute(query).scalars()]
+
+
 def open_counts(engine: Engine, tenant: str, users: Sequence[str]) -> Mapping[str, int]:
     """How many open (or pending) tickets each of these users holds: what least-open routing weighs."""
     query = (

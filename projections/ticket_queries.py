@@ -8,7 +8,8 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import Select, and_, case, func, or_, select, true
+from sqlalchemy import Select, and_, case, column, func, or_, select, true
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 
 from commands import sealing
@@ -19,6 +20,7 @@ from domain.ticket_fields import PRIORITIES, SEVERITIES, one_of
 from domain.workflow import Category
 from projections.pages import Page, fetch_page
 from projections.row_security import as_docket
+from projections.search import search
 from projections.sql import struct_from
 from projections.ticket_tables import LIVE
 from projections.tickets import SEALED_COLUMNS
@@ -87,6 +89,7 @@ class TicketView(msgspec.Struct, frozen=True):
     updated_at: datetime
     version: int
     completion_notes: str | None = None  # given with the move that completed the work (field service)
+    escalated_at: datetime | None = None  # when it was last escalated
 
 
 class AssignmentEntry(msgspec.Struct, frozen=True):
@@ -102,6 +105,7 @@ class AssignmentEntry(msgspec.Struct, frozen=True):
     assignee_name: str | None
     rule: str | None
     reason: str | None
+    assigned_by_name: str | None = None  # the display name of who made the step, when a team knows them
 
 
 class TicketDetail(TicketView, frozen=True):
@@ -136,6 +140,8 @@ class TicketFilters(msgspec.Struct, frozen=True):
     assigned_team_id: list[str] = []
     assignee_id: list[str] = []
     sla_status: list[str] = []
+    ticket_type: list[str] = []
+    reporter_id: list[str] = []  # the subscriber, the customer: who reported
     tags: list[str] = []  # every one of them
     created_from: datetime | None = None
     created_to: datetime | None = None
@@ -156,6 +162,8 @@ ANY_OF = {
     "ward": tickets.c.ward,
     "assigned_team_id": tickets.c.team_id,
     "assignee_id": tickets.c.assignee_id,
+    "ticket_type": tickets.c.ticket_type,
+    "reporter_id": tickets.c.reporter_id,
 }
 RANGES = {
     "created_from": tickets.c.created_at.__ge__,
@@ -164,10 +172,12 @@ RANGES = {
     "updated_to": tickets.c.updated_at.__le__,
 }
 PRIORITY_RANK = case({"low": 0, "medium": 1, "high": 2, "urgent": 3}, value=tickets.c.priority)
+SEVERITY_RANK = case({"minor": 0, "moderate": 1, "major": 2, "critical": 3}, value=tickets.c.severity)
 SORTS = {
     "created_at": tickets.c.created_at,
     "updated_at": tickets.c.updated_at,
     "priority": PRIORITY_RANK,
+    "severity": SEVERITY_RANK,
     "status": tickets.c.status,
     "category": tickets.c.category,
     "sla_deadline": func.least(
@@ -200,11 +210,10 @@ def list_tickets(engine: Engine, actor: Actor, filters: TicketFilters, page: int
     if filters.sla_status:
         query = query.where(sla_status().in_(filters.sla_status))
     order = []
-    if filters.q:
-        words = func.websearch_to_tsquery("simple", filters.q)
-        query = query.where(tickets.c.search.op("@@")(words))
+    if filters.q and (found := search(filters.q)) is not None:
+        query = query.where(found.where)
         if filters.sort_by is None:
-            order.append(func.ts_rank(tickets.c.search, words).desc())
+            order.extend(found.ranking)
     key = SORTS[filters.sort_by or "created_at"]
     order.append(key.asc().nulls_last() if filters.order == "asc" else key.desc().nulls_last())
     return page_of(engine, actor, query, [*order, tickets.c.id], page, page_size)
@@ -237,10 +246,32 @@ def get_ticket(engine: Engine, actor: Actor, ticket: UUID | str) -> TicketDetail
     view = _view(row, actor)
     query = select(assignments).where(assignments.c.ticket_id == row["id"]).order_by(assignments.c.version)
     with engine.connect() as conn:
-        steps = [struct_from(AssignmentEntry, r, reason=opened(row, r["reason"])) for r in conn.execute(query).mappings()]
+        found = conn.execute(query).mappings().all()
+        names = member_names(conn, actor.tenant, {r["actor"] for r in found})
+        steps = [struct_from(AssignmentEntry, r, reason=opened(row, r["reason"]), assigned_by_name=names.get(r["actor"])) for r in found]
     if actor.role is Role.REPORTER:
         steps = _public_steps(steps)
     return TicketDetail(**msgspec.structs.asdict(view), assignments=steps)
+
+
+def member_names(conn: Any, tenant: str, users: set[str]) -> dict[str, str]:
+    """The display names the tenant's teams know these users by (the first team by name that
+    has them): who assigned, in words, where the history keeps only an id."""
+    if not users:
+        return {}
+    teams = LIVE.teams
+    member = func.jsonb_array_elements(teams.c.members).table_valued(column("value", JSONB)).render_derived()
+    user_id, display_name = member.c.value["user_id"].astext, member.c.value["display_name"].astext
+    query = (
+        select(user_id, display_name)
+        .select_from(teams.join(member, true()))
+        .where(teams.c.tenant == tenant, user_id.in_(sorted(users)))
+        .order_by(teams.c.name, teams.c.id)
+    )
+    names: dict[str, str] = {}
+    for user, name in conn.execute(query):
+        names.setdefault(user, name)
+    return names
 
 
 def visible_row(engine: Engine, actor: Actor, ticket: UUID | str) -> Any:

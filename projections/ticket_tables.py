@@ -19,12 +19,18 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 
-# Full-text search over the tracking number, title and description; 'simple' keeps words as they
-# are, whatever the language of the city or the customer.
-SEARCHABLE = "to_tsvector('simple', tracking_number || ' ' || title || ' ' || description)"
+# What search reads: the tracking number, title and description; of a sensitive ticket only its
+# tracking number, for its words rest sealed and must not be found by words (nor by fragments of
+# the sealed text). 'simple' keeps words as they are, whatever the language of the city or the customer.
+SEARCH_TEXT = "(CASE WHEN is_sensitive THEN tracking_number ELSE tracking_number || ' ' || title || ' ' || description END)"
+SEARCHABLE = f"to_tsvector('simple', {SEARCH_TEXT})"
+# Parts of words and numbers (`00012`, `pothol`) are found through trigrams (pg_trgm): an index
+# made only where the extension can be created (projections/sql.py create_indexes says so in the log).
+TRIGRAM_EXTENSION = "pg_trgm"
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,7 @@ def _tickets(metadata: MetaData, name: str) -> Table:
         Column("sla_paused_at", DateTime(timezone=True)),
         Column("escalation_level", Integer, nullable=False),
         Column("escalation_reason", Text),
+        Column("escalated_at", DateTime(timezone=True)),  # the latest escalation
         Column("completion_notes", Text),  # the latest given with a move (field service: on completing)
         Column("first_responded_at", DateTime(timezone=True)),
         Column("resolved_at", DateTime(timezone=True)),
@@ -125,6 +132,12 @@ def _tickets(metadata: MetaData, name: str) -> Table:
         Column("search", TSVECTOR, Computed(SEARCHABLE, persisted=True)),
         PrimaryKeyConstraint("id", name=f"{name}_pkey"),
         Index(f"{name}_search", "search", postgresql_using="gin"),
+        Index(
+            f"{name}_search_trigram",
+            text(f"{SEARCH_TEXT} gin_trgm_ops"),
+            postgresql_using="gin",
+            info={"extension": TRIGRAM_EXTENSION},
+        ),
         Index(f"{name}_tenant_created", "tenant", "created_at", "id"),
         Index(f"{name}_tenant_status", "tenant", "status"),
         Index(f"{name}_tenant_tracking_number", "tenant", "tracking_number", unique=True),

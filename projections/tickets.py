@@ -50,7 +50,9 @@ SEALED_COLUMNS = (
 class TicketsProjection(TrackedProjection):
     name = "tickets"
     topics = TICKET_TOPICS + CONFIG_TOPICS + TEAM_TOPICS
-    version = 5  # 2: full-text search; 3: completion notes, public notes; 4: sensitive categories, agent scope; 5: sealed text
+    # 2: full-text search; 3: completion notes, public notes; 4: sensitive categories, agent scope; 5: sealed text;
+    # 6: escalated_at, search by parts of words (trigrams), a sensitive ticket searchable by its tracking number alone
+    version = 6
     tables: TicketTables
     tables_for = staticmethod(ticket_tables)
 
@@ -280,7 +282,7 @@ class TicketsProjection(TrackedProjection):
 
     @apply.register
     def _escalated(self, e: Ticket.Escalated, tracking: Tracking, rows: RowWriter) -> None:
-        self._touch(rows, e, escalation_level=e.level, escalation_reason=e.reason)
+        self._touch(rows, e, escalation_level=e.level, escalation_reason=e.reason, escalated_at=e.timestamp)
         self._record(rows, e, tracking, {"escalation_level": {"old": e.level - 1, "new": e.level}}, note=e.reason)
 
     @apply.register

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import psycopg
@@ -26,6 +28,7 @@ from projections.audit_chain import EVENTS_TABLE, LIVE
 from projections.audit_checkpoints import Checkpoint
 
 WINDOW = 20_000  # notification ids per read
+READERS = 2  # windows read ahead at once, each on its own connection
 SHOWN = 10  # problems printed beyond the first
 sha256 = hashlib.sha256
 Progress = Callable[[int], None]
@@ -209,14 +212,15 @@ def _positions(conn: psycopg.Connection, tenant: str | None) -> tuple[int, dict[
 
 def _windows(conninfo: str, position: int, tenant: str | None, window: int) -> Iterator[tuple[list, list]]:
     """The chain's rows with their stored rows, and the events the chain lacks (the whole store's
-    verify only: a tenant's cannot be told apart), window by window up to position; the next window
-    is read on a second connection while the caller hashes this one."""
+    verify only: a tenant's cannot be told apart), window by window up to position. READERS windows
+    are read ahead, each on its own connection, while the caller hashes the one before them."""
     bounds = [(low, min(low + window, position)) for low in range(0, position, window)]
-    with psycopg.connect(conninfo) as first, psycopg.connect(conninfo) as second, ThreadPoolExecutor(1) as reader:
-        connections = (first, second)
+    with ExitStack() as stack:
+        connections = [stack.enter_context(psycopg.connect(conninfo)) for _ in range(min(READERS, len(bounds)) or 1)]
+        reader = stack.enter_context(ThreadPoolExecutor(len(connections)))
 
         def read(i: int) -> tuple[list, list]:
-            conn = connections[i % 2]
+            conn = connections[i % len(connections)]  # the read before on it was taken before this one was asked
             params = {"low": bounds[i][0], "high": bounds[i][1], "tenant": tenant}
             with conn.cursor(binary=True) as curs:
                 rows = curs.execute(_CHAINED, params).fetchall()
@@ -224,9 +228,9 @@ def _windows(conninfo: str, position: int, tenant: str | None, window: int) -> I
             conn.rollback()
             return rows, strays
 
-        pending = reader.submit(read, 0) if bounds else None
+        ahead = deque(reader.submit(read, i) for i in range(min(len(connections), len(bounds))))
         for i in range(len(bounds)):
-            assert pending is not None
-            found = pending.result()
-            pending = reader.submit(read, i + 1) if i + 1 < len(bounds) else None
+            found = ahead.popleft().result()
+            if i + len(connections) < len(bounds):
+                ahead.append(reader.submit(read, i + len(connections)))
             yield found

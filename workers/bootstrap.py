@@ -117,6 +117,7 @@ def api_services(settings: Settings, app: Docket, found: Endpoints) -> Services:
         # Only to see that NATS answers (/health/ready): the API neither publishes nor subscribes.
         nats_url=found.nats_url or settings.nats_url,
         webhook_allow_private=settings.notify.webhook_allow_private,
+        read_wait=settings.read_wait,
     )
 
 

@@ -79,6 +79,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     commit_max_batch: int = 200  # commands saved together in one transaction at most
     commit_max_wait_ms: float = 0.0  # how long a batch stays open for more commands after the first
     db_timeout: float = 5.0  # seconds a command or query waits for the database before a 503
+    read_wait: float = 5.0  # seconds a read given `after` waits for its read models before a 503
     db_pool_size: int = 4  # event-store connections a process keeps open (twice as many more under load)
     max_waiting_commands: int = 100  # commands a process holds at once; more are refused with a 503
     stop_timeout: float = 10.0  # seconds SIGTERM gives commands in flight, then the projector and relay
@@ -110,6 +111,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         commit_max_batch=_positive(env, "DOCKET_COMMIT_MAX_BATCH", 200),
         commit_max_wait_ms=_milliseconds(env, "DOCKET_COMMIT_MAX_WAIT_MS", 0.0),
         db_timeout=_seconds(env, "DOCKET_DB_TIMEOUT", 5.0),
+        read_wait=_seconds(env, "DOCKET_READ_WAIT", 5.0),
         db_pool_size=_positive(env, "DOCKET_DB_POOL_SIZE", 4),
         max_waiting_commands=_positive(env, "DOCKET_MAX_WAITING_COMMANDS", 100),
         stop_timeout=_seconds(env, "DOCKET_STOP_TIMEOUT", 10.0),

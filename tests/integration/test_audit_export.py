@@ -3,21 +3,27 @@ the `docket audit` commands say so with their exit codes."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
+import nats
 import pytest
 
 from commands.structs import ChangeStatus, RedactField
 from commands.tickets import change_status, redact_field
 from domain.audit_access import REDACTED
+from domain.audit_chain import checkpoint_message
 from domain.audit_keys import new_signing_key_text, signing_key_from_text
 from domain.permissions import Actor, Role
-from projections.audit_checkpoints import sign_heads
+from projections.audit_checkpoints import Checkpoint, recorded_checkpoints, sign_heads
 from tests.conftest import CIPHER_KEY
 from tests.integration.audit_helpers import byte_changed, chained, open_some
 from workers import cli
+from workers.audit_checkpoints import audit_bucket, head_key
 from workers.audit_export import export
 from workers.audit_offline import verify_export
 
@@ -26,7 +32,7 @@ KEY = signing_key_from_text(KEY_TEXT)
 
 
 @pytest.fixture
-def recorded(app, projectors, tenant):
+def recorded(app, projectors, projected, tenant):
     """A tenant's tickets, one with a redacted phone number, chained and checkpointed midway."""
     opened = open_some(app, tenant, 2, reporter={"name": "Ann", "phone": "+27 21 555 0100"})
     chained(projectors, app)
@@ -35,6 +41,7 @@ def recorded(app, projectors, tenant):
     change_status(app, ChangeStatus(actor=manager, ticket_id=opened[0].id, status="in_progress", note="crew sent"))
     redact_field(app, RedactField(actor=admin, ticket_id=opened[1].id, field="reporter_phone", reason="asked"))
     chained(projectors, app)
+    projected()  # the tests alter stored events afterwards, which no projection must meet
     return opened
 
 
@@ -115,3 +122,25 @@ def test_the_audit_commands_checkpoint_export_and_verify_with_exit_codes(docket,
     assert f"first bad notification id {recorded[1].notification_id}" in capsys.readouterr().out
     key.write_text("not a key")
     assert docket(["audit", "verify", "--file", str(export_file), "--public-key", str(key)]) == 2
+
+
+def test_verify_refuses_a_checkpoint_put_in_nats_with_another_key(docket, app, recorded, tenant, nats_url, capsys):
+    head = recorded_checkpoints(app.recorder.datastore, tenant)[-1]
+    other = signing_key_from_text(new_signing_key_text())
+    at = datetime.now(UTC).isoformat()
+    forged = Checkpoint(
+        tenant, head.notification_id, head.hash, at, other.sign(checkpoint_message(tenant, head.notification_id, head.hash, at)), KEY.key_id
+    )
+
+    async def put() -> None:
+        client = await nats.connect(nats_url)
+        try:
+            kv = await audit_bucket(client.jetstream())
+            await kv.put(head_key(tenant), msgspec.json.encode(forged))
+        finally:
+            await client.close()
+
+    asyncio.run(put())
+    assert docket(["audit", "verify", "--tenant", tenant]) == 1
+    out = capsys.readouterr().out
+    assert f"first bad notification id {head.notification_id}" in out and "did not make" in out

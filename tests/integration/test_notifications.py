@@ -330,6 +330,11 @@ def test_failures_that_do_not_pass_die_after_the_last_attempt(app, actor, tenant
     [dead] = eventually(lambda: sent_to(engine, tenant, "whatsapp", "dead"))
     assert dead["attempts"] == notify.max_attempts == len(providers.requests("whatsapp", phone))
     assert [letter["attempts"] for _, _, letter in read_dead_letters(nats_url, tenant, 1)] == [notify.max_attempts]
+    # The provider is back: every delivery dead since a moment ago goes again, counted anew.
+    requeued = retry_deliveries(app.recorder.datastore, dead_since=utc_now() - timedelta(minutes=1))
+    assert dead["id"] in {r.id for r in requeued if r.queued}
+    [sent] = eventually(lambda: sent_to(engine, tenant, "whatsapp"))
+    assert sent["attempts"] == 1 and len(providers.accepted("whatsapp", phone)) == 1
 
 
 def test_a_mail_server_451_is_tried_again_and_a_550_is_dead(app, actor, tenant, engine, stack, notify, mail):

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from commands.app import Docket
 from tests.integration.http_helpers import ROUTING_RULES, TEAMS, new_team, refused, set_rules
 
 CREWS = (("tech-a", "Ann Tech"), ("tech-b", "Ben Tech"), ("tech-c", "Cat Tech"))
@@ -243,3 +244,26 @@ def test_routing_rules_naming_an_unknown_team_or_malformed_are_400_naming_the_fi
     projected()
     current = client.get(ROUTING_RULES, headers=admin).json()
     assert (current["version"], [r["name"] for r in current["rules"]]) == (1, ["keep"])
+
+
+def test_a_team_past_its_hundredth_event_is_snapshotted_and_loads_with_its_members(app, actor):
+    """Teams are snapshotted every 100 events (a round-robin pick is an event): the snapshot holds
+    the members, phone and email included, and loading from it gives the team as it was."""
+    from commands.structs import AddMember, CreateTeam
+    from commands.teams import add_member, create_team
+
+    admin = actor("admin")
+    team_id = create_team(app, CreateTeam(actor=admin, name="Busy")).id
+    for i in range(101):
+        add_member(app, AddMember(actor=admin, team_id=team_id, user_id=f"u{i % 3}", display_name=f"Name {i}", phone="+27821234567"))
+    assert app.snapshots is not None and list(app.snapshots.get(team_id))
+    fresh = Docket(env=app.env)  # nothing cached: it loads from the snapshot
+    try:
+        loaded = fresh.repository.get(team_id)
+    finally:
+        fresh.close()
+    assert {m.user_id: (m.display_name, m.phone) for m in loaded.members.values()} == {
+        "u0": ("Name 99", "+27821234567"),
+        "u1": ("Name 100", "+27821234567"),
+        "u2": ("Name 98", "+27821234567"),
+    }

@@ -72,7 +72,7 @@ def test_an_unknown_value_of_a_closed_filter_is_400_naming_the_parameter_and_the
         ({"severity": "meh"}, "severity", "minor, moderate, major, critical"),
         ({"sla_status": "late"}, "sla_status", "on_track, warning, breached_response, breached_resolution, paused, met"),
         ({"status_category": "done"}, "status_category", "open, pending, resolved, closed"),
-        ({"sort_by": "colour"}, "sort_by", "created_at, updated_at, priority, status, category, sla_deadline"),
+        ({"sort_by": "colour"}, "sort_by", "created_at, updated_at, priority, severity, status, category, sla_deadline"),
         ({"order": "up"}, "order", "asc, desc"),
     ):
         body = refused(client.get(TICKETS, params=params, headers=manager), 400, f"unknown_{field}", field)

@@ -9,7 +9,10 @@ and a provider (or a proxy in front of one) that honours the key keeps it once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
@@ -115,10 +118,10 @@ class WhatsApp:
 
     name = "whatsapp"
 
-    def __init__(self, settings: NotifySettings, client: httpx.AsyncClient) -> None:
+    def __init__(self, settings: NotifySettings, clients: ProviderClients) -> None:
         self.endpoint = f"{settings.whatsapp_url}/{settings.whatsapp_phone_number_id}/messages"
         self.token = settings.whatsapp_token or ""
-        self.client = client
+        self.clients = clients
 
     async def send(self, delivery_id: UUID, message: Mapping[str, Any]) -> Outcome:
         template: dict[str, Any] = {"name": message["name"], "language": {"code": message["language"]}}
@@ -126,7 +129,7 @@ class WhatsApp:
             template["components"] = [{"type": "body", "parameters": [{"type": "text", "text": p} for p in message["parameters"]]}]
         body = {"messaging_product": "whatsapp", "to": message["to"].lstrip("+"), "type": "template", "template": template}
         headers = {"Authorization": f"Bearer {self.token}", "Idempotency-Key": str(delivery_id), "User-Agent": USER_AGENT}
-        async with self.client.stream("POST", self.endpoint, json=body, headers=headers) as response:
+        async with self.clients.client() as client, client.stream("POST", self.endpoint, json=body, headers=headers) as response:
             answer = await read_limited(response)
         return classify(response, answer, json_field(answer, "messages", 0, "id"), frozenset(WHATSAPP_TRANSIENT))
 
@@ -137,27 +140,51 @@ class SMS:
 
     name = "sms"
 
-    def __init__(self, settings: NotifySettings, client: httpx.AsyncClient) -> None:
+    def __init__(self, settings: NotifySettings, clients: ProviderClients) -> None:
         sid = settings.sms_account_sid or ""
         self.endpoint = f"{settings.sms_url}/2010-04-01/Accounts/{sid}/Messages.json"
         self.auth = httpx.BasicAuth(sid, settings.sms_auth_token or "")
         self.sender = settings.sms_from or ""
-        self.client = client
+        self.clients = clients
 
     async def send(self, delivery_id: UUID, message: Mapping[str, Any]) -> Outcome:
         form = {"To": message["to"], "From": self.sender, "Body": message["body"]}
         headers = {"Idempotency-Key": str(delivery_id), "User-Agent": USER_AGENT}
-        async with self.client.stream("POST", self.endpoint, data=form, auth=self.auth, headers=headers) as response:
+        async with (
+            self.clients.client() as client,
+            client.stream("POST", self.endpoint, data=form, auth=self.auth, headers=headers) as response,
+        ):
             answer = await read_limited(response)
         return classify(response, answer, json_field(answer, "sid"))
 
 
-def provider_client(settings: NotifySettings) -> httpx.AsyncClient:
-    """One pooled client for the providers the operator configured (trusted URLs): no proxies
-    from the environment, no redirects followed."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.timeout),
-        follow_redirects=False,
-        trust_env=False,
-        limits=httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency),
-    )
+class ProviderClients:
+    """Connections to the providers the operator configured (trusted URLs: no proxies from the
+    environment, no redirects followed), one client per connection, each lent to one request at a
+    time. httpx's own pool weighs every connection against every waiting request each time one
+    moves, which with dozens of them cost more than the requests; lending whole clients costs a
+    queue operation."""
+
+    def __init__(self, settings: NotifySettings) -> None:
+        self.timeout = httpx.Timeout(settings.timeout)
+        self.tls = ssl.create_default_context()  # one for all: loading the CA store is costly
+        self.size = settings.concurrency
+        self.idle: asyncio.LifoQueue[httpx.AsyncClient] = asyncio.LifoQueue()  # the most recently used first: its connection is warm
+        self.made: list[httpx.AsyncClient] = []
+
+    @contextlib.asynccontextmanager
+    async def client(self) -> AsyncIterator[httpx.AsyncClient]:
+        if self.idle.empty() and len(self.made) < self.size:
+            limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+            client = httpx.AsyncClient(timeout=self.timeout, verify=self.tls, follow_redirects=False, trust_env=False, limits=limits)
+            self.made.append(client)
+            self.idle.put_nowait(self.made[-1])
+        client = await self.idle.get()
+        try:
+            yield client
+        finally:
+            self.idle.put_nowait(client)
+
+    async def aclose(self) -> None:
+        for client in self.made:
+            await client.aclose()

@@ -14,14 +14,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
 from nats.aio.client import Client as NATS
 from psycopg_pool import AsyncConnectionPool
 
 from commands.app import Docket
 from commands.deliveries import create_delivery_tables
 from workers.bootstrap import Endpoints
-from workers.notifier.channels import SMS, Channel, WhatsApp, provider_client
+from workers.notifier.channels import SMS, Channel, ProviderClients, WhatsApp
 from workers.notifier.consumer import Consumer
 from workers.notifier.mail import Email
 from workers.notifier.planning import Planner
@@ -49,13 +48,13 @@ ORDINARY = Kind("notifier", "notifier", "docket.*.tickets.>", "notifier", False)
 SENSITIVE = Kind("sensitive notifier", "sensitive_notifier", "docket.*.sensitive.>", "sensitive_notifier", True)
 
 
-def channels_for(settings: NotifySettings, client: httpx.AsyncClient, sensitive: bool) -> dict[str, Channel]:
+def channels_for(settings: NotifySettings, clients: ProviderClients, sensitive: bool) -> dict[str, Channel]:
     """The channels with settings; webhooks only for ordinary tickets. Says once which are off."""
     channels: dict[str, Channel] = {}
     if settings.whatsapp_on:
-        channels["whatsapp"] = WhatsApp(settings, client)
+        channels["whatsapp"] = WhatsApp(settings, clients)
     if settings.sms_on:
-        channels["sms"] = SMS(settings, client)
+        channels["sms"] = SMS(settings, clients)
     if settings.email_on:
         channels["email"] = Email(settings)
     if not sensitive:
@@ -97,7 +96,7 @@ class Notifier:
         # Each send in flight records its outcome on a connection of its own for a moment.
         connections = min(self.settings.concurrency, 8) + 2
         pool = AsyncConnectionPool(self.database_url, min_size=2, max_size=connections, kwargs={"autocommit": True}, open=False)
-        http = provider_client(self.settings)
+        http = ProviderClients(self.settings)
         try:
             await pool.open()
             await self._serve(client, pool, http, stop, ready)
@@ -108,7 +107,7 @@ class Notifier:
         log.info("%s stopped after sending %d deliveries", self.kind.name, self.sender.sent if self.sender else 0)
 
     async def _serve(
-        self, client: NATS, pool: AsyncConnectionPool, http: httpx.AsyncClient, stop: asyncio.Event, ready: Callable[[], None] | None
+        self, client: NATS, pool: AsyncConnectionPool, http: ProviderClients, stop: asyncio.Event, ready: Callable[[], None] | None
     ) -> None:
         js = client.jetstream()
         cipher = self.app.mapper.cipher

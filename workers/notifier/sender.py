@@ -69,6 +69,7 @@ class Sender:
     async def run(self, stop: asyncio.Event) -> None:
         try:
             while not stop.is_set():
+                self.wake.clear()  # a wake from here on (a batch recorded, a send done) cuts the next sleep short
                 try:
                     pause = await self.sweep()
                 except Exception as error:  # noqa: BLE001 - the database may be away: the record waits
@@ -110,7 +111,6 @@ class Sender:
         self.wake.set()
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
-        self.wake.clear()
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
         try:
             await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
