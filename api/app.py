@@ -22,9 +22,9 @@ from api.limits import request_limits
 from api.metrics import metrics
 from api.notifications import NotificationRulesController, SuppressionController, TicketNotificationsController
 from api.replies import ReplyController
+from api.request_hooks import before_handling, document_consistency, with_position
 from api.services import Services
 from api.sla import SLAPolicyController
-from api.request_hooks import before_handling, document_consistency, with_position
 from api.storable import DocketRequest
 from api.teams import RoutingRulesController, TeamController
 from api.tickets import TicketController

@@ -33,7 +33,7 @@ AFTER = "after"
 AFTER_HEADER = "Docket-After"
 POSITION_HEADER = "Docket-Position"
 MAX_NOTIFICATION_ID = 2**63 - 1
-FIRST_POLL, LAST_POLL = 0.005, 0.05  # seconds between looks, doubling
+FIRST_POLL, LAST_POLL = 0.002, 0.025  # seconds between looks, doubling: a projection is usually a few ms behind
 RETRY_AFTER = 1
 DEFAULT_WAIT = 5.0
 
@@ -131,7 +131,7 @@ class Applied:
         self.app, self.engine, self.projections = app, engine, projections
 
     def state(self, notification_id: int) -> str:
-        """"applied", "pending", or "unknown" for an id beyond the last recorded event."""
+        """Whether the event is "applied", "pending", or "unknown" (beyond the last recorded event)."""
         quote = self.engine.dialect.identifier_preparer.quote
         events = quote(self.app.recorder.events_table_name)
         behind = " OR ".join(self._behind(i, quote(f"{name}_tracking"), events) for i, name in enumerate(self.projections))

@@ -9,12 +9,13 @@ a client can pass it on as `Docket-After` without reading the body.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from litestar import Litestar, Request, Response
 from litestar.handlers import HTTPRouteHandler
-from litestar.openapi.spec import Operation, OpenAPIHeader, OpenAPIResponse, OpenAPIType, Parameter, Schema
+from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Parameter, Schema
 
 from api.consistency import AFTER, AFTER_HEADER, POSITION_HEADER, read_models_of, wait_for_read_models
 from api.services import Services
@@ -38,7 +39,7 @@ def before_handling(services: Services) -> Hook:
 
 async def with_position(response: Response) -> Response:
     """The app's after_request hook: a command's notification id as a header too."""
-    position = notification_id_of(response.content)
+    position = notification_id_of(getattr(response, "content", None))  # a file's answer has no content to look in
     if position is not None:
         response.headers[POSITION_HEADER] = str(position)
     return response
@@ -61,7 +62,9 @@ def document_consistency(app: Litestar) -> None:
         for handler in getattr(route, "route_handlers", []):
             if not isinstance(handler, HTTPRouteHandler) or not handler.include_in_schema:
                 continue
-            reads = "GET" in handler.http_methods and bool(read_models_of(route.path)) and AFTER not in handler.parsed_fn_signature.parameters
+            reads = (
+                "GET" in handler.http_methods and bool(read_models_of(route.path)) and AFTER not in handler.parsed_fn_signature.parameters
+            )
             answers_position = _returns_notification_id(handler)
             if reads or answers_position:
                 handler.operation_class = _operation_class(reads, answers_position)
@@ -76,6 +79,7 @@ POSITION = Schema(type=OpenAPIType.INTEGER, minimum=0)
 
 
 def _operation_class(reads: bool, answers_position: bool) -> type[Operation]:
+    @dataclass
     class Consistent(Operation):
         def __post_init__(self) -> None:
             if reads:

@@ -81,7 +81,7 @@ SearchText = Annotated[
     QueryParameter(
         max_length=200,
         description="Words, prefixes of words (`pothol`) and parts of tracking numbers, titles and descriptions (`00012`),"
-        " each to be found; whole-word matches ranked first; `\"phrases\"` and `-not` work",
+        ' each to be found; whole-word matches ranked first; `"phrases"` and `-not` work',
     ),
 ]
 SLAStatuses = Annotated[list[str] | None, any_of("Any of these SLA statuses, as of now", CLOSED_SETS["sla_status"])]

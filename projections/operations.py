@@ -171,11 +171,12 @@ def _set_position(curs: Cursor[Any], table: str, application_name: str, position
 
 
 def head_of(app: Docket, topics: tuple[str, ...]) -> int:
-    """The last stored event a projection of these topics applies: where it is caught up."""
+    """The last stored event a projection of these topics applies (of every topic: of all events):
+    where it is caught up."""
     table = Identifier(app.recorder.events_table_name)
-    query = SQL("SELECT notification_id FROM {} WHERE topic = ANY(%s) ORDER BY notification_id DESC LIMIT 1").format(table)
+    query = SQL("SELECT notification_id FROM {} WHERE {} ORDER BY notification_id DESC LIMIT 1").format(table, _of_topics(topics))
     with app.recorder.datastore.transaction(commit=False) as curs:
-        curs.execute(query, (list(topics),))
+        curs.execute(query, (list(topics),) if topics else ())
         row = curs.fetchone()
     return row["notification_id"] if row else 0
 
@@ -183,5 +184,10 @@ def head_of(app: Docket, topics: tuple[str, ...]) -> int:
 def count_events(app: Docket, topics: tuple[str, ...]) -> int:
     table = Identifier(app.recorder.events_table_name)
     with app.recorder.datastore.transaction(commit=False) as curs:
-        curs.execute(SQL("SELECT count(*) AS n FROM {} WHERE topic = ANY(%s)").format(table), (list(topics),))
+        curs.execute(SQL("SELECT count(*) AS n FROM {} WHERE {}").format(table, _of_topics(topics)), (list(topics),) if topics else ())
         return curs.fetchone()["n"]
+
+
+def _of_topics(topics: tuple[str, ...]) -> SQL:
+    """A projection that names no topics applies every event (the audit chain)."""
+    return SQL("topic = ANY(%s)") if topics else SQL("true")

@@ -8,7 +8,8 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import Select, and_, case, column, func, or_, select, true
+from sqlalchemy import Select, and_, case, func, or_, select, true
+from sqlalchemy import column as sql_column
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 
@@ -260,7 +261,7 @@ def member_names(conn: Any, tenant: str, users: set[str]) -> dict[str, str]:
     if not users:
         return {}
     teams = LIVE.teams
-    member = func.jsonb_array_elements(teams.c.members).table_valued(column("value", JSONB)).render_derived()
+    member = func.jsonb_array_elements(teams.c.members).table_valued(sql_column("value", JSONB)).render_derived()
     user_id, display_name = member.c.value["user_id"].astext, member.c.value["display_name"].astext
     query = (
         select(user_id, display_name)

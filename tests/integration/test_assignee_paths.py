@@ -36,7 +36,7 @@ case = st.fixed_dictionaries(
         "sensitive": st.booleans(),
         "members": st.lists(st.sampled_from(MEMBER_ROLES), min_size=1, max_size=3),
         "candidate": st.integers(0, 3),  # a member by position, or (past the last) a stranger
-        "path": st.sampled_from(["assign", "transfer", "move"]),
+        "path": st.sampled_from(["assign", "person", "transfer", "move"]),
     }
 )
 
@@ -72,13 +72,19 @@ def test_every_path_to_a_person_checks_the_same_rule(app, c):
         "assign": lambda: assign_ticket(
             app, no_workload, AssignTicket(actor=admin, ticket_id=opened.id, team_id=team, assignee_id=candidate)
         ),
+        # the person alone: the team holding the ticket, or (the read model says) their team
+        "person": lambda: assign_ticket(
+            app, no_workload, AssignTicket(actor=admin, ticket_id=opened.id, assignee_id=candidate), lambda t, u: [str(team)]
+        ),
         "transfer": lambda: transfer_ticket(app, TransferTicket(actor=admin, ticket_id=opened.id, assignee_id=candidate)),
         "move": lambda: change_status(
             app, ChangeStatus(actor=admin, ticket_id=opened.id, status="assigned", fields={"assignee_id": candidate})
         ),
     }[c["path"]]
     refusal = allowed(c)
-    if c["path"] != "assign" and refusal == "team_not_restricted":
+    if c["path"] == "person" and refusal == "team_not_restricted":
+        refusal = "no_team_for_assignee"  # the person's one team may not hold it, and no team holds it
+    elif c["path"] != "assign" and refusal == "team_not_restricted":
         refusal = "no_team"  # the sensitive ticket could never be given to the team in the first place
     if refusal is None:
         give()

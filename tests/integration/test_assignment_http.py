@@ -450,7 +450,7 @@ def test_assigning_across_tenants_or_outside_the_team_is_refused_and_changes_not
     refused(post(client, admin, tid, "assign", team_id=str(uuid.uuid4())), 404, "unknown_team", "team_id")
     refused(post(client, admin, their_ticket, "assign", team_id=crew), 404, "ticket_not_found")
     refused(post(client, admin, tid, "assign", team_id=crew, assignee_id="tech-z"), 409, "not_a_member", "assignee_id")
-    refused(post(client, admin, tid, "assign", assignee_id="tech-a"), 400, "missing_field", "team_id")
+    refused(post(client, admin, tid, "assign", assignee_id="tech-z"), 409, "no_team_for_assignee", "assignee_id")
     refused(post(client, admin, tid, "assign"), 409, "no_route")  # no rules, no fallback
     refused(post(client, admin, tid, "assign", team_id="crew"), 400, "invalid_input", "team_id")
     assert app.recorder.max_notification_id() == before

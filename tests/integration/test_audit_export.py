@@ -144,3 +144,23 @@ def test_verify_refuses_a_checkpoint_put_in_nats_with_another_key(docket, app, r
     assert docket(["audit", "verify", "--tenant", tenant]) == 1
     out = capsys.readouterr().out
     assert f"first bad notification id {head.notification_id}" in out and "did not make" in out
+
+
+def test_figures_and_sla_replay_commands_print_and_refuse_a_bad_policies_file(docket, recorded, tenant, tmp_path, capsys):
+    assert docket(["audit", "figures", "--tenant", tenant, "--as-of", "now"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["tenant"] == tenant and figures["metrics"]["total_open"] == 2
+    policies = tmp_path / "policies.json"
+    policies.write_text(json.dumps({"policies": [{"id": "fast", "response_hours": 1, "resolution_hours": 8}]}))
+    assert docket(["audit", "sla-replay", "--tenant", tenant, "--policies", str(policies), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["category"], r["priority"]) for r in rows] == [("lighting", "medium")]
+    assert rows[0]["recorded"]["met"] == 0 and rows[0]["replayed"]["met"] + rows[0]["replayed"]["undecided"] == 2
+    policies.write_text(json.dumps({"policies": [{"id": "bad", "response_hours": -1}]}))
+    assert docket(["audit", "sla-replay", "--tenant", tenant, "--policies", str(policies)]) == 2
+    assert "policies[0].response_hours" in capsys.readouterr().err
+    policies.write_text("not json")
+    assert docket(["audit", "sla-replay", "--tenant", tenant, "--policies", str(policies)]) == 2
+    with pytest.raises(SystemExit) as refused:  # the parser's own exit, before anything is set up
+        docket(["audit", "figures", "--tenant", "no such tenant!", "--as-of", "now"])
+    assert refused.value.code == 2
