@@ -104,7 +104,9 @@ class Transfer(Body, frozen=True):
     expected_version: Version | None = None
 
 
-class SensitiveMark(Body, frozen=True):
+class Reasoned(Body, frozen=True):
+    """A step that must say why: making a ticket sensitive, erasing its reporter."""
+
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=5_000)]
 
 

@@ -13,7 +13,7 @@ from litestar.exceptions import ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
 from api.as_of import AsOf, AsOfVersion, detail_as_of
-from api.schemas import NewTicket, Redaction, SensitiveMark, StatusChange, TicketEdit, Transfer
+from api.schemas import NewTicket, Reasoned, Redaction, StatusChange, TicketEdit, Transfer
 from api.services import Services
 from commands.sensitivity import mark_sensitive
 from commands.structs import (
@@ -21,6 +21,7 @@ from commands.structs import (
     Changed,
     ChangeStatus,
     EditTicket,
+    EraseReporter,
     Location,
     MarkSensitive,
     Opened,
@@ -29,7 +30,7 @@ from commands.structs import (
     Reporter,
     TransferTicket,
 )
-from commands.tickets import archive_ticket, change_status, edit_ticket, open_ticket, redact_field, transfer_ticket
+from commands.tickets import archive_ticket, change_status, edit_ticket, erase_reporter, open_ticket, redact_field, transfer_ticket
 from domain.permissions import Actor
 from projections.ticket_queries import (
     CLOSED_SETS,
@@ -240,8 +241,18 @@ class TicketController(Controller):
         status_code=200,
         sync_to_thread=True,
     )
-    def mark_sensitive(self, ticket_id: TicketId, data: JSONBody[SensitiveMark], actor: Caller, services: Used) -> Changed:
+    def mark_sensitive(self, ticket_id: TicketId, data: JSONBody[Reasoned], actor: Caller, services: Used) -> Changed:
         return mark_sensitive(services.app, services.workload, MarkSensitive(actor=actor, ticket_id=ticket_id, reason=data.reason))
+
+    @post(
+        "/{ticket_id:uuid}/erasure",
+        operation_id="eraseTicketReporter",
+        summary="Erase the reporter for good (admin): their name, phone, email, the address and location read '[erased]' everywhere",
+        status_code=200,
+        sync_to_thread=True,
+    )
+    def erase(self, ticket_id: TicketId, data: JSONBody[Reasoned], actor: Caller, services: Used) -> Changed:
+        return erase_reporter(services.app, EraseReporter(actor=actor, ticket_id=ticket_id, reason=data.reason))
 
     @get(
         "/{ticket_id:str}/history",

@@ -5,17 +5,18 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.persistence import JSONTranscoder, Mapper, Transcoding
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict
 
 from commands import sealing
 from commands.config_cache import ConfigCache
 from commands.numbers import TrackingNumberBlocks
+from commands.personal_data import PersonalDataMapper, TicketKeys
 from commands.runner import MAX_BATCH, MAX_WAIT, MAX_WAITING, TIMEOUT, CommandRunner, Unit
 from domain.notification_rules import NotificationRules
 from domain.routing import RoutingRules
@@ -90,6 +91,20 @@ class Docket(Application):
         self.config = ConfigCache(self, CONFIG_TOPICS + TEAM_TOPICS + NOTIFY_TOPICS)
         self.commands = CommandRunner(self, self.config, max_batch=max_batch, max_wait=max_wait, max_waiting=max_waiting, timeout=timeout)
         self.numbers = TrackingNumberBlocks(self)
+
+    def construct_mapper(self) -> Mapper:
+        """Every event through PersonalDataMapper: a ticket's personal fields under its own key."""
+        plain = super().construct_mapper()
+        mapper = PersonalDataMapper(transcoder=plain.transcoder, compressor=plain.compressor, cipher=plain.cipher)
+        mapper.keys = self.ticket_keys = TicketKeys(lambda: self.recorder.datastore, self.env.get("CIPHER_KEY") or "")
+        return mapper
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """Makes the keys of the tickets opening in this save in one statement, before their events are mapped."""
+        opening = [o.id for o in objs if isinstance(o, Ticket) and o.pending_events and isinstance(o.pending_events[0], Ticket.Opened)]
+        if opening:
+            self.ticket_keys.make(opening)
+        return super().save(*objs, **kwargs)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

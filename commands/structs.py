@@ -54,6 +54,10 @@ class MarkSensitive(TicketCommand, frozen=True, kw_only=True):
     reason: str
 
 
+class EraseReporter(TicketCommand, frozen=True, kw_only=True):
+    reason: str
+
+
 class ChangeStatus(TicketCommand, frozen=True, kw_only=True):
     status: str
     note: str | None = None

@@ -19,6 +19,7 @@ from commands.structs import (
     Changed,
     ChangeStatus,
     EditTicket,
+    EraseReporter,
     Opened,
     OpenTicket,
     RedactField,
@@ -105,6 +106,23 @@ def archive_ticket(app: Docket, cmd: ArchiveTicket) -> Changed:
 
 def redact_field(app: Docket, cmd: RedactField) -> Changed:
     return run_ticket_command(app, cmd, lambda t, _: t.redact(cmd.actor, cmd.field, cmd.reason))
+
+
+def erase_reporter(app: Docket, cmd: EraseReporter) -> Changed:
+    """Erases the reporter for good: the Erased event, then the ticket's key, which alone opened
+    their details in the stored events, is deleted."""
+
+    def erase(ticket: Ticket, unit: Unit) -> None:
+        if ticket.erased:  # an erasure cut short after its event (the key outlived it): finished now
+            app.ticket_keys.erase(ticket.id)
+        ticket.erase(cmd.actor, cmd.reason)
+
+    def erased(ticket: Ticket, notification_id: int | None) -> Changed:
+        app.ticket_keys.erase(ticket.id)
+        log.info("ticket %s: the reporter erased by %s", ticket.id, cmd.actor.id)
+        return changed(ticket, notification_id)
+
+    return run_ticket_command(app, cmd, erase, erased)
 
 
 def add_reply(app: Docket, cmd: AddReply) -> Replied:

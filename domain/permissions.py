@@ -42,6 +42,7 @@ class Action(StrEnum):
     UNASSIGN = "unassign"
     READ_WORKFLOWS = "read_workflows"
     MARK_SENSITIVE = "mark_sensitive"
+    ERASE = "erase"
     MANAGE_NOTIFICATIONS = "manage_notifications"
     READ_NOTIFICATION_RULES = "read_notification_rules"
     READ_DELIVERIES = "read_deliveries"
@@ -81,6 +82,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     # Making a ticket sensitive only ever narrows who reads it: the liaison may do it to a ticket
     # they could not read before, and a manager to one they could.
     Action.MARK_SENSITIVE: frozenset({Role.LIAISON, Role.ADMIN, Role.MANAGER}),
+    # Erasing a person for good is the administrator's, as redaction is.
+    Action.ERASE: frozenset({Role.ADMIN}),
     # Notification rules, the tenant's webhook and its suppression list are the administrator's.
     Action.MANAGE_NOTIFICATIONS: frozenset({Role.ADMIN}),
     Action.READ_NOTIFICATION_RULES: frozenset({Role.ADMIN, Role.AUDITOR}),

@@ -20,6 +20,9 @@ from domain.workflow import Category, Workflow, workflow_of
 
 ATTACHMENT_KINDS = ("ticket", "completion")
 ASSIGNED = "assigned"
+ERASED = "[erased]"
+# The person behind a ticket: what erasure removes for good (commands/personal_data.py).
+PERSONAL_FIELDS = frozenset({"reporter_name", "reporter_phone", "reporter_email", "address", "location"})
 ESCALATED = "escalated"
 SYSTEM_ID, SYSTEM_ROLE = "docket", "system"
 
@@ -66,6 +69,7 @@ class Ticket(Aggregate):
         self.location, self.address, self.ward = location, address, ward
         self.tags, self.watchers, self.custom_fields = tags, watchers, custom_fields
         self.is_sensitive = is_sensitive
+        self.erased = False  # the reporter's personal data erased for good
         self.team_id: str | None = None
         self.assignee_id: str | None = None
         self.accepted = False
@@ -195,6 +199,8 @@ class Ticket(Aggregate):
     def edit(self, actor: Actor, changes: dict[str, Any]) -> None:
         """Records the fields whose value changes, old and new; an edit that changes nothing records nothing."""
         self._allow(actor, Action.EDIT_TICKET)
+        if self.erased and (personal := PERSONAL_FIELDS & changes.keys()):
+            raise Refused("The reporter of this ticket was erased; their details are not kept again.", code="erased", field=min(personal))
         checked = {name: rules.edited_value(name, value) for name, value in changes.items()}
         diff = {name: {"old": getattr(self, name), "new": new} for name, new in checked.items() if getattr(self, name) != new}
         if diff:
@@ -347,6 +353,21 @@ class Ticket(Aggregate):
             self.team_id = None
         if assignee_released:
             self.assignee_id, self.accepted = None, False
+
+    def erase(self, actor: Actor, reason: str) -> None:
+        """Erases the reporter for good: their name, phone, email, the address and the location.
+        The events stay; the ticket's key, which alone opens those fields in them, goes (the use case
+        deletes it once this is saved)."""
+        self._allow(actor, Action.ERASE, archived_too=True)
+        if self.erased:
+            raise Refused(f"Ticket {self.tracking_number}'s reporter is erased already.", code="already_erased")
+        self._erased(**self._stamp(actor), reason=rules.required_text("reason", reason))
+
+    @event("Erased")
+    def _erased(self, *, tenant: str, actor_id: str, actor_role: str, is_sensitive: bool, reason: str) -> None:
+        for name in PERSONAL_FIELDS:
+            setattr(self, name, ERASED)
+        self.erased = True
 
     def archive(self, actor: Actor, reason: str | None = None) -> None:
         self._allow(actor, Action.ARCHIVE)

@@ -25,7 +25,7 @@ from domain.routing import RoutingRules
 from domain.sla import SLAPolicies
 from domain.team import Team
 from domain.tenant import TenantConfig
-from domain.ticket import Ticket
+from domain.ticket import ERASED, PERSONAL_FIELDS, Ticket
 from domain.workflow import Category
 from projections.base import TrackedProjection
 from projections.rows import Row, RowWriter
@@ -178,6 +178,18 @@ class TicketsProjection(TrackedProjection):
     def _archived(self, e: Ticket.Archived, tracking: Tracking, rows: RowWriter) -> None:
         self._touch(rows, e, archived=True)
         self._record(rows, e, tracking, {"archived": {"old": False, "new": True}}, note=e.reason)
+
+    @apply.register
+    def _erased(self, e: Ticket.Erased, tracking: Tracking, rows: RowWriter) -> None:
+        """The reporter is gone for good: from the ticket and from every entry of its history."""
+        personal = {name: ERASED for name in PERSONAL_FIELDS if name != "location"}
+        self._touch(rows, e, **personal, lat=None, lon=None, sealed_location=None)
+        scrub = lambda changes: _erased_from(changes)  # noqa: E731 - one line, said once
+        if e.is_sensitive:
+            self._reseal(rows, e.originator_id, scrub)
+        else:
+            self._rewrite_history(rows, e.originator_id, scrub)
+        self._record(rows, e, tracking, {"erased": {"old": None, "new": True}}, note=e.reason)
 
     @apply.register
     def _field_redacted(self, e: Ticket.FieldRedacted, tracking: Tracking, rows: RowWriter) -> None:
@@ -388,6 +400,16 @@ class TicketsProjection(TrackedProjection):
                 key = [table.c[k] == row[k] for k in (c.name for c in table.primary_key.columns)]
                 rows.execute(update(table).where(*key).values({column: sealing.seal(sealing.unseal(row[column], ticket_id), ticket_id)}))
 
+    def _rewrite_history(self, rows: RowWriter, ticket_id: Any, change: Any) -> None:
+        """Rewrites each history entry of an ordinary ticket with `change` on its changes."""
+        history = self.tables.history
+        rows.flush()
+        for entry in rows.execute(select(history).where(history.c.ticket_id == ticket_id)).fetchall():
+            changes = change(entry["changes"])
+            if changes != entry["changes"]:
+                key = (history.c.ticket_id == ticket_id) & (history.c.version == entry["version"])
+                rows.execute(update(history).where(key).values(changes=Jsonb(changes)))
+
     def _ticket(self, rows: RowWriter, e: Any) -> Row:
         """The ticket's row as the batch has left it; empty when there is none (its events then
         change no row, as an UPDATE of no row would)."""
@@ -455,8 +477,11 @@ def _sealed(e: Any, values: dict[str, Any]) -> dict[str, Any]:
     return {name: sealing.seal(value, e.originator_id) if name in SEALED_COLUMNS else value for name, value in values.items()}
 
 
-def _place(e: Any, location: dict[str, float] | None) -> dict[str, Any]:
-    """Coordinates, or for a sensitive ticket none: its location rests sealed."""
+def _place(e: Any, location: dict[str, float] | str | None) -> dict[str, Any]:
+    """Coordinates, or for a sensitive ticket none: its location rests sealed. An erased location
+    (a text, "[erased]") is none."""
+    if not isinstance(location, dict):
+        return {"lat": None, "lon": None, "sealed_location": None}
     if e.is_sensitive:
         return {"lat": None, "lon": None, "sealed_location": _sealed_place(location, e.originator_id)}
     return {"lat": (location or {}).get("lat"), "lon": (location or {}).get("lon"), "sealed_location": None}
@@ -464,6 +489,10 @@ def _place(e: Any, location: dict[str, float] | None) -> dict[str, Any]:
 
 def _sealed_place(location: dict[str, float] | None, ticket: Any) -> str | None:
     return sealing.seal(json.dumps(location, sort_keys=True), ticket) if location else None
+
+
+def _erased_from(changes: dict[str, Any]) -> dict[str, Any]:
+    return {name: {"old": ERASED, "new": ERASED} if name in PERSONAL_FIELDS else change for name, change in changes.items()}
 
 
 def _redacted(changes: dict[str, Any], field: str) -> dict[str, Any]:

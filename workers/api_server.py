@@ -108,7 +108,9 @@ def start_api_processes(settings: Settings, found: Endpoints, listening: socket.
     # spawn, not fork: this process already runs threads (connection pools, the committer).
     context = multiprocessing.get_context("spawn")
     processes = [
-        context.Process(target=api_process, args=(settings, found.database_url, found.nats_url, listening, os.getpid()), name=f"docket-api-{n + 2}")
+        context.Process(
+            target=api_process, args=(settings, found.database_url, found.nats_url, listening, os.getpid()), name=f"docket-api-{n + 2}"
+        )
         for n in range(max(count, 0))
     ]
     for process in processes:

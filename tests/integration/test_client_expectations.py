@@ -111,7 +111,7 @@ def test_an_index_whose_extension_is_missing_is_left_out_and_said_so(app, caplog
     is not, and a log line says so (the queries it serves then scan)."""
     metadata = MetaData()
     table = Table(f"scratch_{uuid.uuid4().hex[:8]}", metadata, Column("words", Text))
-    Index(f"{table.name}_trigram", "words", info={"extension": "docket_no_such_extension"})
+    Index(f"{table.name}_trigram", table.c.words, info={"extension": "docket_no_such_extension"})
     with caplog.at_level(logging.WARNING, logger="projections.sql"), app.recorder.datastore.transaction(commit=False) as curs:
         create_tables(curs, metadata)
         curs.execute("SELECT count(*) AS n FROM pg_indexes WHERE indexname = %s", (f"{table.name}_trigram",))

@@ -47,6 +47,7 @@ def test_what_the_relay_publishes_decodes_strictly_as_documented():
     ticket.unassign(actor("admin"), "off sick")
     ticket.redact(actor("admin"), "reporter_phone", "asked")
     ticket.mark_sensitive(actor("liaison"), "a report of abuse", keeps_team=False, keeps_assignee=False)
+    ticket.erase(actor("admin"), "the reporter asked to be forgotten")
     ticket.archive(actor("admin"), "duplicate")
     events = ticket.collect_events()
     seen = set()

@@ -78,7 +78,9 @@ class WorkflowTicket(RuleBasedStateMachine):
         self.expected = {"status": self.workflow.initial, "assignee_id": None, "archived": False, "priority": "high"}
 
     def caller(self, data, role: Role) -> Actor:
-        return Actor(id=data.draw(st.sampled_from(PEOPLE.get(role.value, [f"{role.value}-1"]))), tenant=TENANT, role=role, agent_scope="all")
+        return Actor(
+            id=data.draw(st.sampled_from(PEOPLE.get(role.value, [f"{role.value}-1"]))), tenant=TENANT, role=role, agent_scope="all"
+        )
 
     def may_act(self, actor: Actor, roles_allowed: set[str]) -> bool:
         """Sees the ticket, handles its kind, holds an allowed role, and the ticket is not archived."""

@@ -1,0 +1,168 @@
+"""The reporter's personal data in the event store, under a key of each ticket's own.
+
+The events are the audit trail and are never rewritten; erasing a person must still be possible
+(POPIA, the GDPR). So a ticket's personal fields (the reporter's name, phone and email, the
+address and the location) are stored encrypted with the ticket's own key, itself kept wrapped by
+the cipher key in `ticket_keys`. Erasure deletes the key: from then on the event store, every read
+model, a rebuild and an export read those fields as "[erased]", while the events, their order and
+their stored bytes (and so the audit chain) stay as they were.
+
+Keys are cached for KEY_TTL seconds, so every process stops reading an erased ticket's personal
+data within that time (the process that erased it, at once).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.postgres import PostgresDatastore
+
+from domain.ticket import ERASED, PERSONAL_FIELDS, Ticket
+
+PREFIX = "pii:v1:"
+TABLE = "ticket_keys"
+KEY_TTL = 10.0
+
+
+class TicketKeys:
+    def __init__(self, datastore: Callable[[], PostgresDatastore], cipher_key: str) -> None:
+        self._datastore = datastore
+        wrapping = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"docket ticket keys").derive(base64.b64decode(cipher_key))
+        self._wrap = AESGCM(wrapping)
+        self._cache: dict[UUID, tuple[AESGCM | None, float]] = {}
+        self._lock = threading.Lock()
+        self._table_made = False
+
+    def make(self, ticket_ids: list[UUID]) -> None:
+        """Keys for new tickets, in one statement: a batch of openings waits for one round trip."""
+        fresh = [(ticket_id, AESGCM.generate_key(bit_length=256)) for ticket_id in ticket_ids]
+        rows = [(ticket_id, self._wrapped(ticket_id, key)) for ticket_id, key in fresh]
+        with self._transaction() as curs:
+            curs.executemany(f"INSERT INTO {TABLE} (ticket_id, wrapped) VALUES (%s, %s) ON CONFLICT DO NOTHING", rows)
+        for ticket_id, _ in fresh:
+            self.forget(ticket_id)  # another process may have made its key first: read what was kept
+
+    def for_sealing(self, ticket_id: UUID) -> AESGCM:
+        """The ticket's key, made now if it has none yet."""
+        key = self.for_opening(ticket_id)
+        if key is None:
+            self.make([ticket_id])
+            key = self.for_opening(ticket_id)
+        assert key is not None
+        return key
+
+    def for_opening(self, ticket_id: UUID) -> AESGCM | None:
+        """The ticket's key; None when it has none (never had personal data, or it was erased)."""
+        with self._lock:
+            cached = self._cache.get(ticket_id)
+        if cached is not None and time.monotonic() - cached[1] < KEY_TTL:
+            return cached[0]
+        with self._transaction() as curs:
+            curs.execute(f"SELECT wrapped FROM {TABLE} WHERE ticket_id = %s", (ticket_id,))
+            row = curs.fetchone()
+        key = AESGCM(self._unwrap(ticket_id, bytes(row["wrapped"]))) if row else None
+        with self._lock:
+            self._cache[ticket_id] = (key, time.monotonic())
+        return key
+
+    def erase(self, ticket_id: UUID) -> None:
+        with self._transaction() as curs:
+            curs.execute(f"DELETE FROM {TABLE} WHERE ticket_id = %s", (ticket_id,))
+        self.forget(ticket_id)
+
+    def forget(self, ticket_id: UUID) -> None:
+        with self._lock:
+            self._cache.pop(ticket_id, None)
+
+    def _wrapped(self, ticket_id: UUID, key: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._wrap.encrypt(nonce, key, ticket_id.bytes)
+
+    def _unwrap(self, ticket_id: UUID, wrapped: bytes) -> bytes:
+        return self._wrap.decrypt(wrapped[:12], wrapped[12:], ticket_id.bytes)
+
+    def _transaction(self) -> Any:
+        datastore = self._datastore()
+        if not self._table_made:
+            with datastore.transaction(commit=True) as curs:
+                curs.execute("SELECT pg_advisory_xact_lock(hashtext('docket.schema'))")
+                curs.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (ticket_id uuid PRIMARY KEY, wrapped bytea NOT NULL)")
+            self._table_made = True
+        return datastore.transaction(commit=True)
+
+
+class PersonalDataMapper(Mapper):
+    """Seals a ticket event's personal fields with the ticket's key on the way in, and opens them
+    on the way out: "[erased]" once the key is gone. Events stored before hold them in the clear."""
+
+    keys: TicketKeys
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        if isinstance(domain_event, Ticket.Event) and _personal(domain_event):
+            domain_event = _with_personal(domain_event, self._sealer(domain_event.originator_id))
+        return super().to_stored_event(domain_event)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        domain_event = super().to_domain_event(stored_event)
+        if isinstance(domain_event, Ticket.Event) and _personal(domain_event):
+            domain_event = _with_personal(domain_event, self._opener(domain_event.originator_id))
+        return domain_event
+
+    def _sealer(self, ticket_id: UUID) -> Callable[[Any], Any]:
+        key = self.keys.for_sealing(ticket_id)
+
+        def seal(value: Any) -> Any:
+            if value is None:
+                return None
+            nonce = os.urandom(12)
+            return PREFIX + base64.b64encode(nonce + key.encrypt(nonce, json.dumps(value).encode(), ticket_id.bytes)).decode()
+
+        return seal
+
+    def _opener(self, ticket_id: UUID) -> Callable[[Any], Any]:
+        def open_(value: Any) -> Any:
+            if not isinstance(value, str) or not value.startswith(PREFIX):
+                return value  # stored in the clear, before personal data had keys
+            key = self.keys.for_opening(ticket_id)
+            if key is None:
+                return ERASED
+            raw = base64.b64decode(value.removeprefix(PREFIX))
+            try:
+                return json.loads(key.decrypt(raw[:12], raw[12:], ticket_id.bytes))
+            except (InvalidTag, ValueError):
+                return value  # not sealed by Docket: a reporter's own words that look like it
+
+        return open_
+
+
+def _personal(domain_event: Any) -> bool:
+    return isinstance(domain_event, Ticket.Opened) or (
+        isinstance(domain_event, Ticket.Edited) and any(name in PERSONAL_FIELDS for name in domain_event.changes)
+    )
+
+
+def _with_personal(domain_event: Any, change: Callable[[Any], Any]) -> Any:
+    """A copy of the event with each personal value changed (events are frozen)."""
+    copy = object.__new__(type(domain_event))
+    copy.__dict__.update(domain_event.__dict__)
+    if isinstance(domain_event, Ticket.Opened):
+        for name in PERSONAL_FIELDS:
+            copy.__dict__[name] = change(domain_event.__dict__[name])
+    else:
+        changes = dict(domain_event.changes)
+        for name in PERSONAL_FIELDS & changes.keys():
+            changes[name] = {"old": change(changes[name]["old"]), "new": change(changes[name]["new"])}
+        copy.__dict__["changes"] = changes
+    return copy

@@ -1,0 +1,88 @@
+"""Erasure by key deletion: the reporter's name, phone, email, the address and the location are
+stored under the ticket's own key; erasing deletes it. From then on the event store, the read
+models, a rebuild and the history read "[erased]", while the events and their stored bytes stay."""
+
+from __future__ import annotations
+
+import pytest
+
+from commands.app import Docket
+from commands.structs import EditTicket, EraseReporter, Location, OpenTicket, Reporter
+from commands.tickets import edit_ticket, erase_reporter, open_ticket
+from domain.errors import Refused
+from domain.ticket import ERASED
+from projections.operations import rebuild
+from tests.integration.http_helpers import TICKETS, detail, history, refused
+
+PHONE, EMAIL, ADDRESS = "+27215550123", "lindiwe@example.org", "3 Quiet Road"
+
+
+def opened(app, actor, sensitive: bool = False) -> str:
+    command = OpenTicket(
+        actor=actor("reporter", "cit-8"),
+        title="Broken pipe",
+        description="Water everywhere",
+        category="water",
+        reporter=Reporter(name="Lindiwe", phone=PHONE, email=EMAIL),
+        address=ADDRESS,
+        location=Location(lat=-29.85, lon=31.02),
+        is_sensitive=sensitive,
+    )
+    ticket_id = open_ticket(app, command).id
+    editor = actor("admin") if sensitive else actor()
+    edit_ticket(app, EditTicket(actor=editor, ticket_id=ticket_id, changes={"address": "5 Quiet Road"}))
+    return ticket_id
+
+
+def stored_states(app, ticket_id) -> list[bytes]:
+    return [bytes(e.state) for e in app.recorder.select_events(ticket_id)]
+
+
+@pytest.mark.parametrize("sensitive", [False, True], ids=["ordinary", "sensitive"])
+def test_an_erased_reporter_reads_erased_everywhere_and_the_stored_events_are_untouched(
+    app, actor, client, auth, projected, es_env, sensitive
+):
+    ticket_id = opened(app, actor, sensitive)
+    stored = stored_states(app, ticket_id)
+    assert not any(PHONE.encode() in state for state in stored)  # sealed under the ticket's key, inside the encrypted event
+    erase_reporter(app, EraseReporter(actor=actor("admin"), ticket_id=ticket_id, reason="the reporter asked to be forgotten"))
+    projected()
+    assert stored_states(app, ticket_id)[: len(stored)] == stored  # the events as they were stored, their hashes too
+
+    record = detail(client, auth("admin"), ticket_id)
+    assert (record["reporter"]["name"], record["reporter"]["phone"], record["reporter"]["email"]) == (ERASED, ERASED, ERASED)
+    assert (record["address"], record["location"]) == (ERASED, None)
+    entries = history(client, auth("admin"), ticket_id)
+    text = repr(entries)
+    for secret in (PHONE, EMAIL, ADDRESS, "5 Quiet Road", "Lindiwe", "-29.85"):
+        assert secret not in text, secret
+    assert entries[-1]["event"] == "Erased" and entries[-1]["note"] == "the reporter asked to be forgotten"
+
+    fresh = Docket(env=es_env)  # another process: nothing cached, the key is gone
+    try:
+        first = next(iter(fresh.events.get(ticket_id)))
+        assert (first.reporter_phone, first.address, first.location, first.title) == (ERASED, ERASED, ERASED, "Broken pipe")
+    finally:
+        fresh.close()
+
+
+def test_a_rebuild_after_an_erasure_gives_the_tables_the_live_projection_kept(app, actor, client, auth, projected):
+    ticket_id = opened(app, actor)
+    erase_reporter(app, EraseReporter(actor=actor("admin"), ticket_id=ticket_id, reason="asked"))
+    projected()
+    before = detail(client, auth("admin"), ticket_id), history(client, auth("admin"), ticket_id)
+    rebuild(app, "tickets")
+    assert (detail(client, auth("admin"), ticket_id), history(client, auth("admin"), ticket_id)) == before
+
+
+def test_erasure_is_the_administrators_happens_once_and_nothing_personal_is_kept_again(app, actor, client, auth):
+    ticket_id = opened(app, actor)
+    url = f"{TICKETS}/{ticket_id}/erasure"
+    refused(client.post(url, json={"reason": "x"}, headers=auth("manager")), 403, "role_not_allowed")
+    refused(client.post(url, json={}, headers=auth("admin")), 400, "invalid_input", "reason")
+    assert client.post(url, json={"reason": "asked"}, headers=auth("admin")).status_code == 200
+    refused(client.post(url, json={"reason": "again"}, headers=auth("admin")), 409, "already_erased")
+    with pytest.raises(Refused) as refusal:
+        edit_ticket(app, EditTicket(actor=actor(), ticket_id=ticket_id, changes={"reporter_phone": PHONE}))
+    assert refusal.value.code == "erased"
+    edit_ticket(app, EditTicket(actor=actor(), ticket_id=ticket_id, changes={"priority": "high"}))  # the rest of the ticket goes on
