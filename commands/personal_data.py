@@ -46,13 +46,24 @@ class TicketKeys:
         self._table_made = False
 
     def make(self, ticket_ids: list[UUID]) -> None:
-        """Keys for new tickets, in one statement: a batch of openings waits for one round trip."""
-        fresh = [(ticket_id, AESGCM.generate_key(bit_length=256)) for ticket_id in ticket_ids]
-        rows = [(ticket_id, self._wrapped(ticket_id, key)) for ticket_id, key in fresh]
+        """Keys for new tickets, in one statement: a batch of openings waits for one round trip and
+        no flush of its own. (Committed without waiting for the disk: the events that need the keys
+        commit after, and their flush writes everything before them in the log, these keys too.)"""
+        fresh = {ticket_id: AESGCM.generate_key(bit_length=256) for ticket_id in ticket_ids}
+        rows = [(ticket_id, self._wrapped(ticket_id, key)) for ticket_id, key in fresh.items()]
         with self._transaction() as curs:
-            curs.executemany(f"INSERT INTO {TABLE} (ticket_id, wrapped) VALUES (%s, %s) ON CONFLICT DO NOTHING", rows)
-        for ticket_id, _ in fresh:
-            self.forget(ticket_id)  # another process may have made its key first: read what was kept
+            curs.execute("SET LOCAL synchronous_commit = off")
+            curs.executemany(
+                f"INSERT INTO {TABLE} (ticket_id, wrapped) VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING ticket_id", rows, returning=True
+            )
+            kept = {row["ticket_id"] for _ in _results(curs) for row in curs.fetchall()}
+        now = time.monotonic()
+        with self._lock:
+            for ticket_id, key in fresh.items():
+                if ticket_id in kept:
+                    self._cache[ticket_id] = (AESGCM(key), now)
+                else:  # another process made its key first: read the one kept
+                    self._cache.pop(ticket_id, None)
 
     def for_sealing(self, ticket_id: UUID) -> AESGCM:
         """The ticket's key, made now if it has none yet."""
@@ -101,6 +112,14 @@ class TicketKeys:
                 curs.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (ticket_id uuid PRIMARY KEY, wrapped bytea NOT NULL)")
             self._table_made = True
         return datastore.transaction(commit=True)
+
+
+def _results(curs: Any) -> Any:
+    """Each result set of an executemany with returning=True."""
+    while True:
+        yield curs
+        if not curs.nextset():
+            return
 
 
 class PersonalDataMapper(Mapper):
