@@ -7,14 +7,20 @@ from __future__ import annotations
 import pytest
 
 from commands.app import Docket
+from commands.config_cache import conninfo
 from commands.structs import EditTicket, EraseReporter, Location, OpenTicket, Reporter
 from commands.tickets import edit_ticket, erase_reporter, open_ticket
+from domain.audit_keys import new_signing_key_text, signing_key_from_text
 from domain.errors import Refused
 from domain.ticket import ERASED
+from projections.audit_checkpoints import recorded_checkpoints, sign_heads
 from projections.operations import rebuild
+from tests.integration.audit_helpers import chained
 from tests.integration.http_helpers import TICKETS, detail, history, refused
+from workers.audit_verify import Report, trusted_checkpoints, verify_store
 
 PHONE, EMAIL, ADDRESS = "+27215550123", "lindiwe@example.org", "3 Quiet Road"
+KEY = signing_key_from_text(new_signing_key_text())
 
 
 def opened(app, actor, sensitive: bool = False) -> str:
@@ -86,3 +92,18 @@ def test_erasure_is_the_administrators_happens_once_and_nothing_personal_is_kept
         edit_ticket(app, EditTicket(actor=actor(), ticket_id=ticket_id, changes={"reporter_phone": PHONE}))
     assert refusal.value.code == "erased"
     edit_ticket(app, EditTicket(actor=actor(), ticket_id=ticket_id, changes={"priority": "high"}))  # the rest of the ticket goes on
+
+
+def test_the_audit_chain_still_verifies_after_an_erasure(app, actor, projectors, projected, tenant):
+    """The chain is over the events' stored bytes, which erasure leaves as they were."""
+    ticket_id = opened(app, actor)
+    chained(projectors, app)
+    sign_heads(app.recorder.datastore, KEY, tenant)
+    erase_reporter(app, EraseReporter(actor=actor("admin"), ticket_id=ticket_id, reason="asked"))
+    chained(projectors, app)
+    sign_heads(app.recorder.datastore, KEY, tenant)
+    report = Report()
+    trusted = trusted_checkpoints(list(recorded_checkpoints(app.recorder.datastore, tenant)), KEY.verify_key, report)
+    report = verify_store(conninfo(app), trusted, tenant, report=report)
+    assert report.intact, report.problems
+    assert report.events >= 3 and report.checkpoints >= 2
