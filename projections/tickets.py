@@ -184,11 +184,10 @@ class TicketsProjection(TrackedProjection):
         """The reporter is gone for good: from the ticket and from every entry of its history."""
         personal = {name: ERASED for name in PERSONAL_FIELDS if name != "location"}
         self._touch(rows, e, **personal, lat=None, lon=None, sealed_location=None)
-        scrub = lambda changes: _erased_from(changes)  # noqa: E731 - one line, said once
         if e.is_sensitive:
-            self._reseal(rows, e.originator_id, scrub)
+            self._reseal(rows, e.originator_id, _erased_from)
         else:
-            self._rewrite_history(rows, e.originator_id, scrub)
+            self._rewrite_history(rows, e.originator_id, _erased_from)
         self._record(rows, e, tracking, {"erased": {"old": None, "new": True}}, note=e.reason)
 
     @apply.register
