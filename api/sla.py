@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, delete, get, put
 from litestar.params import JSONBody, PathParameter
 
-from api.schemas import CalendarBody, Criterion, Name, Priority, SLAPoliciesBody
+from api.schemas import Name, SLAPoliciesBody, SLAPolicyBody
 from api.tickets import Caller, Used
 from commands.sla import put_sla_policy, remove_sla_policy, set_sla_policies
 from commands.structs import PutSLAPolicy, RemoveSLAPolicy, SetSLAPolicies, SLAPoliciesSaved
@@ -18,20 +18,10 @@ from projections.sla_queries import SLAPoliciesView, current_sla_policies
 PolicyId = Annotated[str, PathParameter(min_length=1, max_length=100, description="The policy's id, as the list names it")]
 
 
-class OnePolicyBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class OnePolicyBody(SLAPolicyBody, frozen=True):
     """One policy, its id in the path (an `id` in the body, if given, must be the same)."""
 
-    id: Name | None = None
-    workflow: Criterion | None = None
-    category: Criterion | None = None
-    priority: Priority | list[Priority] | None = None
-    ticket_type: Criterion | None = None
-    response_hours: Annotated[float, msgspec.Meta(gt=0)] | None = None
-    resolution_hours: Annotated[float, msgspec.Meta(gt=0)] | None = None
-    warning_threshold: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.8
-    calendar: CalendarBody | None = None  # none: 24x7
-    reopen: Literal["restart", "continue"] = "restart"
-    is_active: bool = True
+    id: Name | None = None  # type: ignore[assignment]
 
     def as_dict(self, policy_id: str) -> dict[str, Any]:
         if self.id is not None and self.id != policy_id:

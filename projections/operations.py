@@ -13,6 +13,7 @@ from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
 
 from commands.app import Docket
+from commands.personal_data import PERSONAL_TOPICS
 from projections.audit_chain import AuditChainProjection
 from projections.base import TableSet, TrackedProjection
 from projections.dashboard import DashboardProjection
@@ -130,6 +131,7 @@ def rebuild(app: Docket, name: str, progress: Progress = lambda n: None) -> int:
 
 def events_after(app: Docket, position: int, topics: tuple[str, ...], limit: int = BATCH) -> list[tuple[Any, Tracking]]:
     notifications = app.recorder.select_notifications(start=position + 1, limit=limit, topics=topics)
+    app.ticket_keys.load({n.originator_id for n in notifications if n.topic in PERSONAL_TOPICS})  # one query, not one per ticket
     return [(app.mapper.to_domain_event(n), Tracking(app.name, n.id)) for n in notifications]
 
 

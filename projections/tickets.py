@@ -384,29 +384,25 @@ class TicketsProjection(TrackedProjection):
     def _reseal(self, rows: RowWriter, ticket_id: Any, change: Any) -> None:
         """Seals (again) every history entry, reply, attachment name and assignment reason of the
         ticket, after `change` on each entry's unsealed changes."""
+        self._rewrite_history(rows, ticket_id, change, sealed=True)
         t = self.tables
-        rows.flush()
-        for entry in rows.execute(select(t.history).where(t.history.c.ticket_id == ticket_id)).fetchall():
-            changes, note = change(sealing.unseal_json(entry["changes"], ticket_id)), sealing.unseal(entry["note"], ticket_id)
-            key = (t.history.c.ticket_id == ticket_id) & (t.history.c.version == entry["version"])
-            rows.execute(
-                update(t.history)
-                .where(key)
-                .values(changes=Jsonb(sealing.seal_json(changes, ticket_id)), note=sealing.seal(note, ticket_id))
-            )
         for table, column in ((t.replies, "body"), (t.attachments, "name"), (t.assignments, "reason")):
             for row in rows.execute(select(table).where(table.c.ticket_id == ticket_id)).fetchall():
                 key = [table.c[k] == row[k] for k in (c.name for c in table.primary_key.columns)]
                 rows.execute(update(table).where(*key).values({column: sealing.seal(sealing.unseal(row[column], ticket_id), ticket_id)}))
 
-    def _rewrite_history(self, rows: RowWriter, ticket_id: Any, change: Any) -> None:
-        """Rewrites each history entry of an ordinary ticket with `change` on its changes."""
+    def _rewrite_history(self, rows: RowWriter, ticket_id: Any, change: Any, sealed: bool = False) -> None:
+        """Rewrites each history entry of the ticket with `change` on its changes; `sealed`: the
+        entries are unsealed first and sealed again (with their notes)."""
         history = self.tables.history
         rows.flush()
         for entry in rows.execute(select(history).where(history.c.ticket_id == ticket_id)).fetchall():
-            changes = change(entry["changes"])
-            if changes != entry["changes"]:
-                key = (history.c.ticket_id == ticket_id) & (history.c.version == entry["version"])
+            key = (history.c.ticket_id == ticket_id) & (history.c.version == entry["version"])
+            if sealed:
+                changes = change(sealing.unseal_json(entry["changes"], ticket_id))
+                note = sealing.seal(sealing.unseal(entry["note"], ticket_id), ticket_id)
+                rows.execute(update(history).where(key).values(changes=Jsonb(sealing.seal_json(changes, ticket_id)), note=note))
+            elif (changes := change(entry["changes"])) != entry["changes"]:
                 rows.execute(update(history).where(key).values(changes=Jsonb(changes)))
 
     def _ticket(self, rows: RowWriter, e: Any) -> Row:
