@@ -15,6 +15,7 @@ test: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/reads.py
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Docket needs Python 3.11 or newer; set PYTHON=python3.11 or newer"; exit 1; }

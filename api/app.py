@@ -15,12 +15,14 @@ from api.assignments import AssignmentController, QueueController
 from api.attachments import AttachmentController
 from api.audit import AuditController, TicketEventsController
 from api.dashboard import DashboardController
+from api.dashboard_stream import DashboardStreamController
 from api.dependencies import provide_actor
 from api.errors import EXCEPTION_HANDLERS
 from api.health import health, live, ready
 from api.limits import request_limits
 from api.metrics import metrics
 from api.notifications import NotificationRulesController, SuppressionController, TicketNotificationsController
+from api.ops import ops_routes
 from api.replies import ReplyController
 from api.request_hooks import before_handling, document_consistency, with_position
 from api.services import Services
@@ -73,12 +75,14 @@ def create_app(services: Services) -> Litestar:
             RoutingRulesController,
             SLAPolicyController,
             DashboardController,
+            DashboardStreamController,
             AuditController,
             TicketEventsController,
             NotificationRulesController,
             TicketNotificationsController,
             SuppressionController,
-            create_static_files_router(path=DOCS_ASSETS, directories=[STATIC_DIR], include_in_schema=False),
+            create_static_files_router(path=SWAGGER_UI, directories=[STATIC_DIR / "swagger-ui"], include_in_schema=False),
+            *ops_routes(),  # the operations page at / and /ops
         ],
         middleware=[request_limits(services.limits)],  # 503 past the database's bound or too many commands
         request_class=DocketRequest,  # refuses bodies that cannot be decoded or stored
@@ -91,6 +95,7 @@ def create_app(services: Services) -> Litestar:
             "actor": Provide(provide_actor),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        on_shutdown=[services.reads.close],  # the pool of reads of the loop that served
         logging_config=None,  # the process configures logging once, for every role
         openapi_config=OpenAPIConfig(
             title="Docket",

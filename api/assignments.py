@@ -66,8 +66,8 @@ class QueueController(Controller):
     path = "/api/v1/me/queue"
     tags = ["assignment"]
 
-    @get("/", operation_id="myQueue", summary="The caller's assigned, accepted and in-progress tickets", sync_to_thread=True)
-    def queue(
+    @get("/", operation_id="myQueue", summary="The caller's assigned, accepted and in-progress tickets")
+    async def queue(
         self, actor: Caller, services: Used, page: Page = 1, page_size: PageSize = 50, include_sensitive: IncludeSensitive = False
     ) -> TicketPage:
-        return my_queue(services.engine, actor, page, page_size, include_sensitive)
+        return await services.reads.run(my_queue, actor, page, page_size, include_sensitive)

@@ -41,9 +41,9 @@ class AttachmentController(Controller):
         )
         return await asyncio.to_thread(add_attachment, services.app, services.blobs, services.attachment_rules, command)
 
-    @get("/", operation_id="listAttachments", summary="A ticket's attachments, oldest first", sync_to_thread=True)
-    def list(self, ticket_id: TicketId, actor: Caller, services: Used) -> list[AttachmentView]:
-        return list_attachments(services.engine, actor, ticket_id)
+    @get("/", operation_id="listAttachments", summary="A ticket's attachments, oldest first")
+    async def list(self, ticket_id: TicketId, actor: Caller, services: Used) -> list[AttachmentView]:
+        return await services.reads.run(list_attachments, actor, ticket_id)
 
     @get("/{attachment_id:uuid}", operation_id="downloadAttachment", summary="An attachment's content", sync_to_thread=True)
     def download(self, ticket_id: TicketId, attachment_id: FromPath[UUID], actor: Caller, services: Used) -> Response[bytes]:

@@ -31,6 +31,8 @@ DEFAULT_TTL = 3600
 LEEWAY = 30  # seconds of clock difference tolerated between the identity provider and us
 # Token checks run on the event loop: a stalled identity provider must not hold it for long.
 JWKS_TIMEOUT = 5
+VERIFIED_FOR = 60.0  # seconds a verified token is taken again without verifying it
+VERIFIED_MAX = 10_000  # tokens remembered per process; the oldest go first
 
 
 class TokenConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,6 +57,7 @@ class TokenVerifier:
         if not self._config.secret and self._keys is None:
             raise ValueError("Tokens need a secret (HS256) or a JWKS (RS256, ES256) to be verified with.")
         self.algorithms = ((ALGORITHM,) if self._config.secret else ()) + (ASYMMETRIC if self._keys else ())
+        self._verified: dict[str, tuple[Actor, float]] = {}  # token: its Actor, and until when
 
     def actor_from_header(self, authorization: str | None) -> Actor:
         if not authorization:
@@ -64,7 +67,34 @@ class TokenVerifier:
             raise NotAuthorizedException("The Authorization header must be 'Bearer <token>'.")
         return self.actor_from_token(token.strip())
 
+    def known_actor(self, authorization: str | None) -> Actor | None:
+        """The Actor of a token verified before and not yet expired, without verifying it again;
+        None for any other header (to be verified, and refused or remembered, by actor_from_header)."""
+        scheme, _, token = (authorization or "").partition(" ")
+        found = self._verified.get(token.strip()) if scheme.lower() == "bearer" else None
+        if found is None or found[1] <= time.time():
+            return None
+        return found[0]
+
     def actor_from_token(self, token: str) -> Actor:
+        claims, algorithm = self._claims(token)
+        if algorithm == ALGORITHM:  # Docket's own tokens (`docket token`) carry its claims at the top level
+            actor = actor_from_claims(claims)
+        else:
+            actor = actor_from_claims(claims, tenant_claim=self._config.tenant_claim, role_claim=self._config.role_claim)
+        self._remember(token, actor, claims["exp"])
+        return actor
+
+    def _remember(self, token: str, actor: Actor, expires: Any) -> None:
+        """Until the token expires, or for VERIFIED_FOR seconds (a key withdrawn from the identity
+        provider's set is then honoured that soon), among at most VERIFIED_MAX tokens."""
+        if not isinstance(expires, int | float):
+            return
+        while len(self._verified) >= VERIFIED_MAX:
+            self._verified.pop(next(iter(self._verified)), None)
+        self._verified[token] = (actor, min(float(expires), time.time() + VERIFIED_FOR))
+
+    def _claims(self, token: str) -> tuple[dict[str, Any], str]:
         config = self._config
         try:
             key, algorithm = self._verification_key(jwt.get_unverified_header(token))
@@ -80,9 +110,7 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise NotAuthorizedException(f"The token is not valid: {self._reason(error)}.") from None
-        if algorithm == ALGORITHM:  # Docket's own tokens (`docket token`) carry its claims at the top level
-            return actor_from_claims(claims)
-        return actor_from_claims(claims, tenant_claim=config.tenant_claim, role_claim=config.role_claim)
+        return claims, algorithm
 
     def _verification_key(self, header: Mapping[str, Any]) -> tuple[Any, str]:
         """The key and the one algorithm it verifies. The header only says which source to ask;

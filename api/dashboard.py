@@ -46,30 +46,29 @@ class DashboardController(Controller):
         "/metrics",
         operation_id="dashboardMetrics",
         summary="Open and resolved, SLA compliance, average response, breaches",
-        sync_to_thread=True,
     )
-    def metrics(
+    async def metrics(
         self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None
     ) -> Metrics:
-        return metrics(services.engine, _scope(actor, ward, since, until))
+        return await services.reads.run(metrics, _scope(actor, ward, since, until))
 
-    @get("/volume", operation_id="dashboardVolume", summary="Open and resolved tickets per category", sync_to_thread=True)
-    def volume(
+    @get("/volume", operation_id="dashboardVolume", summary="Open and resolved tickets per category")
+    async def volume(
         self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None
     ) -> list[CategoryVolume]:
-        return volume(services.engine, _scope(actor, ward, since, until))
+        return await services.reads.run(volume, _scope(actor, ward, since, until))
 
-    @get("/sla", operation_id="dashboardSLA", summary="Response and resolution compliance and breaches", sync_to_thread=True)
-    def sla(
+    @get("/sla", operation_id="dashboardSLA", summary="Response and resolution compliance and breaches")
+    async def sla(
         self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None
     ) -> SLAFigures:
-        return sla(services.engine, _scope(actor, ward, since, until))
+        return await services.reads.run(sla, _scope(actor, ward, since, until))
 
-    @get("/workload", operation_id="dashboardWorkload", summary="Open and total tickets per team", sync_to_thread=True)
-    def workload(
+    @get("/workload", operation_id="dashboardWorkload", summary="Open and total tickets per team")
+    async def workload(
         self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None
     ) -> list[TeamWorkload]:
-        return workload(services.engine, _scope(actor, ward, since, until))
+        return await services.reads.run(workload, _scope(actor, ward, since, until))
 
 
 def _scope(actor: Actor, ward: str | None, since: str | None, until: str | None) -> Scope:

@@ -16,17 +16,20 @@ from projections.row_security import Reader, reading_as
 
 async def provide_actor(request: Request, services: NamedDependency[Services]) -> Actor:
     """The caller, who the read model's row-level security then reads as for the rest of the
-    request (the handler's thread inherits it)."""
-    actor = await asyncio.to_thread(caller, request.headers.get("authorization"), services)  # may fetch signing keys
+    request. A token seen before is taken from memory; a new one is verified in a thread (it may
+    fetch the identity provider's signing keys)."""
+    authorization = request.headers.get("authorization")
+    actor = services.tokens.known_actor(authorization)
+    if actor is None:
+        actor = await asyncio.to_thread(services.tokens.actor_from_header, authorization)
+    if actor.role is Role.AGENT:
+        actor = await with_reach(actor, services)
     reading_as.set(Reader.of(actor))
     return actor
 
 
-def caller(authorization: str | None, services: Services) -> Actor:
-    """The caller as the token names them; for an agent, also what their reading reaches (their
-    teams, the tenant's agent_scope), which the read model knows and the token does not."""
-    actor = services.tokens.actor_from_header(authorization)
-    if actor.role is Role.AGENT:
-        teams, scope = agent_reach(services.engine, actor.tenant, actor.id)
-        actor = dataclasses.replace(actor, teams=teams, agent_scope=scope)
-    return actor
+async def with_reach(agent: Actor, services: Services) -> Actor:
+    """An agent, with what their reading reaches (their teams, the tenant's agent_scope): the read
+    model knows it, the token does not."""
+    teams, scope = await services.reads.run(agent_reach, agent.tenant, agent.id)
+    return dataclasses.replace(agent, teams=teams, agent_scope=scope)

@@ -68,10 +68,9 @@ class TicketNotificationsController(Controller):
         "/{ticket_id:str}/notifications",
         operation_id="listTicketNotifications",
         summary="Who was told what of a ticket, by which channel, and how it went (recipients masked)",
-        sync_to_thread=True,
     )
-    def list(self, ticket_id: TicketRef, actor: Caller, services: Used, page: Page = 1, page_size: PageSize = 50) -> DeliveryPage:
-        return ticket_notifications(services.engine, actor, ticket_id, page, page_size)
+    async def list(self, ticket_id: TicketRef, actor: Caller, services: Used, page: Page = 1, page_size: PageSize = 50) -> DeliveryPage:
+        return await services.reads.run(ticket_notifications, actor, ticket_id, page, page_size)
 
     @post(
         "/{ticket_id:uuid}/notifications/opt-out",

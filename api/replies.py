@@ -21,6 +21,6 @@ class ReplyController(Controller):
         command = AddReply(actor=actor, ticket_id=ticket_id, body=data.body, internal=data.internal, is_solution=data.is_solution)
         return add_reply(services.app, command)
 
-    @get("/", operation_id="listReplies", summary="A ticket's replies, oldest first", sync_to_thread=True)
-    def list(self, ticket_id: TicketId, actor: Caller, services: Used, page: Page = 1, page_size: PageSize = 50) -> ReplyPage:
-        return list_replies(services.engine, actor, ticket_id, page, page_size)
+    @get("/", operation_id="listReplies", summary="A ticket's replies, oldest first")
+    async def list(self, ticket_id: TicketId, actor: Caller, services: Used, page: Page = 1, page_size: PageSize = 50) -> ReplyPage:
+        return await services.reads.run(list_replies, actor, ticket_id, page, page_size)

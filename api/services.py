@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
 from api.auth import TokenVerifier
+from api.dashboard_feed import DashboardFeed
 from api.limits import Limits
+from api.sign_in import IdentityProvider
 from commands.app import Docket
 from commands.attachments import AttachmentRules, BlobStore
+from projections.reading import Reads
 from projections.row_security import as_docket
 from projections.team_queries import holds_sensitive, open_counts, teams_of_member
 
@@ -27,6 +30,12 @@ class Services:
     nats_url: str | None = None  # servers that /health/ready checks answer (comma-separated); None: not checked
     webhook_allow_private: bool = False  # DOCKET_WEBHOOK_ALLOW_PRIVATE: webhooks may point at private addresses
     read_wait: float = 5.0  # DOCKET_READ_WAIT: seconds a read given `after` waits for its read models (api/consistency.py)
+    identity_provider: IdentityProvider | None = None  # where the operations page signs people in; None: tokens are pasted
+    dashboard_feed: DashboardFeed | None = None  # tells the dashboard's streams when figures change; None: never
+    reads: Reads = field(init=False)  # the handlers' reads, on the event loop, on the engine's database
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reads", Reads(self.engine.url, self.limits.db_timeout))
 
     # The command side's questions to the read model count every ticket, whoever asks.
 

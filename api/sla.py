@@ -34,9 +34,9 @@ class SLAPolicyController(Controller):
     path = "/api/v1/sla-policies"
     tags = ["sla"]
 
-    @get("/", operation_id="getSLAPolicies", summary="The tenant's SLA policies, in order, at their latest version", sync_to_thread=True)
-    def detail(self, actor: Caller, services: Used) -> SLAPoliciesView:
-        return current_sla_policies(services.engine, actor)
+    @get("/", operation_id="getSLAPolicies", summary="The tenant's SLA policies, in order, at their latest version")
+    async def detail(self, actor: Caller, services: Used) -> SLAPoliciesView:
+        return await services.reads.run(current_sla_policies, actor)
 
     @put(
         "/",

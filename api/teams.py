@@ -21,17 +21,17 @@ class TeamController(Controller):
     path = "/api/v1/teams"
     tags = ["teams"]
 
-    @get("/", operation_id="listTeams", summary="The tenant's teams with their members", sync_to_thread=True)
-    def list(self, actor: Caller, services: Used) -> list[TeamView]:
-        return list_teams(services.engine, actor)
+    @get("/", operation_id="listTeams", summary="The tenant's teams with their members")
+    async def list(self, actor: Caller, services: Used) -> list[TeamView]:
+        return await services.reads.run(list_teams, actor)
 
     @post("/", operation_id="createTeam", summary="Create a team (admin)", sync_to_thread=True)
     def create(self, data: JSONBody[NewTeam], actor: Caller, services: Used) -> TeamSaved:
         return create_team(services.app, CreateTeam(actor=actor, **msgspec.structs.asdict(data)))
 
-    @get("/{team_id:uuid}", operation_id="getTeam", summary="One team", sync_to_thread=True)
-    def detail(self, team_id: TeamId, actor: Caller, services: Used) -> TeamView:
-        return get_team(services.engine, actor, team_id)
+    @get("/{team_id:uuid}", operation_id="getTeam", summary="One team")
+    async def detail(self, team_id: TeamId, actor: Caller, services: Used) -> TeamView:
+        return await services.reads.run(get_team, actor, team_id)
 
     @patch("/{team_id:uuid}", operation_id="changeTeam", summary="Change a team (admin)", sync_to_thread=True)
     def change(self, team_id: TeamId, data: JSONBody[TeamEdit], actor: Caller, services: Used) -> TeamSaved:
@@ -60,9 +60,9 @@ class RoutingRulesController(Controller):
     path = "/api/v1/routing-rules"
     tags = ["teams"]
 
-    @get("/", operation_id="getRoutingRules", summary="The tenant's routing rules, in order, at their latest version", sync_to_thread=True)
-    def detail(self, actor: Caller, services: Used) -> RoutingRulesView:
-        return current_routing_rules(services.engine, actor)
+    @get("/", operation_id="getRoutingRules", summary="The tenant's routing rules, in order, at their latest version")
+    async def detail(self, actor: Caller, services: Used) -> RoutingRulesView:
+        return await services.reads.run(current_routing_rules, actor)
 
     @put("/", operation_id="setRoutingRules", summary="Replace the routing rules: a new version (admin)", sync_to_thread=True)
     def replace(self, data: JSONBody[RoutingRulesBody], actor: Caller, services: Used) -> RoutingRulesSaved:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -112,8 +113,8 @@ class TicketController(Controller):
         body["reporter"] = Reporter(**msgspec.structs.asdict(data.reporter)) if data.reporter else None
         return open_ticket(services.app, OpenTicket(actor=actor, **body), services.workload)
 
-    @get("/", operation_id="listTickets", summary="List and search tickets (archived ones left out)", sync_to_thread=True)
-    def list(
+    @get("/", operation_id="listTickets", summary="List and search tickets (archived ones left out)")
+    async def list(
         self,
         actor: Caller,
         services: Used,
@@ -163,20 +164,19 @@ class TicketController(Controller):
             sort_by=sort_by,
             order=order,
         )
-        return list_tickets(services.engine, actor, filters, page, page_size)
+        return await services.reads.run(list_tickets, actor, filters, page, page_size)
 
     @get(
         "/{ticket_id:str}",
         operation_id="getTicket",
         summary="One ticket, by id or tracking number: its full record and assignment history",
-        sync_to_thread=True,
     )
-    def detail(
+    async def detail(
         self, ticket_id: TicketRef, actor: Caller, services: Used, as_of: AsOf = None, as_of_version: AsOfVersion = None
     ) -> TicketDetail:
         if as_of is not None or as_of_version is not None:
-            return detail_as_of(services, actor, ticket_id, as_of, as_of_version)
-        return get_ticket(services.engine, actor, ticket_id)
+            return await asyncio.to_thread(detail_as_of, services, actor, ticket_id, as_of, as_of_version)  # replays events
+        return await services.reads.run(get_ticket, actor, ticket_id)
 
     @patch(
         "/{ticket_id:uuid}",
@@ -258,7 +258,6 @@ class TicketController(Controller):
         "/{ticket_id:str}/history",
         operation_id="getTicketHistory",
         summary="A ticket's events in order, by id or tracking number",
-        sync_to_thread=True,
     )
-    def history(self, ticket_id: TicketRef, actor: Caller, services: Used, page: Page = 1, page_size: PageSize = 200) -> HistoryPage:
-        return ticket_history(services.engine, actor, ticket_id, page, page_size)
+    async def history(self, ticket_id: TicketRef, actor: Caller, services: Used, page: Page = 1, page_size: PageSize = 200) -> HistoryPage:
+        return await services.reads.run(ticket_history, actor, ticket_id, page, page_size)

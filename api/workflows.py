@@ -21,14 +21,13 @@ class WorkflowController(Controller):
         "/",
         operation_id="listWorkflows",
         summary="The built-in workflows and the tenant's own, each at its latest version",
-        sync_to_thread=True,
     )
-    def list(self, actor: Caller, services: Used) -> list[WorkflowView]:
-        return list_workflows(services.engine, actor)
+    async def list(self, actor: Caller, services: Used) -> list[WorkflowView]:
+        return await services.reads.run(list_workflows, actor)
 
-    @get("/{name:str}", operation_id="getWorkflow", summary="One workflow at its latest version", sync_to_thread=True)
-    def detail(self, name: FromPath[str], actor: Caller, services: Used) -> WorkflowView:
-        return get_workflow(services.engine, actor, name)
+    @get("/{name:str}", operation_id="getWorkflow", summary="One workflow at its latest version")
+    async def detail(self, name: FromPath[str], actor: Caller, services: Used) -> WorkflowView:
+        return await services.reads.run(get_workflow, actor, name)
 
     @put("/{name:str}", operation_id="defineWorkflow", summary="Define a workflow, or a new version of one (admin)", sync_to_thread=True)
     def define(self, name: FromPath[str], data: JSONBody[WorkflowDefinition], actor: Caller, services: Used) -> WorkflowSaved:
@@ -39,9 +38,9 @@ class TenantSettingsController(Controller):
     path = "/api/v1/tenant-settings"
     tags = ["workflows"]
 
-    @get("/", operation_id="getTenantSettings", summary="The tenant's default workflow and reply rule", sync_to_thread=True)
-    def detail(self, actor: Caller, services: Used) -> TenantSettingsView:
-        return tenant_settings(services.engine, actor)
+    @get("/", operation_id="getTenantSettings", summary="The tenant's default workflow and reply rule")
+    async def detail(self, actor: Caller, services: Used) -> TenantSettingsView:
+        return await services.reads.run(tenant_settings, actor)
 
     @put(
         "/", operation_id="changeTenantSettings", summary="Change the tenant's default workflow and reply rule (admin)", sync_to_thread=True

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import Text, cast, func, select
-from sqlalchemy.engine import Engine
 
+from projections.reading import Connectable
 from projections.ticket_tables import LIVE
 
 teams, settings = LIVE.teams, LIVE.tenant_settings
 
 
-def agent_reach(engine: Engine, tenant: str, user_id: str) -> tuple[frozenset[str], str | None]:
+def agent_reach(engine: Connectable, tenant: str, user_id: str) -> tuple[frozenset[str], str | None]:
     """The ids of the teams the user is a member of, and the tenant's agent_scope, in one query."""
     member = teams.c.members.contains([{"user_id": user_id}])
     team_ids = select(func.array_agg(cast(teams.c.id, Text))).where(teams.c.tenant == tenant, member).scalar_subquery()

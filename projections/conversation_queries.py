@@ -7,11 +7,11 @@ from uuid import UUID
 
 import msgspec
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 
 from domain.errors import NotFound
 from domain.permissions import Action, Actor, may
 from projections.pages import Page, fetch_page
+from projections.reading import Connectable
 from projections.sql import struct_from
 from projections.ticket_queries import opened, visible_row
 from projections.ticket_tables import LIVE
@@ -46,7 +46,7 @@ class AttachmentView(msgspec.Struct, frozen=True):
     at: datetime
 
 
-def list_replies(engine: Engine, actor: Actor, ticket_id: UUID, page: int, page_size: int) -> ReplyPage:
+def list_replies(engine: Connectable, actor: Actor, ticket_id: UUID, page: int, page_size: int) -> ReplyPage:
     """The conversation, oldest first; internal notes only for those who may read them."""
     ticket = visible_row(engine, actor, ticket_id)
     query = select(replies).where(replies.c.ticket_id == ticket_id)
@@ -57,14 +57,14 @@ def list_replies(engine: Engine, actor: Actor, ticket_id: UUID, page: int, page_
     )
 
 
-def list_attachments(engine: Engine, actor: Actor, ticket_id: UUID) -> list[AttachmentView]:
+def list_attachments(engine: Connectable, actor: Actor, ticket_id: UUID) -> list[AttachmentView]:
     ticket = visible_row(engine, actor, ticket_id)
     query = select(attachments).where(attachments.c.ticket_id == ticket_id).order_by(attachments.c.at, attachments.c.id)
     with engine.connect() as conn:
         return [struct_from(AttachmentView, row, name=opened(ticket, row["name"])) for row in conn.execute(query).mappings()]
 
 
-def get_attachment(engine: Engine, actor: Actor, ticket_id: UUID, attachment_id: UUID) -> AttachmentView:
+def get_attachment(engine: Connectable, actor: Actor, ticket_id: UUID, attachment_id: UUID) -> AttachmentView:
     ticket = visible_row(engine, actor, ticket_id)
     query = select(attachments).where(attachments.c.ticket_id == ticket_id, attachments.c.id == attachment_id)
     with engine.connect() as conn:

@@ -9,11 +9,11 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.engine import Engine
 
 from domain.errors import Forbidden, Invalid
 from domain.permissions import Action, Actor, Role, require
 from projections.dashboard import FIGURES, LIVE
+from projections.reading import Connectable
 
 rollups = LIVE.rollups
 teams = LIVE.teams
@@ -69,7 +69,7 @@ def dashboard_scope(actor: Actor, ward: str | None, since: date | None, until: d
     return Scope(actor.tenant, ward, since, until)
 
 
-def metrics(engine: Engine, scope: Scope) -> Metrics:
+def metrics(engine: Connectable, scope: Scope) -> Metrics:
     t = totals(engine, scope)
     return Metrics(
         total_open=t["open"],
@@ -80,7 +80,7 @@ def metrics(engine: Engine, scope: Scope) -> Metrics:
     )
 
 
-def volume(engine: Engine, scope: Scope) -> list[CategoryVolume]:
+def volume(engine: Connectable, scope: Scope) -> list[CategoryVolume]:
     r = rollups.c
     query = _scoped(select(r.key, func.sum(r.open), func.sum(r.resolved)), scope, "category").group_by(r.key).order_by(r.key)
     with engine.connect() as conn:
@@ -88,7 +88,7 @@ def volume(engine: Engine, scope: Scope) -> list[CategoryVolume]:
     return [CategoryVolume(category=c, open=int(o), resolved=int(r)) for c, o, r in rows if o or r]
 
 
-def sla(engine: Engine, scope: Scope) -> SLAFigures:
+def sla(engine: Connectable, scope: Scope) -> SLAFigures:
     t = totals(engine, scope)
     return SLAFigures(
         response_compliance_percent=_percent(t["with_response_sla"] - t["response_breached"], t["with_response_sla"]),
@@ -99,7 +99,7 @@ def sla(engine: Engine, scope: Scope) -> SLAFigures:
     )
 
 
-def workload(engine: Engine, scope: Scope) -> list[TeamWorkload]:
+def workload(engine: Connectable, scope: Scope) -> list[TeamWorkload]:
     """Per team that is not restricted: its open and all its tickets."""
     r = rollups.c
     per_team = (
@@ -118,7 +118,7 @@ def workload(engine: Engine, scope: Scope) -> list[TeamWorkload]:
     return [TeamWorkload(team_id=i, team_name=n, open_count=int(o), total_count=int(t)) for i, n, o, t in rows if t]
 
 
-def totals(engine: Engine, scope: Scope) -> dict[str, Any]:
+def totals(engine: Connectable, scope: Scope) -> dict[str, Any]:
     """Every figure summed over the scope, the seconds behind avg_response_hours included."""
     sums = [func.coalesce(func.sum(rollups.c[name]), 0).label(name) for name in (*FIGURES, "response_seconds")]
     with engine.connect() as conn:

@@ -9,11 +9,11 @@ from uuid import UUID
 
 import msgspec
 from sqlalchemy import select, text
-from sqlalchemy.engine import Engine
 
 from commands.deliveries import deliveries
 from domain.permissions import Action, Actor, Role, require
 from projections.pages import Page, check_page, fetch_page
+from projections.reading import Connectable
 from projections.sql import struct_from
 from projections.ticket_queries import visible_row
 
@@ -43,7 +43,7 @@ COLUMNS = [deliveries.c[name] for name in DeliveryView.__struct_fields__]
 _table_seen = False
 
 
-def ticket_notifications(engine: Engine, actor: Actor, ticket: UUID | str, page: int, page_size: int) -> DeliveryPage:
+def ticket_notifications(engine: Connectable, actor: Actor, ticket: UUID | str, page: int, page_size: int) -> DeliveryPage:
     require(actor, Action.READ_DELIVERIES)
     ticket_id = visible_row(engine, actor, ticket)["id"]
     check_page(page, page_size)
@@ -59,7 +59,7 @@ def ticket_notifications(engine: Engine, actor: Actor, ticket: UUID | str, page:
     )
 
 
-def _table_exists(engine: Engine) -> bool:
+def _table_exists(engine: Connectable) -> bool:
     """Whether a notifier has made the record yet (once it has, it stays)."""
     global _table_seen
     if not _table_seen:

@@ -7,9 +7,9 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 from sqlalchemy import Select, func, select
-from sqlalchemy.engine import Engine
 
 from domain.errors import Invalid
+from projections.reading import Connectable
 
 T = TypeVar("T")
 # PostgreSQL's OFFSET is a bigint: a page past it is refused rather than sent to fail there.
@@ -32,7 +32,7 @@ def check_page(page: int, page_size: int) -> None:
         raise Invalid("page_size must be at least 1.", code="invalid_input", field="page_size")
 
 
-def fetch_page(engine: Engine, query: Select, order: list[Any], page: int, page_size: int, item: Callable[[Any], T]) -> Page[T]:
+def fetch_page(engine: Connectable, query: Select, order: list[Any], page: int, page_size: int, item: Callable[[Any], T]) -> Page[T]:
     check_page(page, page_size)
     count = select(func.count()).select_from(query.subquery())
     rows_query = query.order_by(*order).limit(page_size).offset((page - 1) * page_size)

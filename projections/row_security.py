@@ -115,12 +115,23 @@ _available: dict[int, bool] = {}  # per engine: whether the role exists
 
 def _as_reader(conn: Any) -> None:
     reader = reading_as.get()
-    if reader is None or not _role_available(conn):
+    if reader is not None:
+        read_as(conn, reader)
+
+
+def read_as(conn: Any, reader: Reader | None, *, session: bool = False) -> None:
+    """The rest of the connection's transaction (or, with session, its session) reads as the
+    reader; None: as Docket, the tables' owner, whom the policies do not narrow."""
+    if not _role_available(conn):
+        return
+    local = "false" if session else "true"
+    if reader is None:
+        conn.exec_driver_sql(f"SELECT set_config('role', 'none', {local})")
         return
     conn.exec_driver_sql(
-        "SELECT set_config('role', %(role)s, true), set_config('docket.tenant', %(tenant)s, true),"
-        " set_config('docket.sensitive', %(sensitive)s, true), set_config('docket.ordinary', %(ordinary)s, true),"
-        " set_config('docket.reporter', %(reporter)s, true)",
+        f"SELECT set_config('role', %(role)s, {local}), set_config('docket.tenant', %(tenant)s, {local}),"
+        f" set_config('docket.sensitive', %(sensitive)s, {local}), set_config('docket.ordinary', %(ordinary)s, {local}),"
+        f" set_config('docket.reporter', %(reporter)s, {local})",
         {
             "role": ROLE,
             "tenant": reader.tenant,

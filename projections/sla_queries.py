@@ -8,9 +8,9 @@ from uuid import UUID
 
 import msgspec
 from sqlalchemy import ColumnElement, and_, func, select
-from sqlalchemy.engine import Engine
 
 from domain.permissions import Action, Actor, require
+from projections.reading import Connectable
 from projections.ticket_tables import LIVE
 
 policies = LIVE.sla_policies
@@ -31,7 +31,7 @@ class OpenDeadline(msgspec.Struct, frozen=True):
     due: datetime
 
 
-def current_sla_policies(engine: Engine, actor: Actor) -> SLAPoliciesView:
+def current_sla_policies(engine: Connectable, actor: Actor) -> SLAPoliciesView:
     require(actor, Action.READ_WORKFLOWS)
     query = select(policies).where(policies.c.tenant == actor.tenant).order_by(policies.c.version.desc()).limit(1)
     with engine.connect() as conn:
@@ -41,7 +41,7 @@ def current_sla_policies(engine: Engine, actor: Actor) -> SLAPoliciesView:
     return SLAPoliciesView(version=row["version"], policies=row["policies"], set_by=row["set_by"], set_at=row["set_at"])
 
 
-def open_deadlines(engine: Engine) -> list[OpenDeadline]:
+def open_deadlines(engine: Connectable) -> list[OpenDeadline]:
     """Every deadline not yet met, breached or paused, of every tenant: what the scheduler holds a timer for."""
     found = []
     with engine.connect() as conn:
@@ -51,7 +51,7 @@ def open_deadlines(engine: Engine) -> list[OpenDeadline]:
     return found
 
 
-def count_open_deadlines(engine: Engine) -> int:
+def count_open_deadlines(engine: Connectable) -> int:
     with engine.connect() as conn:
         return sum(
             conn.execute(select(func.count()).select_from(tickets).where(_open(kind))).scalar_one() for kind in ("response", "resolution")

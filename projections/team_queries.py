@@ -9,11 +9,11 @@ from uuid import UUID
 
 import msgspec
 from sqlalchemy import case, func, select
-from sqlalchemy.engine import Engine
 
 from domain.contacts import mask
 from domain.errors import NotFound
 from domain.permissions import Action, Actor, Role, list_scope, require
+from projections.reading import Connectable
 from projections.sql import struct_from
 from projections.ticket_queries import TicketPage, page_of, scoped, ticket_rows
 from projections.ticket_tables import LIVE
@@ -53,14 +53,14 @@ class RoutingRulesView(msgspec.Struct, frozen=True):
     set_at: datetime | None = None
 
 
-def list_teams(engine: Engine, actor: Actor) -> list[TeamView]:
+def list_teams(engine: Connectable, actor: Actor) -> list[TeamView]:
     require(actor, Action.READ_TEAMS)
     query = select(teams).where(teams.c.tenant == actor.tenant).order_by(teams.c.name, teams.c.id)
     with engine.connect() as conn:
         return [_contacts_shown(struct_from(TeamView, row), actor) for row in conn.execute(query).mappings()]
 
 
-def get_team(engine: Engine, actor: Actor, team_id: UUID) -> TeamView:
+def get_team(engine: Connectable, actor: Actor, team_id: UUID) -> TeamView:
     require(actor, Action.READ_TEAMS)
     query = select(teams).where(teams.c.tenant == actor.tenant, teams.c.id == team_id)
     with engine.connect() as conn:
@@ -78,7 +78,7 @@ def _contacts_shown(team: TeamView, actor: Actor) -> TeamView:
     return msgspec.structs.replace(team, members=members)
 
 
-def current_routing_rules(engine: Engine, actor: Actor) -> RoutingRulesView:
+def current_routing_rules(engine: Connectable, actor: Actor) -> RoutingRulesView:
     require(actor, Action.READ_TEAMS)
     query = select(rules).where(rules.c.tenant == actor.tenant).order_by(rules.c.version.desc()).limit(1)
     with engine.connect() as conn:
@@ -88,7 +88,7 @@ def current_routing_rules(engine: Engine, actor: Actor) -> RoutingRulesView:
     return struct_from(RoutingRulesView, row)
 
 
-def teams_of_member(engine: Engine, tenant: str, user_id: str) -> list[str]:
+def teams_of_member(engine: Connectable, tenant: str, user_id: str) -> list[str]:
     """The ids of the tenant's teams this user is a member of, by name: where a ticket given to the
     person alone may go (the command side checks each against the team itself)."""
     query = (
@@ -100,7 +100,7 @@ def teams_of_member(engine: Engine, tenant: str, user_id: str) -> list[str]:
         return [str(team_id) for team_id in conn.execute(query).scalars()]
 
 
-def open_counts(engine: Engine, tenant: str, users: Sequence[str]) -> Mapping[str, int]:
+def open_counts(engine: Connectable, tenant: str, users: Sequence[str]) -> Mapping[str, int]:
     """How many open (or pending) tickets each of these users holds: what least-open routing weighs."""
     query = (
         select(tickets.c.assignee_id, func.count())
@@ -116,7 +116,7 @@ def open_counts(engine: Engine, tenant: str, users: Sequence[str]) -> Mapping[st
         return {assignee: count for assignee, count in conn.execute(query)}
 
 
-def holds_sensitive(engine: Engine, tenant: str, team_id: str) -> bool:
+def holds_sensitive(engine: Connectable, tenant: str, team_id: str) -> bool:
     """Whether the team holds an open sensitive ticket: then it must stay restricted."""
     query = select(tickets.c.id).where(
         tickets.c.tenant == tenant,
@@ -129,7 +129,7 @@ def holds_sensitive(engine: Engine, tenant: str, team_id: str) -> bool:
         return conn.execute(query.limit(1)).first() is not None
 
 
-def my_queue(engine: Engine, actor: Actor, page: int, page_size: int, include_sensitive: bool = False) -> TicketPage:
+def my_queue(engine: Connectable, actor: Actor, page: int, page_size: int, include_sensitive: bool = False) -> TicketPage:
     """The caller's assigned, accepted and in-progress tickets, the soonest deadline first."""
     query = scoped(ticket_rows(), list_scope(actor, include_sensitive)).where(
         tickets.c.assignee_id == actor.id,

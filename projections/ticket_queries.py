@@ -8,10 +8,9 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import Select, and_, case, func, or_, select, true
+from sqlalchemy import Select, and_, bindparam, case, func, or_, select, true
 from sqlalchemy import column as sql_column
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Engine
 
 from commands import sealing
 from domain.disclosure import disclosed, history_scope
@@ -20,9 +19,10 @@ from domain.permissions import Action, Actor, AgentReach, ReadScope, Role, Ticke
 from domain.ticket_fields import PRIORITIES, SEVERITIES, one_of
 from domain.workflow import Category
 from projections.pages import Page, fetch_page
+from projections.reading import Connectable
 from projections.row_security import as_docket
 from projections.search import search
-from projections.sql import struct_from
+from projections.sql import Prepared, struct_from
 from projections.ticket_tables import LIVE
 from projections.tickets import SEALED_COLUMNS
 from projections.workflow_queries import known_statuses
@@ -196,7 +196,7 @@ CLOSED_SETS = {
 ORDERS = ("asc", "desc")
 
 
-def list_tickets(engine: Engine, actor: Actor, filters: TicketFilters, page: int, page_size: int) -> TicketPage:
+def list_tickets(engine: Connectable, actor: Actor, filters: TicketFilters, page: int, page_size: int) -> TicketPage:
     """The tickets the caller may see that match every filter given, in a stable order."""
     query = scoped(ticket_rows(), list_scope(actor, filters.include_sensitive)).where(tickets.c.archived.is_(False))
     check_filters(engine, actor, filters)
@@ -220,7 +220,7 @@ def list_tickets(engine: Engine, actor: Actor, filters: TicketFilters, page: int
     return page_of(engine, actor, query, [*order, tickets.c.id], page, page_size)
 
 
-def check_filters(engine: Engine, actor: Actor, filters: TicketFilters) -> None:
+def check_filters(engine: Connectable, actor: Actor, filters: TicketFilters) -> None:
     """An unknown value of a filter with known values is a mistake to name, not a list that is silently empty.
     Statuses are the tenant's: those of the built-in workflows and of its own."""
     for name, allowed in CLOSED_SETS.items():
@@ -235,55 +235,64 @@ def check_filters(engine: Engine, actor: Actor, filters: TicketFilters) -> None:
             one_of("status", value, statuses)
 
 
-def page_of(engine: Engine, actor: Actor, query: Select, order: list[Any], page: int, page_size: int) -> TicketPage:
+def page_of(engine: Connectable, actor: Actor, query: Select, order: list[Any], page: int, page_size: int) -> TicketPage:
     """One page of the tickets the query selects, as the caller may see them."""
     return fetch_page(engine, query, order, page, page_size, lambda row: _view(row, actor))
 
 
-def get_ticket(engine: Engine, actor: Actor, ticket: UUID | str) -> TicketDetail:
+def get_ticket(engine: Connectable, actor: Actor, ticket: UUID | str) -> TicketDetail:
     """One ticket, by id or tracking number, with its assignment history; archived ones too: they are
     gone from lists, not from the record."""
     row = visible_row(engine, actor, ticket)
     view = _view(row, actor)
-    query = select(assignments).where(assignments.c.ticket_id == row["id"]).order_by(assignments.c.version)
     with engine.connect() as conn:
-        found = conn.execute(query).mappings().all()
-        names = member_names(conn, actor.tenant, {r["actor"] for r in found})
-        steps = [struct_from(AssignmentEntry, r, reason=opened(row, r["reason"]), assigned_by_name=names.get(r["actor"])) for r in found]
+        found = ASSIGNMENT_STEPS.run(conn, tenant=actor.tenant, ticket_id=row["id"]).mappings().all()
+    steps = [struct_from(AssignmentEntry, r, reason=opened(row, r["reason"])) for r in found]
     if actor.role is Role.REPORTER:
         steps = _public_steps(steps)
     return TicketDetail(**msgspec.structs.asdict(view), assignments=steps)
 
 
-def member_names(conn: Any, tenant: str, users: set[str]) -> dict[str, str]:
-    """The display names the tenant's teams know these users by (the first team by name that
-    has them): who assigned, in words, where the history keeps only an id."""
-    if not users:
-        return {}
+def assignment_steps() -> Select:
+    """A ticket's assignment steps in order, each with the display name its tenant's teams know
+    whoever made it by (the first team by name that has them), where the history keeps only an id."""
     teams = LIVE.teams
     member = func.jsonb_array_elements(teams.c.members).table_valued(sql_column("value", JSONB)).render_derived()
-    user_id, display_name = member.c.value["user_id"].astext, member.c.value["display_name"].astext
-    query = (
-        select(user_id, display_name)
+    name_of_actor = (
+        select(member.c.value["display_name"].astext)
         .select_from(teams.join(member, true()))
-        .where(teams.c.tenant == tenant, user_id.in_(sorted(users)))
+        .where(teams.c.tenant == bindparam("tenant"), member.c.value["user_id"].astext == assignments.c.actor)
         .order_by(teams.c.name, teams.c.id)
+        .limit(1)
+        .scalar_subquery()
     )
-    names: dict[str, str] = {}
-    for user, name in conn.execute(query):
-        names.setdefault(user, name)
-    return names
+    return (
+        select(assignments, name_of_actor.label("assigned_by_name"))
+        .where(assignments.c.ticket_id == bindparam("ticket_id"))
+        .order_by(assignments.c.version)
+    )
 
 
-def visible_row(engine: Engine, actor: Actor, ticket: UUID | str) -> Any:
+def visible_row(engine: Connectable, actor: Actor, ticket: UUID | str) -> Any:
     """The ticket's row, by id or tracking number, if the caller may see it: 404 outside their scope,
-    403 for a kind they may not read. Errors name the ticket as the caller did, never its other identity."""
-    query = ticket_rows().where(tickets.c.tenant == actor.tenant, identified_by(ticket))
-    with as_docket(), engine.connect() as conn:  # found whatever the caller's clearance, to say 403 where it is 403
-        row = conn.execute(query).mappings().first()
-    if row is None:
-        raise TicketNotFound(ticket)
-    facts = TicketFacts(
+    403 for a kind they may not read. Errors name the ticket as the caller did, never its other identity.
+    Looked for as the caller reads; only a ticket not found so is looked for again, whatever the
+    caller's clearance, to say 403 where it is 403."""
+    query, key = ticket_lookup(ticket)
+    with engine.connect() as conn:
+        row = query.run(conn, tenant=actor.tenant, key=key).mappings().first()
+    if row is not None:
+        ensure_visible(actor, ticket, facts_of(row))
+        return row
+    with as_docket(), engine.connect() as conn:
+        hidden = query.run(conn, tenant=actor.tenant, key=key).mappings().first()
+    if hidden is not None:
+        ensure_visible(actor, ticket, facts_of(hidden))  # raises: the caller's rows did not hold it
+    raise TicketNotFound(ticket)
+
+
+def facts_of(row: Any) -> TicketFacts:
+    return TicketFacts(
         tenant=row["tenant"],
         reporter_id=row["reporter_id"],
         ward=row["ward"],
@@ -292,19 +301,23 @@ def visible_row(engine: Engine, actor: Actor, ticket: UUID | str) -> Any:
         team_id=row["team_id"],
         assignee_id=row["assignee_id"],
     )
-    ensure_visible(actor, ticket, facts)
-    return row
 
 
 def identified_by(ticket: UUID | str) -> Any:
     """A UUID names the ticket's id; anything else its tracking number (a citizen on the phone knows the
     number, not the id), whatever its case."""
+    query, key = ticket_lookup(ticket)
+    return (tickets.c.id if query is TICKET_BY_ID else tickets.c.tracking_number) == key
+
+
+def ticket_lookup(ticket: UUID | str) -> tuple[Prepared, Any]:
+    """The query for one ticket of a tenant (its parameters: tenant, key), and the key, as identified_by says."""
     if isinstance(ticket, str):
         try:
             ticket = UUID(ticket)
         except ValueError:
-            return tickets.c.tracking_number == ticket.strip().upper()
-    return tickets.c.id == ticket
+            return TICKET_BY_NUMBER, ticket.strip().upper()
+    return TICKET_BY_ID, ticket
 
 
 def _public_steps(steps: list[AssignmentEntry]) -> list[AssignmentEntry]:
@@ -313,7 +326,7 @@ def _public_steps(steps: list[AssignmentEntry]) -> list[AssignmentEntry]:
     return [msgspec.structs.replace(s, rule=None, reason=None) for s in shown]
 
 
-def ticket_history(engine: Engine, actor: Actor, ticket: UUID | str, page: int, page_size: int) -> HistoryPage:
+def ticket_history(engine: Connectable, actor: Actor, ticket: UUID | str, page: int, page_size: int) -> HistoryPage:
     """The entries the caller's role may read, each as it may read it (domain.disclosure says which)."""
     require(actor, Action.READ_HISTORY)
     visible = visible_row(engine, actor, ticket)
@@ -339,7 +352,7 @@ def _history_entry(row: Any, actor: Actor, sealed: bool) -> HistoryEntry:
 
 def ticket_rows() -> Select:
     """Ticket rows with their SLA status as of now."""
-    return select(tickets, sla_status().label("sla_status"))
+    return TICKET_ROWS
 
 
 def sla_status() -> Any:
@@ -426,3 +439,10 @@ def _reporter(row: Any, actor: Actor) -> dict[str, Any]:
         "phone": row["reporter_phone"] if contact else None,
         "email": row["reporter_email"] if contact else None,
     }
+
+
+# Built once: a statement's cache key is then computed once too, and its SQL compiled once.
+TICKET_ROWS = select(tickets, sla_status().label("sla_status"))
+TICKET_BY_ID = Prepared(TICKET_ROWS.where(tickets.c.tenant == bindparam("tenant"), tickets.c.id == bindparam("key")))
+TICKET_BY_NUMBER = Prepared(TICKET_ROWS.where(tickets.c.tenant == bindparam("tenant"), tickets.c.tracking_number == bindparam("key")))
+ASSIGNMENT_STEPS = Prepared(assignment_steps())

@@ -7,12 +7,12 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
 
 from domain.errors import NotFound
 from domain.permissions import Action, Actor, require
 from domain.tenant import DEFAULT_SENSITIVE_CATEGORIES, DEFAULT_WORKFLOW
 from domain.workflow import BUILT_IN
+from projections.reading import Connectable
 from projections.ticket_tables import LIVE
 
 workflows = LIVE.workflows
@@ -37,7 +37,7 @@ class TenantSettingsView(msgspec.Struct, frozen=True):
     agent_scope: str | None = None  # None: "assigned" on field-service tickets, "team" on others
 
 
-def list_workflows(engine: Engine, actor: Actor) -> list[WorkflowView]:
+def list_workflows(engine: Connectable, actor: Actor) -> list[WorkflowView]:
     """Each workflow at its latest version; a tenant's own version of a built-in name replaces it."""
     require(actor, Action.READ_WORKFLOWS)
     default = tenant_settings(engine, actor).default_workflow
@@ -71,14 +71,14 @@ def list_workflows(engine: Engine, actor: Actor) -> list[WorkflowView]:
     return sorted(views.values(), key=lambda view: view.name)
 
 
-def get_workflow(engine: Engine, actor: Actor, name: str) -> WorkflowView:
+def get_workflow(engine: Connectable, actor: Actor, name: str) -> WorkflowView:
     for view in list_workflows(engine, actor):
         if view.name == name:
             return view
     raise NotFound(f"No workflow '{name}' exists in this tenant.", code="workflow_not_found")
 
 
-def tenant_settings(engine: Engine, actor: Actor) -> TenantSettingsView:
+def tenant_settings(engine: Connectable, actor: Actor) -> TenantSettingsView:
     query = select(settings).where(settings.c.tenant == actor.tenant)
     with engine.connect() as conn:
         row = conn.execute(query).mappings().first()
@@ -93,7 +93,7 @@ def tenant_settings(engine: Engine, actor: Actor) -> TenantSettingsView:
     )
 
 
-def known_statuses(engine: Engine, tenant: str) -> tuple[str, ...]:
+def known_statuses(engine: Connectable, tenant: str) -> tuple[str, ...]:
     """Every status a ticket of the tenant can be in: the states of the built-in workflows and of
     every version of its own, since a ticket stays in the state its workflow version had."""
     states = func.jsonb_object_keys(workflows.c.definition["states"])

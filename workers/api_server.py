@@ -18,6 +18,7 @@ import uvicorn
 
 from api.app import create_app
 from commands.app import Docket
+from workers import event_loop
 from workers.bootstrap import Endpoints, api_services, application
 from workers.settings import Settings
 
@@ -79,6 +80,8 @@ async def serve_api_on(listening: socket.socket, settings: Settings, found: Endp
     try:
         serving = asyncio.create_task(server.serve(sockets=[listening]))
         await until(stop, serving)
+        if services.dashboard_feed is not None:
+            services.dashboard_feed.close()  # its streams end now: uvicorn's drain would wait for them
         server.should_exit = True
         await serving
     except SystemExit:  # uvicorn's answer to what it cannot do; not to end docket by
@@ -139,7 +142,7 @@ def api_process(settings: Settings, database_url: str, nats_url: str | None, lis
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
     found = Endpoints(database_url, nats_url, settings.cipher_key)  # the NATS URL: for its readiness check
     with application(found, settings) as app:
-        asyncio.run(_serve_until_told(listening, settings, found, app, parent))
+        event_loop.run(_serve_until_told(listening, settings, found, app, parent))
 
 
 async def _serve_until_told(listening: socket.socket, settings: Settings, found: Endpoints, app: Docket, parent: int) -> None:

@@ -9,17 +9,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psycopg
+from nats.aio.client import Client as NATS
 
 from api.auth import TokenConfig, TokenVerifier
+from api.dashboard_feed import DashboardFeed
 from api.limits import Limits
 from api.services import Services
+from api.sign_in import IdentityProvider
 from commands.app import Docket, eventsourcing_env
 from commands.attachments import DEFAULT_TYPES, AttachmentRules, BlobStore, FileBlobStore, S3BlobStore
 from commands.deliveries import create_delivery_tables
 from commands.relay_stalls import create_relay_stalls_table
 from projections.operations import ensure_tables
 from projections.sql import engine_for
-from workers.embedded import EmbeddedNats, embedded_nats, embedded_postgres
+from workers.embedded import EmbeddedNats, embedded_nats, embedded_postgres, nats_passwords
+from workers.relay import connect_nats
 from workers.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -118,7 +122,36 @@ def api_services(settings: Settings, app: Docket, found: Endpoints) -> Services:
         nats_url=found.nats_url or settings.nats_url,
         webhook_allow_private=settings.notify.webhook_allow_private,
         read_wait=settings.read_wait,
+        dashboard_feed=dashboard_feed(settings, found),
+        identity_provider=identity_provider(settings),
     )
+
+
+def identity_provider(settings: Settings) -> IdentityProvider | None:
+    if not (settings.oidc_client_id and settings.oidc_authorization_url and settings.oidc_token_url):
+        return None
+    return IdentityProvider(
+        authorization_endpoint=settings.oidc_authorization_url,
+        token_endpoint=settings.oidc_token_url,
+        client_id=settings.oidc_client_id,
+        scope=settings.oidc_scope,
+    )
+
+
+def dashboard_feed(settings: Settings, found: Endpoints) -> DashboardFeed:
+    """What tells the dashboard's streams of new figures: a watch of the bucket as the NATS user
+    `dashboard`, who may read and watch it and change nothing. On the embedded server every API
+    process finds that user's password in the data dir; a configured URL names its user itself."""
+    url = settings.nats_url or found.nats_url
+    if url is None:  # `docket api` without NATS: the streams send figures on connecting, and heartbeats
+        return DashboardFeed(None)
+    if settings.nats_url is None:
+        url = EmbeddedNats(url, nats_passwords(settings.data_dir)).url_for("dashboard")
+
+    async def connect() -> NATS:
+        return await connect_nats(url, "docket-dashboard-stream", inbox_prefix="_INBOX_dashboard")
+
+    return DashboardFeed(connect)
 
 
 def blob_store(settings: Settings) -> BlobStore:

@@ -14,6 +14,7 @@ from commands.app import Docket
 from projections.operations import PROJECTIONS, rebuild, stale_projections
 from projections.runner import ProjectionLoop
 from projections.sql import engine_for
+from workers import event_loop
 from workers.api_server import CannotStart, serve_api, until
 from workers.audit_checkpoints import run_audit_checkpoints
 from workers.bootstrap import Endpoints, application, endpoints, metrics_dir
@@ -39,7 +40,7 @@ def run(settings: Settings, roles: tuple[str, ...]) -> None:
     if "api" in roles:
         share_metrics(metrics_dir(settings))
     with endpoints(settings, nats=nats) as found, application(found, settings) as app:
-        asyncio.run(_run_roles(settings, found, app, roles))
+        event_loop.run(_run_roles(settings, found, app, roles))
     log.info("stopped")
 
 

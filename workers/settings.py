@@ -73,6 +73,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     jwt_audience: str | None = None
     jwt_tenant_claim: str = "tenant"
     jwt_role_claim: str = "role"
+    # The operations page's sign-in with an identity provider (authorization code with PKCE); all three or none.
+    oidc_client_id: str | None = None
+    oidc_authorization_url: str | None = None
+    oidc_token_url: str | None = None
+    oidc_scope: str = "openid"
     cipher_key: str = ""
     log_level: str = "INFO"
     api_workers: int = 1  # API processes: `docket api` and `docket serve` default to the machine's cores
@@ -121,6 +126,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         jwt_audience=env.get("DOCKET_JWT_AUDIENCE") or None,
         jwt_tenant_claim=_claim_path(env, "DOCKET_JWT_TENANT_CLAIM", "tenant"),
         jwt_role_claim=_claim_path(env, "DOCKET_JWT_ROLE_CLAIM", "role"),
+        **_oidc_client(env),
         attachment_max_bytes=_positive(env, "DOCKET_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024),
         attachment_types=tuple(t.strip() for t in (env.get("DOCKET_ATTACHMENT_TYPES") or "").split(",") if t.strip()),
         s3_bucket=env.get("DOCKET_S3_BUCKET") or None,
@@ -155,6 +161,20 @@ def _jwks_source(env: Mapping[str, str]) -> tuple[str | None, Path | None]:
     if file is not None and not Path(file).is_file():
         raise SettingsError(f"DOCKET_JWT_JWKS_FILE names no file: {file!r}")
     return _url(env, "DOCKET_JWT_JWKS_URL", ("https://", "http://")), Path(file).resolve() if file else None
+
+
+def _oidc_client(env: Mapping[str, str]) -> dict[str, str | None]:
+    """The operations page's identity provider: its client id and endpoints, all three or none."""
+    names = ("DOCKET_OIDC_CLIENT_ID", "DOCKET_OIDC_AUTHORIZATION_URL", "DOCKET_OIDC_TOKEN_URL")
+    given = [name for name in names if env.get(name)]
+    if given and len(given) < len(names):
+        raise SettingsError(f"Set {', '.join(names)} together; missing: {', '.join(n for n in names if n not in given)}.")
+    return {
+        "oidc_client_id": env.get("DOCKET_OIDC_CLIENT_ID") or None,
+        "oidc_authorization_url": _url(env, "DOCKET_OIDC_AUTHORIZATION_URL", ("https://", "http://")),
+        "oidc_token_url": _url(env, "DOCKET_OIDC_TOKEN_URL", ("https://", "http://")),
+        "oidc_scope": env.get("DOCKET_OIDC_SCOPE") or "openid",
+    }
 
 
 def _claim_path(env: Mapping[str, str], name: str, default: str) -> str:

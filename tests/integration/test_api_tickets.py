@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from litestar.testing import TestClient
 
 NEW = {
     "title": "Burst pipe",
@@ -157,3 +158,11 @@ def test_health_and_openapi_are_served(client):
     spec = client.get("/schema/openapi.json").json()
     operations = {op["operationId"] for path in spec["paths"].values() for op in path.values()}
     assert {"openTicket", "listTickets", "getTicket", "changeTicketStatus", "getTicketHistory", "health"} <= operations
+
+
+def test_reads_go_on_when_the_same_app_is_started_and_stopped_again_elsewhere(client, auth):
+    """Each event loop that serves the app has its own pool of reads (schemathesis, for one,
+    starts and stops the app it is given): stopping one leaves the others reading."""
+    with TestClient(client.app) as other:
+        assert other.get("/api/v1/tickets", headers=auth()).status_code == 200
+    assert client.get("/api/v1/tickets", headers=auth()).status_code == 200

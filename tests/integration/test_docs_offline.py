@@ -29,3 +29,13 @@ def test_the_vendored_docs_assets_keep_their_licence_and_fetch_no_fonts():
     assert "Apache License" in (folder / "LICENSE").read_text()
     for asset in folder.glob("*.css"):
         assert not re.search(r"@import|url\(\s*['\"]?(?:https?:)?//", asset.read_text()), asset
+
+
+def test_the_operations_page_is_served_only_with_its_security_headers(client):
+    """Its HTML is the one file of api/static no asset route serves (it would go without its
+    Content-Security-Policy there); at / it carries the policy."""
+    for url in ("/schema/assets/ops.html", "/ops/assets/ops.html", "/schema/assets/README.md"):
+        assert client.get(url).status_code == 404, url
+    page = client.get("/ops")
+    assert page.status_code == 200
+    assert "default-src 'none'" in page.headers["content-security-policy"]

@@ -4,6 +4,7 @@ reporter none but their own."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from sqlalchemy import select, text
@@ -11,6 +12,7 @@ from sqlalchemy import select, text
 from commands.structs import OpenTicket
 from commands.tickets import open_ticket
 from domain.permissions import Actor, Role
+from projections.reading import Reads
 from projections.row_security import Reader, as_docket, reading_as
 from projections.ticket_tables import LIVE
 
@@ -63,3 +65,66 @@ def test_the_api_reads_as_its_own_role_and_the_projector_as_the_owner(app, engin
     with app.recorder.datastore.transaction(commit=False) as curs:
         curs.execute("SELECT relrowsecurity FROM pg_class WHERE relname = 'tickets'")
         assert curs.fetchone()["relrowsecurity"] is True
+
+
+def test_a_requests_one_connection_reads_as_whoever_each_query_is_for(app, engine):
+    """The API lends a request one connection (projections/reading.py): each query on it reads as
+    the caller, or as Docket inside as_docket(), and an inner query's switch does not outlast it."""
+
+    def who(conn) -> str:
+        return conn.execute(text("SELECT current_user")).scalar()
+
+    def queries(reading) -> list[str]:
+        seen = []
+        with reading.connect() as outer:
+            seen.append(who(outer))
+            with as_docket(), reading.connect() as inner:
+                seen.append(who(inner))
+            seen.append(who(outer))
+        with as_docket(), reading.connect() as conn:
+            seen.append(who(conn))
+        return seen
+
+    async def read() -> list[str]:
+        reads = Reads(engine.url)
+        try:
+            return await reads.run(queries)
+        finally:
+            await reads.close()
+
+    token = reading_as.set(Reader(tenant="t", sensitive=False, ordinary=True))
+    try:
+        caller, docket, caller_again, docket_again = asyncio.run(read())
+    finally:
+        reading_as.reset(token)
+    assert caller == caller_again == "docket_api"
+    assert docket == docket_again != "docket_api"
+
+
+def test_a_pooled_connection_reads_as_each_request_that_borrows_it(engine):
+    """Whom a connection reads as outlives the request (reads run in autocommit, set per session):
+    the next request on it, whoever it is for, reads as itself."""
+
+    def reading(conn) -> tuple[str, str]:
+        with conn.connect() as c:
+            return c.execute(text("SELECT current_user, current_setting('docket.tenant', true)")).one()
+
+    async def requests(readers: list[Reader | None]) -> list[tuple[str, str]]:
+        reads = Reads(engine.url, pool_size=1)  # one connection: every request borrows the same
+        seen = []
+        try:
+            for reader in readers:
+                token = reading_as.set(reader)
+                try:
+                    seen.append(tuple(await reads.run(reading)))
+                finally:
+                    reading_as.reset(token)
+        finally:
+            await reads.close()
+        return seen
+
+    one, other = Reader(tenant="t1", sensitive=False, ordinary=True), Reader(tenant="t2", sensitive=False, ordinary=True)
+    first, second, same, docket = asyncio.run(requests([one, other, other, None]))
+    assert first == ("docket_api", "t1")
+    assert second == same == ("docket_api", "t2")
+    assert docket[0] != "docket_api"
