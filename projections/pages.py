@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import msgspec
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func
 
 from domain.errors import Invalid
 from projections.reading import Connectable
@@ -34,7 +34,8 @@ def check_page(page: int, page_size: int) -> None:
 
 def fetch_page(engine: Connectable, query: Select, order: list[Any], page: int, page_size: int, item: Callable[[Any], T]) -> Page[T]:
     check_page(page, page_size)
-    count = select(func.count()).select_from(query.subquery())
+    # The query's own FROM and WHERE counted, not its columns: every list is a plain filtered select.
+    count = query.with_only_columns(func.count(), maintain_column_froms=True)
     rows_query = query.order_by(*order).limit(page_size).offset((page - 1) * page_size)
     with engine.connect() as conn:
         total = conn.execute(count).scalar_one()

@@ -186,6 +186,7 @@ SORTS = {
         case((tickets.c.resolution_met_at.is_(None), tickets.c.resolution_due)),
     ),
 }
+NEVER_NULL = {"created_at", "updated_at", "status", "category"}  # columns NOT NULL
 SLA_STATUSES = ("on_track", "warning", "breached_response", "breached_resolution", "paused", "met")
 CLOSED_SETS = {
     "status_category": tuple(Category),
@@ -215,9 +216,15 @@ def list_tickets(engine: Connectable, actor: Actor, filters: TicketFilters, page
         query = query.where(found.where)
         if filters.sort_by is None:
             order.extend(found.ranking)
-    key = SORTS[filters.sort_by or "created_at"]
-    order.append(key.asc().nulls_last() if filters.order == "asc" else key.desc().nulls_last())
-    return page_of(engine, actor, query, [*order, tickets.c.id], page, page_size)
+    return page_of(engine, actor, query, [*order, *sorted_by(filters.sort_by or "created_at", filters.order)], page, page_size)
+
+
+def sorted_by(name: str, direction: str) -> list[Any]:
+    """The sort key, then the id the same way round: on created_at an index of (tenant,
+    created_at, id) then reads a page and stops, in either direction. Keys that may be null sort
+    their nulls last."""
+    key, tiebreak = (SORTS[name].asc(), tickets.c.id.asc()) if direction == "asc" else (SORTS[name].desc(), tickets.c.id.desc())
+    return [key if name in NEVER_NULL else key.nulls_last(), tiebreak]
 
 
 def check_filters(engine: Connectable, actor: Actor, filters: TicketFilters) -> None:
