@@ -4,16 +4,18 @@ categories and teams, never by the number of tickets."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 
 from domain.errors import Forbidden, Invalid
 from domain.permissions import Action, Actor, Role, require
 from projections.dashboard import FIGURES, LIVE
 from projections.reading import Connectable
+from projections.sql import Prepared
 
 rollups = LIVE.rollups
 teams = LIVE.teams
@@ -81,10 +83,7 @@ def metrics(engine: Connectable, scope: Scope) -> Metrics:
 
 
 def volume(engine: Connectable, scope: Scope) -> list[CategoryVolume]:
-    r = rollups.c
-    query = _scoped(select(r.key, func.sum(r.open), func.sum(r.resolved)), scope, "category").group_by(r.key).order_by(r.key)
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
+    rows = _figure_rows(engine, scope, "category", _per_category)
     return [CategoryVolume(category=c, open=int(o), resolved=int(r)) for c, o, r in rows if o or r]
 
 
@@ -101,42 +100,91 @@ def sla(engine: Connectable, scope: Scope) -> SLAFigures:
 
 def workload(engine: Connectable, scope: Scope) -> list[TeamWorkload]:
     """Per team that is not restricted: its open and all its tickets."""
-    r = rollups.c
-    per_team = (
-        _scoped(select(r.key.label("team_id"), func.sum(r.open).label("open"), func.sum(r.total).label("total")), scope, "team")
-        .group_by(r.key)
-        .subquery()
-    )
-    query = (
-        select(teams.c.id, teams.c.name, per_team.c.open, per_team.c.total)
-        .join(per_team, per_team.c.team_id == teams.c.id)
-        .where(teams.c.tenant == scope.tenant, teams.c.is_restricted.is_(False))
-        .order_by(teams.c.name, teams.c.id)
-    )
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
+    rows = _figure_rows(engine, scope, "team", _per_team)
     return [TeamWorkload(team_id=i, team_name=n, open_count=int(o), total_count=int(t)) for i, n, o, t in rows if t]
 
 
 def totals(engine: Connectable, scope: Scope) -> dict[str, Any]:
     """Every figure summed over the scope, the seconds behind avg_response_hours included."""
-    sums = [func.coalesce(func.sum(rollups.c[name]), 0).label(name) for name in (*FIGURES, "response_seconds")]
+    (row,) = _figure_rows(engine, scope, "all", _sums)
+    return {name: (float(value) if name == "response_seconds" else int(value)) for name, value in row._mapping.items()}
+
+
+def _sums(where: Any) -> Select:
+    return select(*(func.coalesce(func.sum(rollups.c[name]), 0).label(name) for name in (*FIGURES, "response_seconds"))).where(where)
+
+
+def _per_category(where: Any) -> Select:
+    r = rollups.c
+    return select(r.key, func.sum(r.open), func.sum(r.resolved)).where(where).group_by(r.key).order_by(r.key)
+
+
+def _per_team(where: Any) -> Select:
+    r = rollups.c
+    per_team = select(r.key.label("team_id"), func.sum(r.open).label("open"), func.sum(r.total).label("total")).where(where).group_by(r.key)
+    counted = per_team.subquery()
+    return (
+        select(teams.c.id, teams.c.name, counted.c.open, counted.c.total)
+        .join(counted, counted.c.team_id == teams.c.id)
+        .where(teams.c.tenant == bindparam("tenant"), teams.c.is_restricted.is_(False))
+        .order_by(teams.c.name, teams.c.id)
+    )
+
+
+# A figure's statement per shape of scope (a ward or not, which ends its range has), compiled once:
+# a request then pays for its rows, not for building, keying and compiling a statement.
+_statements: dict[tuple[Any, ...], Prepared] = {}
+
+
+def _figure_rows(engine: Connectable, scope: Scope, dim: str, build: Callable[[Any], Select]) -> list[Any]:
+    shape = _shape(scope)
+    key = (build, dim, shape)
+    if (statement := _statements.get(key)) is None:
+        statement = _statements.setdefault(key, Prepared(build(_within(shape, dim))))
     with engine.connect() as conn:
-        row = conn.execute(_scoped(select(*sums), scope, "all")).mappings().one()
-    return {name: (float(value) if name == "response_seconds" else int(value)) for name, value in row.items()}
+        return statement.run(conn, **_values(scope)).all()
 
 
 def _scoped(query: Select, scope: Scope, dim: str) -> Select:
-    """The rollup rows that cover the scope exactly once: whole months inside the range, days at its edges."""
-    r = rollups.c
-    query = query.where(r.tenant == scope.tenant, r.dim == dim)
-    if scope.ward is not None:
-        query = query.where(r.ward == scope.ward)
+    """The query over the rollup rows that cover the scope exactly once, its values bound."""
+    return query.where(_within(_shape(scope), dim)).params(**_values(scope))
+
+
+Shape = tuple[bool, tuple[bool, bool] | None, tuple[tuple[bool, bool], ...]]  # a ward; the months' ends; each day span's ends
+
+
+def _shape(scope: Scope) -> Shape:
     months, days = covering(scope.since, scope.until)
-    parts = [and_(r.grain == "day", *_within(r.period, start, end)) for start, end in days]
+    return scope.ward is not None, _ends(months), tuple(_ends(span) for span in days)
+
+
+def _ends(span: Span | None) -> tuple[bool, bool] | None:
+    return None if span is None else (span[0] is not None, span[1] is not None)
+
+
+def _within(shape: Shape, dim: str) -> Any:
+    """The rollup rows that cover a scope of this shape exactly once: whole months inside the range,
+    days at its edges. Parameters: tenant, ward, month_start/end, day<i>_start/end (as _values names them)."""
+    r = rollups.c
+    has_ward, months, days = shape
+    parts = [and_(r.grain == "day", *_bounded(r.period, f"day{i}", ends)) for i, ends in enumerate(days)]
     if months is not None:
-        parts.append(and_(r.grain == "month", *_within(r.period, *months)))
-    return query.where(or_(*parts))
+        parts.append(and_(r.grain == "month", *_bounded(r.period, "month", months)))
+    return and_(r.tenant == bindparam("tenant"), r.dim == dim, *([r.ward == bindparam("ward")] if has_ward else []), or_(*parts))
+
+
+def _bounded(column: Any, name: str, ends: tuple[bool, bool]) -> list[Any]:
+    has_start, has_end = ends
+    return ([column >= bindparam(f"{name}_start")] if has_start else []) + ([column < bindparam(f"{name}_end")] if has_end else [])
+
+
+def _values(scope: Scope) -> dict[str, Any]:
+    months, days = covering(scope.since, scope.until)
+    spans = {f"day{i}": span for i, span in enumerate(days)} | ({"month": months} if months is not None else {})
+    values: dict[str, Any] = {"tenant": scope.tenant, "ward": scope.ward}
+    for name, (start, end) in spans.items():
+        values |= {f"{name}_start": start, f"{name}_end": end}
+    return {name: value for name, value in values.items() if value is not None}
 
 
 Span = tuple[date | None, date | None]  # half-open [start, end); None: unbounded
@@ -156,10 +204,6 @@ def covering(since: date | None, until: date | None) -> tuple[Span | None, list[
 
 def _next_month(day: date) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
-def _within(column: Any, start: date | None, end: date | None) -> list[Any]:
-    return ([] if start is None else [column >= start]) + ([] if end is None else [column < end])
 
 
 def _percent(part: int, whole: int) -> float | None:
