@@ -37,7 +37,7 @@ from projections.audit_log import (
     ticket_stream_scope,
 )
 from projections.row_security import as_docket
-from projections.ticket_queries import identified_by, tickets
+from projections.ticket_queries import tickets
 
 NDJSON = "application/x-ndjson"
 MAX_STREAM = 100_000_000  # events one NDJSON answer may stream
@@ -173,7 +173,8 @@ def _ticket_id(services: Services, actor: Actor, ticket: str) -> UUID:
     except ValueError:
         pass
     with as_docket(), services.engine.connect() as conn:  # found whatever the read model's fence says of the caller
-        found = conn.execute(select(tickets.c.id).where(tickets.c.tenant == actor.tenant, identified_by(ticket))).scalar()
+        number = tickets.c.tracking_number == ticket.strip().upper()  # as the detail finds it, whatever its case
+        found = conn.execute(select(tickets.c.id).where(tickets.c.tenant == actor.tenant, number)).scalar()
     if found is None:
         raise TicketNotFound(ticket)
     return found

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,6 +59,7 @@ class TokenVerifier:
             raise ValueError("Tokens need a secret (HS256) or a JWKS (RS256, ES256) to be verified with.")
         self.algorithms = ((ALGORITHM,) if self._config.secret else ()) + (ASYMMETRIC if self._keys else ())
         self._verified: dict[str, tuple[Actor, float]] = {}  # token: its Actor, and until when
+        self._remembering = threading.Lock()  # tokens are verified in threads
 
     def actor_from_header(self, authorization: str | None) -> Actor:
         if not authorization:
@@ -86,13 +88,15 @@ class TokenVerifier:
         return actor
 
     def _remember(self, token: str, actor: Actor, expires: Any) -> None:
-        """Until the token expires, or for VERIFIED_FOR seconds (a key withdrawn from the identity
-        provider's set is then honoured that soon), among at most VERIFIED_MAX tokens."""
+        """Until the token expires, or for VERIFIED_FOR seconds, among at most VERIFIED_MAX tokens.
+        (A key withdrawn from the identity provider's set goes on verifying for as long as
+        PyJWKClient keeps the set it fetched, five minutes: remembering adds at most a minute.)"""
         if not isinstance(expires, int | float):
             return
-        while len(self._verified) >= VERIFIED_MAX:
-            self._verified.pop(next(iter(self._verified)), None)
-        self._verified[token] = (actor, min(float(expires), time.time() + VERIFIED_FOR))
+        with self._remembering:
+            while len(self._verified) >= VERIFIED_MAX:
+                self._verified.pop(next(iter(self._verified)), None)
+            self._verified[token] = (actor, min(float(expires), time.time() + VERIFIED_FOR))
 
     def _claims(self, token: str) -> tuple[dict[str, Any], str]:
         config = self._config
@@ -191,6 +195,17 @@ class _FileKeys:
 
 def _key_ids(keys: Any) -> str:
     return ", ".join(str(key.get("kid") if isinstance(key, dict) else key) for key in keys or ())
+
+
+def token_expiry(authorization: str | None) -> float | None:
+    """When the bearer token of a header that has been verified expires (its exp claim); None if
+    it names none that can be read. Not a verification: only for a token already verified."""
+    _, _, token = (authorization or "").partition(" ")
+    try:
+        expires = jwt.decode(token.strip(), options={"verify_signature": False}).get("exp")
+    except jwt.PyJWTError:
+        return None
+    return float(expires) if isinstance(expires, int | float) else None
 
 
 def claim(claims: Mapping[str, Any], path: str) -> Any:

@@ -50,28 +50,28 @@ class DashboardController(Controller):
     async def metrics(
         self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None
     ) -> Metrics:
-        return await services.reads.run(metrics, _scope(actor, ward, since, until))
+        return await services.reads.run(metrics, scope_of(actor, ward, since, until))
 
     @get("/volume", operation_id="dashboardVolume", summary="Open and resolved tickets per category")
     async def volume(
         self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None
     ) -> list[CategoryVolume]:
-        return await services.reads.run(volume, _scope(actor, ward, since, until))
+        return await services.reads.run(volume, scope_of(actor, ward, since, until))
 
     @get("/sla", operation_id="dashboardSLA", summary="Response and resolution compliance and breaches")
     async def sla(
         self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None
     ) -> SLAFigures:
-        return await services.reads.run(sla, _scope(actor, ward, since, until))
+        return await services.reads.run(sla, scope_of(actor, ward, since, until))
 
     @get("/workload", operation_id="dashboardWorkload", summary="Open and total tickets per team")
     async def workload(
         self, actor: Caller, services: Used, ward: FromQuery[str | None] = None, since: Since = None, until: Until = None
     ) -> list[TeamWorkload]:
-        return await services.reads.run(workload, _scope(actor, ward, since, until))
+        return await services.reads.run(workload, scope_of(actor, ward, since, until))
 
 
-def _scope(actor: Actor, ward: str | None, since: str | None, until: str | None) -> Scope:
+def scope_of(actor: Actor, ward: str | None, since: str | None, until: str | None) -> Scope:
     return dashboard_scope(actor, ward, _day("from", since), _day("to", until))
 
 

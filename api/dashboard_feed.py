@@ -130,10 +130,17 @@ class DashboardFeed:
                 log.info("dashboard streams %s %s", "resumed following" if stalled else "follow", BUCKET)
                 stalled = False
                 await self._follow(client, watcher)
-            except (TimeoutError, NatsError, OSError) as error:
+            except Exception as error:  # noqa: BLE001 - whatever it was, the watch tries again; only close() ends it
                 if not stalled:
                     reason = str(error) or type(error).__name__
-                    log.warning("dashboard streams cannot follow %s (%s); trying again every %gs", BUCKET, reason, self._retry)
+                    expected = isinstance(error, TimeoutError | NatsError | OSError)
+                    log.warning(
+                        "dashboard streams cannot follow %s (%s); trying again every %gs",
+                        BUCKET,
+                        reason,
+                        self._retry,
+                        exc_info=not expected,
+                    )
                 stalled = True
             finally:
                 if client is not None:

@@ -15,21 +15,24 @@ Between changes a comment line every `heartbeat` seconds keeps proxies from clos
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.params import FromQuery
 from litestar.response import Stream
 
-from api.dashboard import Since, Until, _scope
+from api.auth import token_expiry
+from api.dashboard import Since, Until, scope_of
 from api.dashboard_feed import DashboardFeed, FeedClosed
 from api.services import Services
 from api.tickets import Caller, Used, any_of
 from domain.errors import Invalid
 from domain.permissions import Actor
 from projections.dashboard_queries import Scope, metrics, sla, volume, workload
+from projections.reading import Connectable
 from projections.row_security import Reader, reading_as
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,7 @@ VIEWS: dict[str, Callable[..., Any]] = {"metrics": metrics, "volume": volume, "s
 RETRY_MS = 3000  # how long a browser's EventSource waits before connecting again
 HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}  # nothing between may hold events back
 Views = Annotated[list[str] | None, any_of("The views to send (all four when not given)", tuple(VIEWS))]
+EXPIRED = b'event: expired\ndata: {"message": "Your token has expired; sign in again."}\n\n'
 UNAVAILABLE = b'event: unavailable\ndata: {"message": "The figures could not be read; reconnect shortly."}\n\n'
 
 _encode = msgspec.json.Encoder().encode
@@ -58,6 +62,7 @@ class DashboardStreamController(Controller):
     )
     async def stream(
         self,
+        request: Request,
         actor: Caller,
         services: Used,
         ward: FromQuery[str | None] = None,
@@ -65,9 +70,9 @@ class DashboardStreamController(Controller):
         until: Until = None,
         view: Views = None,
     ) -> Stream:
-        scope = _scope(actor, ward, since, until)  # refused here, before the stream starts: a 400 or 403
-        feed = services.dashboard_feed or DashboardFeed(None)
-        events = figure_events(services, actor, scope, chosen_views(view), feed)
+        scope = scope_of(actor, ward, since, until)  # refused here, before the stream starts: a 400 or 403
+        until = token_expiry(request.headers.get("authorization"))
+        events = figure_events(services, actor, scope, chosen_views(view), services.dashboard_feed, until)
         return Stream(events, media_type="text/event-stream", headers=HEADERS)
 
 
@@ -78,34 +83,57 @@ def chosen_views(given: list[str] | None) -> list[str]:
     return [name for name in VIEWS if not given or name in given]
 
 
-async def figure_events(services: Services, actor: Actor, scope: Scope, views: Sequence[str], feed: DashboardFeed) -> AsyncIterator[bytes]:
-    """The stream: every view now, then every view again after each change of the tenant's figures."""
-    reader = Reader.of(actor)
+async def figure_events(
+    services: Services, actor: Actor, scope: Scope, views: Sequence[str], feed: DashboardFeed, until: float | None
+) -> AsyncIterator[bytes]:
+    """The stream: the views' figures now, then again after each change of the tenant's figures that
+    moved them, until the caller's token expires (then `expired`: the client connects again with a
+    token that has not, or hears 401)."""
+    reader, sent = Reader.of(actor), {}
     async with feed.listen(scope.tenant) as listener:
         yield f"retry: {RETRY_MS}\n\n".encode()
-        while True:
+        while not expired(until):
             try:
-                for name in views:
-                    yield event(name, await figures(services, VIEWS[name], scope, reader))
+                current = await figures(services, views, scope, reader)
             except Exception:  # the database, say: the client reconnects and hears why from the answer
                 log.warning("a dashboard stream could not read its figures; ending it", exc_info=True)
                 yield UNAVAILABLE
                 return
+            if current != sent:  # not a round the caller's views did not move in (a change in another ward, say)
+                sent = current
+                for name, data in current.items():
+                    yield event(name, data)
             try:
-                while not await listener.changed(feed.heartbeat):
+                while not await listener.changed(next_wait(feed.heartbeat, until)):
+                    if expired(until):
+                        break
                     yield b": heartbeat\n\n"
             except FeedClosed:
                 return
+        yield EXPIRED
 
 
-def event(name: str, value: Any) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + _encode(value) + b"\n\n"
+def expired(until: float | None) -> bool:
+    return until is not None and time.time() >= until
 
 
-async def figures(services: Services, query: Callable[..., Any], scope: Scope, reader: Reader) -> Any:
-    """What the GET endpoint of the view answers, read as the caller (row-level security)."""
+def next_wait(heartbeat: float, until: float | None) -> float:
+    return heartbeat if until is None else max(min(heartbeat, until - time.time()), 0.0)
+
+
+def event(name: str, data: bytes) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
+
+
+async def figures(services: Services, views: Sequence[str], scope: Scope, reader: Reader) -> dict[str, bytes]:
+    """What the GET endpoints of the views answer, encoded, read as the caller (row-level security)
+    on one connection: a change of the tenant's figures costs each stream one checkout."""
     token = reading_as.set(reader)
     try:
-        return await services.reads.run(query, scope)
+        return await services.reads.run(figures_of, views, scope)
     finally:
         reading_as.reset(token)
+
+
+def figures_of(reading: Connectable, views: Sequence[str], scope: Scope) -> dict[str, bytes]:
+    return {name: _encode(VIEWS[name](reading, scope)) for name in views}

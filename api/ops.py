@@ -7,6 +7,7 @@ endpoint): its Content-Security-Policy says so, and the browser enforces it.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -53,7 +54,12 @@ def content_security_policy(services: Services) -> str:
 
 def page(services: Services) -> Response[bytes]:
     headers = {**SECURITY_HEADERS, "Content-Security-Policy": content_security_policy(services)}
-    return Response(PAGE.read_bytes(), media_type="text/html; charset=utf-8", headers=headers)
+    return Response(page_html(), media_type="text/html; charset=utf-8", headers=headers)
+
+
+@functools.cache
+def page_html() -> bytes:
+    return PAGE.read_bytes()
 
 
 @get(["/", "/ops"], operation_id="operationsPage", summary="The operations page (HTML)", include_in_schema=False, sync_to_thread=False)

@@ -31,7 +31,8 @@ class Services:
     webhook_allow_private: bool = False  # DOCKET_WEBHOOK_ALLOW_PRIVATE: webhooks may point at private addresses
     read_wait: float = 5.0  # DOCKET_READ_WAIT: seconds a read given `after` waits for its read models (api/consistency.py)
     identity_provider: IdentityProvider | None = None  # where the operations page signs people in; None: tokens are pasted
-    dashboard_feed: DashboardFeed | None = None  # tells the dashboard's streams when figures change; None: never
+    # Tells the dashboard's streams when figures change; with no NATS to watch, never (they send on connecting).
+    dashboard_feed: DashboardFeed = field(default_factory=lambda: DashboardFeed(None))
     reads: Reads = field(init=False)  # the handlers' reads, on the event loop, on the engine's database
 
     def __post_init__(self) -> None:

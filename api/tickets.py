@@ -33,18 +33,8 @@ from commands.structs import (
 )
 from commands.tickets import archive_ticket, change_status, edit_ticket, erase_reporter, open_ticket, redact_field, transfer_ticket
 from domain.permissions import Actor
-from projections.ticket_queries import (
-    CLOSED_SETS,
-    ORDERS,
-    SORTS,
-    HistoryPage,
-    TicketDetail,
-    TicketFilters,
-    TicketPage,
-    get_ticket,
-    list_tickets,
-    ticket_history,
-)
+from projections.ticket_lists import CLOSED_SETS, ORDERS, SORTS, TicketFilters, list_tickets
+from projections.ticket_queries import HistoryPage, TicketDetail, TicketPage, get_ticket, ticket_history
 
 Page = Annotated[int, QueryParameter(ge=1, description="Page number, from 1")]
 PageSize = Annotated[int, QueryParameter(ge=1, le=200, description="Items per page, at most 200")]

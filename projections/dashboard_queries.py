@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import msgspec
-from sqlalchemy import Select, and_, bindparam, func, or_, select
+from sqlalchemy import Numeric, Select, and_, bindparam, cast, func, or_, select
 
 from domain.errors import Forbidden, Invalid
 from domain.permissions import Action, Actor, Role, require
@@ -111,7 +111,10 @@ def totals(engine: Connectable, scope: Scope) -> dict[str, Any]:
 
 
 def _sums(where: Any) -> Select:
-    return select(*(func.coalesce(func.sum(rollups.c[name]), 0).label(name) for name in (*FIGURES, "response_seconds"))).where(where)
+    """Each figure summed; the seconds as exact numerics, so that the total does not depend on the
+    order the plan reads the rows in (a float sum does, in its last digits)."""
+    seconds = func.coalesce(func.sum(cast(rollups.c.response_seconds, Numeric)), 0).label("response_seconds")
+    return select(*(func.coalesce(func.sum(rollups.c[name]), 0).label(name) for name in FIGURES), seconds).where(where)
 
 
 def _per_category(where: Any) -> Select:

@@ -10,6 +10,7 @@ from sqlalchemy import Select, func
 
 from domain.errors import Invalid
 from projections.reading import Connectable
+from projections.sql import Prepared
 
 T = TypeVar("T")
 # PostgreSQL's OFFSET is a bigint: a page past it is refused rather than sent to fail there.
@@ -41,3 +42,14 @@ def fetch_page(engine: Connectable, query: Select, order: list[Any], page: int, 
         total = conn.execute(count).scalar_one()
         rows = conn.execute(rows_query).mappings().all()
     return Page(items=[item(row) for row in rows], total=total, page=page, page_size=page_size, page_count=-(-total // page_size))
+
+
+def fetch_prepared_page(
+    engine: Connectable, count: Prepared, rows: Prepared, values: dict[str, Any], page: int, page_size: int, item: Callable[[Any], T]
+) -> Page[T]:
+    """As fetch_page, with statements compiled once: the total's, and the rows' with parameters limit and offset."""
+    check_page(page, page_size)
+    with engine.connect() as conn:
+        total = count.run(conn, **values).scalar_one()
+        found = rows.run(conn, **values, limit=page_size, offset=(page - 1) * page_size).mappings().all()
+    return Page(items=[item(row) for row in found], total=total, page=page, page_size=page_size, page_count=-(-total // page_size))

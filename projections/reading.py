@@ -4,7 +4,7 @@ functions in place of an engine.
 The query functions are written against `Connectable`: anything whose `connect()` gives a
 SQLAlchemy connection. The command side hands them its engine (a connection per call); a request
 hands them a `Reading`, whose `connect()` gives the one connection the request checked out of an
-asyncio pool, so a detail and its assignments cost one checkout and one transaction, and no thread.
+asyncio pool, so a detail and its assignments cost one checkout, and no thread.
 Row-level security is as it was: each `connect()` reads as the caller the context names, or as
 Docket inside `as_docket()` (row_security.py), switched on the connection when it changes.
 """
@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from commands.persistence import connection_bounds
 from projections.row_security import Reader, read_as, reading_as
+from projections.sql import bounded
 
 T = TypeVar("T")
 # conn.info[READER]: whom the connection's session reads as; a new one reads as the owner.
@@ -51,10 +50,14 @@ class Reading:
         self.depth += 1
         try:
             yield self.conn
-        finally:
+        except BaseException:
             self.depth -= 1
-            if self.depth:  # back inside an outer connect(), whose queries read as it did
-                self._read_as(outer)
+            with contextlib.suppress(Exception):  # a connection that failed may be gone with its info
+                self.conn.info[READER] = UNKNOWN  # set afresh by whoever reads on it next
+            raise
+        self.depth -= 1
+        if self.depth:  # back inside an outer connect(), whose queries read as it did
+            self._read_as(outer)
 
     def _read_as(self, reader: Reader | None) -> None:
         if self.conn.info.get(READER, OWNER) != reader:
@@ -96,8 +99,4 @@ def async_engine_for(url: URL, timeout: float | None, pool_size: int) -> AsyncEn
     the server dropped fails its read with 503 and leaves the pool. With a timeout, as
     projections.sql.engine_for: checkout, connecting and each statement end after about that long."""
     url = url.set(drivername="postgresql+psycopg")
-    sizes = {"pool_size": pool_size, "max_overflow": 0, "isolation_level": "AUTOCOMMIT"}
-    if timeout is None:
-        return create_async_engine(url, **sizes)
-    bounds = {**connection_bounds(math.ceil(timeout)), "options": f"-c statement_timeout={int(timeout * 1000)}"}
-    return create_async_engine(url, **sizes, pool_timeout=timeout, connect_args=bounds)
+    return create_async_engine(url, pool_size=pool_size, max_overflow=0, isolation_level="AUTOCOMMIT", **bounded(timeout))

@@ -101,10 +101,16 @@ def engine_for(database_url: str, pool_size: int = 5, timeout: float | None = No
     """A SQLAlchemy engine on the psycopg 3 driver for a plain postgresql:// URL. With a timeout,
     waits for a pooled connection, connecting and each statement end after about that long."""
     url = make_url(database_url).set(drivername="postgresql+psycopg")
+    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, **bounded(timeout))
+
+
+def bounded(timeout: float | None) -> dict[str, Any]:
+    """An engine's arguments that end a wait for a pooled connection, connecting and each statement
+    after about timeout seconds; none without one."""
     if timeout is None:
-        return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+        return {}
     bounds = {**connection_bounds(math.ceil(timeout)), "options": f"-c statement_timeout={int(timeout * 1000)}"}
-    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, pool_timeout=timeout, connect_args=bounds)
+    return {"pool_timeout": timeout, "connect_args": bounds}
 
 
 def create_tables(curs: Cursor[Any], metadata: MetaData, *, indexes: bool = True) -> None:

@@ -15,7 +15,8 @@ from domain.errors import NotFound
 from domain.permissions import Action, Actor, Role, list_scope, require
 from projections.reading import Connectable
 from projections.sql import struct_from
-from projections.ticket_queries import TicketPage, page_of, scoped, ticket_rows
+from projections.ticket_lists import scoped
+from projections.ticket_queries import TICKET_ROWS, TicketPage, page_of
 from projections.ticket_tables import LIVE
 
 teams = LIVE.teams
@@ -131,7 +132,7 @@ def holds_sensitive(engine: Connectable, tenant: str, team_id: str) -> bool:
 
 def my_queue(engine: Connectable, actor: Actor, page: int, page_size: int, include_sensitive: bool = False) -> TicketPage:
     """The caller's assigned, accepted and in-progress tickets, the soonest deadline first."""
-    query = scoped(ticket_rows(), list_scope(actor, include_sensitive)).where(
+    query = scoped(TICKET_ROWS, list_scope(actor, include_sensitive)).where(
         tickets.c.assignee_id == actor.id,
         tickets.c.status_category.in_(OPEN_CATEGORIES),
         tickets.c.archived.is_(False),

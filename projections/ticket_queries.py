@@ -15,17 +15,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from commands import sealing
 from domain.disclosure import disclosed, history_scope
 from domain.errors import TicketNotFound
-from domain.permissions import Action, Actor, AgentReach, ReadScope, Role, TicketFacts, ensure_visible, list_scope, may, require
-from domain.ticket_fields import PRIORITIES, SEVERITIES, one_of
-from domain.workflow import Category
+from domain.permissions import Action, Actor, Role, TicketFacts, ensure_visible, may, require
 from projections.pages import Page, fetch_page
 from projections.reading import Connectable
 from projections.row_security import as_docket
-from projections.search import search
 from projections.sql import Prepared, struct_from
 from projections.ticket_tables import LIVE
 from projections.tickets import SEALED_COLUMNS
-from projections.workflow_queries import known_statuses
 
 tickets = LIVE.tickets
 history = LIVE.history
@@ -129,129 +125,16 @@ TicketPage = Page[TicketView]
 HistoryPage = Page[HistoryEntry]
 
 
-class TicketFilters(msgspec.Struct, frozen=True):
-    """A filter given several values matches any of them; the filters given all apply."""
-
-    status: list[str] = []
-    status_category: list[str] = []
-    category: list[str] = []
-    priority: list[str] = []
-    severity: list[str] = []
-    ward: list[str] = []
-    assigned_team_id: list[str] = []
-    assignee_id: list[str] = []
-    sla_status: list[str] = []
-    ticket_type: list[str] = []
-    reporter_id: list[str] = []  # the subscriber, the customer: who reported
-    tags: list[str] = []  # every one of them
-    created_from: datetime | None = None
-    created_to: datetime | None = None
-    updated_from: datetime | None = None
-    updated_to: datetime | None = None
-    q: str | None = None  # words to find in the tracking number, title and description
-    sort_by: str | None = None  # None: by relevance when searching, else created_at
-    order: str = "desc"
-    include_sensitive: bool = False  # an administrator's lists leave sensitive tickets out unless asked
-
-
-ANY_OF = {
-    "status": tickets.c.status,
-    "status_category": tickets.c.status_category,
-    "category": tickets.c.category,
-    "priority": tickets.c.priority,
-    "severity": tickets.c.severity,
-    "ward": tickets.c.ward,
-    "assigned_team_id": tickets.c.team_id,
-    "assignee_id": tickets.c.assignee_id,
-    "ticket_type": tickets.c.ticket_type,
-    "reporter_id": tickets.c.reporter_id,
-}
-RANGES = {
-    "created_from": tickets.c.created_at.__ge__,
-    "created_to": tickets.c.created_at.__le__,
-    "updated_from": tickets.c.updated_at.__ge__,
-    "updated_to": tickets.c.updated_at.__le__,
-}
-PRIORITY_RANK = case({"low": 0, "medium": 1, "high": 2, "urgent": 3}, value=tickets.c.priority)
-SEVERITY_RANK = case({"minor": 0, "moderate": 1, "major": 2, "critical": 3}, value=tickets.c.severity)
-SORTS = {
-    "created_at": tickets.c.created_at,
-    "updated_at": tickets.c.updated_at,
-    "priority": PRIORITY_RANK,
-    "severity": SEVERITY_RANK,
-    "status": tickets.c.status,
-    "category": tickets.c.category,
-    "sla_deadline": func.least(
-        case((tickets.c.response_met_at.is_(None), tickets.c.response_due)),
-        case((tickets.c.resolution_met_at.is_(None), tickets.c.resolution_due)),
-    ),
-}
-NEVER_NULL = {"created_at", "updated_at", "status", "category"}  # columns NOT NULL
-SLA_STATUSES = ("on_track", "warning", "breached_response", "breached_resolution", "paused", "met")
-CLOSED_SETS = {
-    "status_category": tuple(Category),
-    "priority": PRIORITIES,
-    "severity": SEVERITIES,
-    "sla_status": SLA_STATUSES,
-}
-ORDERS = ("asc", "desc")
-
-
-def list_tickets(engine: Connectable, actor: Actor, filters: TicketFilters, page: int, page_size: int) -> TicketPage:
-    """The tickets the caller may see that match every filter given, in a stable order."""
-    query = scoped(ticket_rows(), list_scope(actor, filters.include_sensitive)).where(tickets.c.archived.is_(False))
-    check_filters(engine, actor, filters)
-    for name, column in ANY_OF.items():
-        if values := getattr(filters, name):
-            query = query.where(column.in_(values))
-    for name, compare in RANGES.items():
-        if (value := getattr(filters, name)) is not None:
-            query = query.where(compare(value))
-    if filters.tags:
-        query = query.where(tickets.c.tags.contains(filters.tags))
-    if filters.sla_status:
-        query = query.where(sla_status().in_(filters.sla_status))
-    order = []
-    if filters.q and (found := search(filters.q)) is not None:
-        query = query.where(found.where)
-        if filters.sort_by is None:
-            order.extend(found.ranking)
-    return page_of(engine, actor, query, [*order, *sorted_by(filters.sort_by or "created_at", filters.order)], page, page_size)
-
-
-def sorted_by(name: str, direction: str) -> list[Any]:
-    """The sort key, then the id the same way round: on created_at an index of (tenant,
-    created_at, id) then reads a page and stops, in either direction. Keys that may be null sort
-    their nulls last."""
-    key, tiebreak = (SORTS[name].asc(), tickets.c.id.asc()) if direction == "asc" else (SORTS[name].desc(), tickets.c.id.desc())
-    return [key if name in NEVER_NULL else key.nulls_last(), tiebreak]
-
-
-def check_filters(engine: Connectable, actor: Actor, filters: TicketFilters) -> None:
-    """An unknown value of a filter with known values is a mistake to name, not a list that is silently empty.
-    Statuses are the tenant's: those of the built-in workflows and of its own."""
-    for name, allowed in CLOSED_SETS.items():
-        for value in getattr(filters, name):
-            one_of(name, value, allowed)
-    if filters.sort_by is not None:
-        one_of("sort_by", filters.sort_by, tuple(SORTS))
-    one_of("order", filters.order, ORDERS)
-    if filters.status:
-        statuses = known_statuses(engine, actor.tenant)
-        for value in filters.status:
-            one_of("status", value, statuses)
-
-
 def page_of(engine: Connectable, actor: Actor, query: Select, order: list[Any], page: int, page_size: int) -> TicketPage:
     """One page of the tickets the query selects, as the caller may see them."""
-    return fetch_page(engine, query, order, page, page_size, lambda row: _view(row, actor))
+    return fetch_page(engine, query, order, page, page_size, lambda row: ticket_view(row, actor))
 
 
 def get_ticket(engine: Connectable, actor: Actor, ticket: UUID | str) -> TicketDetail:
     """One ticket, by id or tracking number, with its assignment history; archived ones too: they are
     gone from lists, not from the record."""
     row = visible_row(engine, actor, ticket)
-    view = _view(row, actor)
+    view = ticket_view(row, actor)
     with engine.connect() as conn:
         found = ASSIGNMENT_STEPS.run(conn, tenant=actor.tenant, ticket_id=row["id"]).mappings().all()
     steps = [struct_from(AssignmentEntry, r, reason=opened(row, r["reason"])) for r in found]
@@ -310,15 +193,10 @@ def facts_of(row: Any) -> TicketFacts:
     )
 
 
-def identified_by(ticket: UUID | str) -> Any:
-    """A UUID names the ticket's id; anything else its tracking number (a citizen on the phone knows the
-    number, not the id), whatever its case."""
-    query, key = ticket_lookup(ticket)
-    return (tickets.c.id if query is TICKET_BY_ID else tickets.c.tracking_number) == key
-
-
 def ticket_lookup(ticket: UUID | str) -> tuple[Prepared, Any]:
-    """The query for one ticket of a tenant (its parameters: tenant, key), and the key, as identified_by says."""
+    """The query for one ticket of a tenant (its parameters: tenant, key), and the key: a UUID names the
+    ticket's id; anything else its tracking number (a citizen on the phone knows the number, not the
+    id), whatever its case."""
     if isinstance(ticket, str):
         try:
             ticket = UUID(ticket)
@@ -357,11 +235,6 @@ def _history_entry(row: Any, actor: Actor, sealed: bool) -> HistoryEntry:
     return struct_from(HistoryEntry, row, changes=shown.changes, note=shown.note)
 
 
-def ticket_rows() -> Select:
-    """Ticket rows with their SLA status as of now."""
-    return TICKET_ROWS
-
-
 def sla_status() -> Any:
     """on_track, warning, breached_response, breached_resolution, paused or met; null without a policy.
     A breach counts from the deadline on, before the scheduler has recorded it."""
@@ -383,32 +256,6 @@ def sla_status() -> Any:
     )
 
 
-def scoped(query: Select, scope: ReadScope) -> Select:
-    query = query.where(tickets.c.tenant == scope.tenant)
-    if scope.reporter_id is not None:
-        query = query.where(tickets.c.reporter_id == scope.reporter_id)
-    if scope.ward is not None:
-        query = query.where(tickets.c.ward == scope.ward)
-    if not scope.sensitive:
-        query = query.where(tickets.c.is_sensitive.is_(False))
-    if not scope.ordinary:
-        query = query.where(tickets.c.is_sensitive.is_(True))
-    if scope.agent is not None:
-        query = query.where(reached_by(scope.agent))
-    return query
-
-
-def reached_by(agent: AgentReach) -> Any:
-    """The tickets an agent reaches, as AgentReach.reaches says, in SQL."""
-    t = tickets.c
-    mine = t.assignee_id == agent.id
-    teams = or_(mine, t.team_id.in_(sorted(agent.teams))) if agent.teams else mine
-    by_scope = {"all": true(), "assigned": mine, "team": teams}
-    if agent.setting is not None:
-        return or_(t.reporter_id == agent.id, by_scope[agent.setting])
-    return or_(t.reporter_id == agent.id, and_(t.workflow == "field_service", mine), and_(t.workflow != "field_service", teams))
-
-
 def opened(ticket: Any, value: Any) -> Any:
     """A value of the ticket's rows (a reply, a note) as it was written: unsealed if the ticket is sensitive."""
     return sealing.unseal(value, ticket["id"]) if ticket["is_sensitive"] else value
@@ -424,7 +271,7 @@ def unsealed(row: Any) -> Any:
     return {**row, **words, "lat": place.get("lat"), "lon": place.get("lon")}
 
 
-def _view(row: Any, actor: Actor) -> TicketView:
+def ticket_view(row: Any, actor: Actor) -> TicketView:
     row = unsealed(row)
     return struct_from(
         TicketView,

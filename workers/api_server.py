@@ -80,8 +80,7 @@ async def serve_api_on(listening: socket.socket, settings: Settings, found: Endp
     try:
         serving = asyncio.create_task(server.serve(sockets=[listening]))
         await until(stop, serving)
-        if services.dashboard_feed is not None:
-            services.dashboard_feed.close()  # its streams end now: uvicorn's drain would wait for them
+        services.dashboard_feed.close()  # its streams end now: uvicorn's drain would wait for them
         server.should_exit = True
         await serving
     except SystemExit:  # uvicorn's answer to what it cannot do; not to end docket by

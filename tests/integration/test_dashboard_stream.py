@@ -246,3 +246,18 @@ def test_a_stream_ends_when_its_client_goes_and_when_the_api_stops(live, token, 
                 while True:
                     events.next()
             assert time.monotonic() - started < 2
+
+
+def test_a_stream_ends_when_the_callers_token_expires(live, tenant):
+    """A stream is no way to go on reading after the token has run out: it says `expired` and ends
+    (connecting again with that token is then the 401 of any request with it)."""
+    short = {"Authorization": "Bearer " + issue_token(JWT_SECRET, tenant=tenant, role="manager", sub="m-1", ttl=2)}
+    with client(live) as http:
+        with stream(http, short, view=["metrics"]) as response:
+            events = Events(response)
+            assert events.next()[0] == "metrics"
+            started = time.monotonic()
+            assert events.next() == ("expired", {"message": "Your token has expired; sign in again."})
+            assert time.monotonic() - started < 4
+            with pytest.raises(EOFError):
+                events.next()

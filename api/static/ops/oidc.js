@@ -38,8 +38,9 @@ export async function finishSignIn(provider) {
   history.replaceState(null, "", `${location.pathname}${location.hash}`); // the code is not to be bookmarked
   const pending = JSON.parse(sessionStorage.getItem(PENDING) || "null");
   sessionStorage.removeItem(PENDING);
-  if (answer.has("error")) throw new Error(`The identity provider did not sign you in: ${answer.get("error_description") || answer.get("error")}.`);
+  // The state first: an answer to a sign-in this tab did not start (a crafted link, say) is not read at all.
   if (!provider || !pending || answer.get("state") !== pending.state) throw new Error("This sign-in was not started in this tab; sign in again.");
+  if (answer.has("error")) throw new Error(`The identity provider did not sign you in: ${answer.get("error_description") || answer.get("error")}.`);
   const response = await fetch(provider.token_endpoint, {
     method: "POST",
     headers: { "Content-Type": "application/x-www-form-urlencoded" },
