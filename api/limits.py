@@ -64,17 +64,29 @@ def request_limits(limits: Limits) -> Callable[..., ASGIApp]:
                 await send_error(send, "overloaded", Overloaded.message, RETRY_OVERLOADED)
                 return
             commands.count += 1
+            answered = False
+
+            def counted_out() -> None:
+                nonlocal answered
+                if not answered:
+                    answered = True
+                    commands.count -= 1
+
             try:
-                await answer_within(bound, app, scope, receive, send, write)
+                # Out of the count once its answer is sent, not once the handler's task ends: the
+                # client may have sent its next command by then, which would count twice.
+                await answer_within(bound, app, scope, receive, send, write, on_answered=counted_out)
             finally:
-                commands.count -= 1
+                counted_out()
 
         return limited
 
     return middleware
 
 
-async def answer_within(bound: float, app: ASGIApp, scope: Scope, receive: Receive, send: Send, write: bool) -> None:
+async def answer_within(
+    bound: float, app: ASGIApp, scope: Scope, receive: Receive, send: Send, write: bool, on_answered: Callable[[], None] = lambda: None
+) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + bound
     reading = started = False
@@ -93,6 +105,8 @@ async def answer_within(bound: float, app: ASGIApp, scope: Scope, receive: Recei
         nonlocal started
         started = started or message["type"] == "http.response.start"
         await send(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            on_answered()
 
     handling = asyncio.ensure_future(app(scope, receiving, sending))
     while True:

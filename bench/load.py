@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -66,6 +67,7 @@ class Result:
     seconds: float
     latencies: list[float] = field(default_factory=list)  # of the commands that succeeded
     errors: int = 0
+    error_kinds: Counter[str] = field(default_factory=Counter)  # what each error was: a status, an exception
     projection_lags: list[float] = field(default_factory=list)
     relay_lags: list[float] = field(default_factory=list)
 
@@ -78,6 +80,8 @@ class Result:
         if self.latencies and len(self.latencies) > 1:
             text += f", p50 {ms(percentile(self.latencies, 50))} p99 {ms(percentile(self.latencies, 99))}"
         text += f", {self.errors} errors"
+        if self.error_kinds:
+            text += " (" + ", ".join(f"{kind}: {count}" for kind, count in self.error_kinds.most_common()) + ")"
         if self.projection_lags:
             text += f"; projection lag p50 {ms(percentile(self.projection_lags, 50))} p99 {ms(percentile(self.projection_lags, 99))}"
         if self.relay_lags:
@@ -270,13 +274,15 @@ async def http_result(scenario: Scenario, base_url: str, followers: Followers, s
                     answer = await http.send("POST", "/api/v1/tickets", body, reporters[tenant])
                     if answer.status_code == 201:
                         mine.append((answer.json()["id"], "open"))
-            except (OSError, asyncio.IncompleteReadError, ValueError):
+            except (OSError, asyncio.IncompleteReadError, ValueError) as error:
                 result.errors += 1
+                result.error_kinds[type(error).__name__] += 1
                 http.close()
                 http = await Connection.open(base_url)
             else:
                 if answer.status_code >= 300:
                     result.errors += 1
+                    result.error_kinds[f"{answer.status_code} {error_code(answer.body)}"] += 1
                 else:
                     now = time.perf_counter()
                     result.latencies.append(now - began)
@@ -305,6 +311,14 @@ class Answer:
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+def error_code(body: bytes) -> str:
+    """The `code` of a Docket error's body, else what it starts with."""
+    try:
+        return str(json.loads(body)["code"])
+    except (ValueError, KeyError, TypeError):
+        return body[:40].decode("utf-8", "replace")
 
 
 class Connection:

@@ -3,6 +3,7 @@ that stopped answering, which nothing in the client library ends) is answered 50
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -63,3 +64,37 @@ def test_a_command_held_past_the_bound_is_told_it_may_or_may_not_have_been_saved
 
 def test_a_request_within_the_bound_is_untouched(http):
     assert http.get("/quick").json() == {"quick": "yes"}
+
+
+def test_a_command_answered_no_longer_counts_as_waiting_while_its_handler_finishes():
+    """A client sends its next command as soon as it has the answer to the last; the last's task may
+    still be finishing then. Counting it too would refuse that client 503 `overloaded` while no
+    more commands wait than there are clients."""
+
+    async def scenario() -> list[int]:
+        finishing, statuses = asyncio.Event(), []
+
+        async def app(scope, receive, send) -> None:
+            await send({"type": "http.response.start", "status": 201, "headers": []})
+            await send({"type": "http.response.body", "body": b"{}"})
+            await finishing.wait()  # what the framework still does after the answer
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        limited = request_limits(Limits(max_waiting_commands=1))(app)
+        scope = {"type": "http", "method": "POST", "path": "/write"}
+        first = asyncio.create_task(limited(scope, receive, send))
+        while not statuses:
+            await asyncio.sleep(0)
+        second = asyncio.create_task(limited(scope, receive, send))  # the same client's next command
+        await asyncio.sleep(0.05)
+        finishing.set()
+        await asyncio.gather(first, second)
+        return statuses
+
+    assert asyncio.run(scenario()) == [201, 201]
