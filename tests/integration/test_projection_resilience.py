@@ -67,6 +67,16 @@ def stall_rows(engine) -> list[dict]:
         ]
 
 
+def ready_answer(client, within: float = 5.0):
+    """/health once it has answered in time: its own bound (READY_TIMEOUT, 1 s) may pass while the
+    failing projection's retries, logged with their tracebacks, keep both cores busy."""
+    deadline = time.monotonic() + within
+    answer = client.get("/health")
+    while answer.status_code == 503 and "no answer within" in answer.text and time.monotonic() < deadline:
+        answer = client.get("/health")
+    return answer
+
+
 def test_a_failing_projection_retries_without_leaking_connections_and_health_names_it(app, actor, engine, client):
     tracking_recorder(app.recorder.datastore, Flaky.name).create_table()
     open_ticket(app, OpenTicket(actor=actor("reporter"), title="T", description="d", category="roads"))
@@ -86,8 +96,8 @@ def test_a_failing_projection_retries_without_leaking_connections_and_health_nam
         [stall] = stall_rows(engine)
         assert stall["position"] == 0 and stall["failures"] >= 100
 
-        answer = client.get("/health")
-        assert answer.status_code == 200
+        answer = ready_answer(client)
+        assert answer.status_code == 200, answer.text
         assert answer.json()["status"] == "degraded"
         assert [(p["name"], p["position"], p["error"]) for p in answer.json()["stalled_projections"]] == [("flaky", 0, "RuntimeError")]
         assert "the handler failed" not in answer.text  # an error's message may quote an event
