@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from psycopg import Cursor
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 from sqlalchemy import Table, event
 from sqlalchemy.engine import Engine
 
@@ -29,6 +30,7 @@ from domain.permissions import Action, Actor, Role, may
 log = logging.getLogger(__name__)
 
 ROLE = "docket_api"
+POLICY = "docket_reader"
 TENANT_ONLY = SQL("tenant = current_setting('docket.tenant', true)")
 # A ticket: the caller's tenant, a kind (sensitive or ordinary) they are cleared for, and for a
 # reporter their own.
@@ -91,15 +93,33 @@ def ensure_role(curs: Cursor[Any], schema: str) -> bool:
 
 
 def secure_table(curs: Cursor[Any], table: Table) -> None:
-    """The table's policy for the API's role, if the table holds tenants' rows and the role exists."""
+    """The table's policy for the API's role, if the table holds tenants' rows and the role exists.
+    Made only where it is not in place already, as this code words it (a stamp of the rule rides
+    on the policy's comment): altering a table waits for, and then blocks, every query on it, and
+    the other processes of a deployment starting beside this one, or running, are making them."""
     if "tenant" not in table.c or not _role_exists(curs):
         return
     rule = TICKET_RULE if {"is_sensitive", "reporter_id"} <= set(table.c.keys()) else TENANT_ONLY
+    stamp = "docket " + hashlib.sha256(rule.as_string(curs).encode()).hexdigest()[:16]
+    if _secured(curs, table.name, stamp):
+        return
     name = Identifier(table.name)
     curs.execute(SQL("GRANT SELECT ON {} TO {}").format(name, Identifier(ROLE)))
     curs.execute(SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(name))
-    curs.execute(SQL("DROP POLICY IF EXISTS docket_reader ON {}").format(name))
-    curs.execute(SQL("CREATE POLICY docket_reader ON {} FOR SELECT TO {} USING ({})").format(name, Identifier(ROLE), rule))
+    curs.execute(SQL("DROP POLICY IF EXISTS {} ON {}").format(Identifier(POLICY), name))
+    curs.execute(SQL("CREATE POLICY {} ON {} FOR SELECT TO {} USING ({})").format(Identifier(POLICY), name, Identifier(ROLE), rule))
+    curs.execute(SQL("COMMENT ON POLICY {} ON {} IS {}").format(Identifier(POLICY), name, Literal(stamp)))
+
+
+def _secured(curs: Cursor[Any], table: str, stamp: str) -> bool:
+    curs.execute(
+        "SELECT c.relrowsecurity AND has_table_privilege(%s, c.oid, 'SELECT')"
+        " AND obj_description(p.oid, 'pg_policy') IS NOT DISTINCT FROM %s AS secured"
+        " FROM pg_class c JOIN pg_policy p ON p.polrelid = c.oid AND p.polname = %s WHERE c.oid = to_regclass(%s)",
+        (ROLE, stamp, POLICY, table),
+    )
+    row = curs.fetchone()
+    return bool(row and (row["secured"] if isinstance(row, Mapping) else row[0]))
 
 
 def enforce_on(engine: Engine) -> None:

@@ -126,14 +126,23 @@ def create_tables(curs: Cursor[Any], metadata: MetaData, *, indexes: bool = True
 
 def create_indexes(curs: Cursor[Any], metadata: MetaData) -> None:
     """An index that needs an extension (`info={"extension": ...}`) is made only where the
-    extension is, or can be, installed; without it the query it serves still answers, slower."""
+    extension is, or can be, installed; without it the query it serves still answers, slower.
+    One that exists is left alone without asking PostgreSQL to make it: CREATE INDEX IF NOT
+    EXISTS locks its table against writers until the transaction ends, even to do nothing."""
     for table in metadata.sorted_tables:
         for index in table.indexes:
+            if _exists(curs, index.name):
+                continue
             extension = index.info.get("extension")
             if extension and not has_extension(curs, extension):
                 log.warning("PostgreSQL extension %s is not available: index %s not made; its queries scan instead", extension, index.name)
                 continue
             execute(curs, CreateIndex(index, if_not_exists=True))
+
+
+def _exists(curs: Cursor[Any], relation: str | None) -> bool:
+    curs.execute("SELECT to_regclass(%s) IS NOT NULL AS found", (relation,))
+    return _truth(curs.fetchone(), "found")
 
 
 def has_extension(curs: Cursor[Any], name: str) -> bool:
@@ -144,7 +153,7 @@ def has_extension(curs: Cursor[Any], name: str) -> bool:
     row = curs.fetchone()
     if row is None:
         return False
-    if _installed(row):
+    if _truth(row, "installed"):
         return True
     try:
         with curs.connection.transaction():
@@ -155,8 +164,8 @@ def has_extension(curs: Cursor[Any], name: str) -> bool:
     return True
 
 
-def _installed(row: Any) -> bool:
-    return bool(row["installed"] if isinstance(row, Mapping) else row[0])
+def _truth(row: Any, column: str) -> bool:
+    return bool(row[column] if isinstance(row, Mapping) else row[0])
 
 
 def drop_tables(curs: Cursor[Any], metadata: MetaData) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import psycopg
 from sqlalchemy import select, text
 
 from commands.structs import OpenTicket
@@ -14,6 +15,7 @@ from commands.tickets import open_ticket
 from domain.permissions import Actor, Role
 from projections.reading import Reads
 from projections.row_security import Reader, as_docket, reading_as
+from projections.sql import create_tables
 from projections.ticket_tables import LIVE
 
 
@@ -128,3 +130,15 @@ def test_a_pooled_connection_reads_as_each_request_that_borrows_it(engine):
     assert first == ("docket_api", "t1")
     assert second == same == ("docket_api", "t2")
     assert docket[0] != "docket_api"
+
+
+def test_making_the_tables_again_waits_for_no_process_already_writing_them(app, database_url):
+    """Every process makes the tables it needs at start; where the tables, their indexes and their
+    policies are in place already it locks nothing, so it waits for no transaction of the processes
+    already running (a deadlock between two starting roles was seen once)."""
+    with psycopg.connect(database_url) as running:
+        running.execute("UPDATE tickets SET title = title WHERE false")  # a writer's lock, held until its transaction ends
+        with app.recorder.datastore.transaction(commit=True) as curs:
+            curs.execute("SET LOCAL lock_timeout = '2s'")
+            create_tables(curs, LIVE.tickets.metadata)
+        running.rollback()
