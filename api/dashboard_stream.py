@@ -71,8 +71,8 @@ class DashboardStreamController(Controller):
         view: Views = None,
     ) -> Stream:
         scope = scope_of(actor, ward, since, until)  # refused here, before the stream starts: a 400 or 403
-        until = token_expiry(request.headers.get("authorization"))
-        events = figure_events(services, actor, scope, chosen_views(view), services.dashboard_feed, until)
+        expires = token_expiry(request.headers.get("authorization"))
+        events = figure_events(services, actor, scope, chosen_views(view), services.dashboard_feed, expires)
         return Stream(events, media_type="text/event-stream", headers=HEADERS)
 
 
