@@ -67,7 +67,13 @@ def running_api(database_url: str, data_dir: Path) -> Iterator[str]:
     """`docket api` as a separate process, as it runs in production."""
     port = free_port()
     log.info("starting `docket api` on port %s (log: %s)", port, data_dir / "api.log")
-    service = Service(["api"], service_env(database_url, data_dir, port), data_dir / "api.log")
+    with serving(Service(["api"], service_env(database_url, data_dir, port), data_dir / "api.log"), port) as base_url:
+        yield base_url
+
+
+@contextmanager
+def serving(service: Service, port: int) -> Iterator[str]:
+    """The service's base URL once it answers healthy; it is stopped at the end."""
     try:
         base_url = f"http://127.0.0.1:{port}"
         service.wait_healthy(base_url)

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))  # the test helpers that find and start servers li
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 
-from bench.common import PROGRESS_EVERY, bearer, database_server, safe, service_env  # noqa: E402
+from bench.common import PROGRESS_EVERY, bearer, database_server, safe, service_env, serving  # noqa: E402
 from bench.load import Connection  # noqa: E402
 from tests.e2e.processes import DOCKET, Service  # noqa: E402
 from tests.servers import fresh_database  # noqa: E402
@@ -243,13 +243,8 @@ def running_serve(tree: Path, database_url: str, data_dir: Path, label: str) -> 
     port = free_port()
     log_file = serve_log(data_dir, label)
     log.info("starting `docket serve` of the %s tree on port %s (log: %s)", label, port, log_file)
-    service = TreeService(tree, ["serve"], service_env(database_url, data_dir, port), log_file)
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        service.wait_healthy(base_url)
+    with serving(TreeService(tree, ["serve"], service_env(database_url, data_dir, port), log_file), port) as base_url:
         yield base_url
-    finally:
-        service.terminate()
 
 
 def serve_log(data_dir: Path, label: str) -> Path:
