@@ -17,6 +17,7 @@ from commands import sealing
 from commands.config_cache import ConfigCache
 from commands.numbers import TrackingNumberBlocks
 from commands.personal_data import PersonalDataMapper, TicketKeys
+from commands.recent_events import RecentEvents
 from commands.runner import MAX_BATCH, MAX_WAIT, MAX_WAITING, TIMEOUT, CommandRunner, Unit
 from domain.notification_rules import NotificationRules
 from domain.routing import RoutingRules
@@ -97,6 +98,7 @@ class Docket(Application):
         plain = super().construct_mapper()
         mapper = PersonalDataMapper(transcoder=plain.transcoder, compressor=plain.compressor, cipher=plain.cipher)
         mapper.keys = self.ticket_keys = TicketKeys(lambda: self.recorder.datastore, self.env.get("CIPHER_KEY") or "")
+        mapper.recent = RecentEvents()
         return mapper
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:

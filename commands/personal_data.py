@@ -30,6 +30,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import get_topic
 
+from commands.recent_events import RecentEvents
 from domain.ticket import ERASED, PERSONAL_FIELDS, Ticket
 
 PREFIX = "pii:v1:"
@@ -143,6 +144,7 @@ class PersonalDataMapper(Mapper):
     on the way out: "[erased]" once the key is gone. Events stored before hold them in the clear."""
 
     keys: TicketKeys
+    recent: RecentEvents
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         if isinstance(domain_event, Ticket.Event) and _personal(domain_event):
@@ -150,7 +152,9 @@ class PersonalDataMapper(Mapper):
         return super().to_stored_event(domain_event)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        domain_event = super().to_domain_event(stored_event)
+        # With the topic: a snapshot has its aggregate's id and the version of the event it follows.
+        key = (stored_event.originator_id, stored_event.originator_version, stored_event.topic)
+        domain_event = self.recent.get(key, lambda: super(PersonalDataMapper, self).to_domain_event(stored_event))
         if isinstance(domain_event, Ticket.Event) and _personal(domain_event):
             domain_event = _with_personal(domain_event, self._opener(domain_event.originator_id))
         return domain_event

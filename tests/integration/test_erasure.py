@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from commands.app import Docket
+from commands.app import TICKET_TOPICS, Docket
 from commands.config_cache import conninfo
 from commands.structs import EditTicket, EraseReporter, Location, OpenTicket, Reporter
 from commands.tickets import edit_ticket, erase_reporter, open_ticket
@@ -14,7 +14,7 @@ from domain.audit_keys import new_signing_key_text, signing_key_from_text
 from domain.errors import Refused
 from domain.ticket import ERASED
 from projections.audit_checkpoints import recorded_checkpoints, sign_heads
-from projections.operations import rebuild
+from projections.operations import events_after, rebuild
 from tests.integration.audit_helpers import chained
 from tests.integration.http_helpers import TICKETS, detail, history, refused
 from workers.audit_verify import Report, trusted_checkpoints, verify_store
@@ -107,3 +107,16 @@ def test_the_audit_chain_still_verifies_after_an_erasure(app, actor, projectors,
     report = verify_store(conninfo(app), trusted, tenant, report=report)
     assert report.intact, report.problems
     assert report.events >= 3 and report.checkpoints >= 2
+
+
+def test_events_this_process_decoded_before_an_erasure_read_erased_after_it(app, actor):
+    """A process keeps the events it decoded last for its other readers (commands/recent_events.py):
+    what it keeps is sealed, so an erasure reaches the events it decoded before too."""
+    start = app.recorder.max_notification_id() or 0
+    ticket_id = opened(app, actor)
+    before = [e for e, _ in events_after(app, start, TICKET_TOPICS) if str(e.originator_id) == str(ticket_id)]
+    assert before[0].reporter_phone == PHONE
+    erase_reporter(app, EraseReporter(actor=actor("admin"), ticket_id=ticket_id, reason="asked to be forgotten"))
+    after = [e for e, _ in events_after(app, start, TICKET_TOPICS) if str(e.originator_id) == str(ticket_id)]
+    assert (after[0].reporter_phone, after[0].reporter_email, after[0].address) == (ERASED, ERASED, ERASED)
+    assert before[0].reporter_phone == PHONE  # the copy handed out before is the reader's own

@@ -1,0 +1,43 @@
+"""The events a process decoded last, so that its other readers of the same events do not decode
+them again.
+
+Under `docket serve` one process holds the tickets, dashboard and audit-chain projections and the
+relay: each reads every ticket event, and decoding one (decrypting, parsing its JSON, making its
+objects) costs more than the rest of its reading. Stored events never change, and a decoded one
+is never changed by its readers (events are frozen; personal fields are opened on a copy), so one
+decoding serves them all. What is kept is the event as stored: personal fields still sealed, so
+an erased ticket's data is not kept here in the clear.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+# About as many events as the slowest reader in a process trails the fastest by under load.
+SIZE = 4096
+
+Key = tuple[UUID, int, str]  # aggregate, version, topic
+
+
+class RecentEvents:
+    def __init__(self, size: int = SIZE) -> None:
+        self._size = size
+        self._events: OrderedDict[Key, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Key, decode: Callable[[], Any]) -> Any:
+        """The event of this key, decoded now unless it was recently."""
+        with self._lock:
+            found = self._events.get(key)
+        if found is not None:
+            return found
+        decoded = decode()  # outside the lock: readers in other threads decode beside this one
+        with self._lock:
+            self._events[key] = decoded
+            if len(self._events) > self._size:
+                self._events.popitem(last=False)
+        return decoded
