@@ -53,6 +53,7 @@ from projections.operations import PROJECTIONS, count_events, ensure_tables, reb
 from tests.e2e.processes import Service  # noqa: E402
 from tests.servers import fresh_database  # noqa: E402
 from workers.embedded import PASSWORDS, EmbeddedNats, free_port  # noqa: E402
+from workers.event_loop import tune_garbage_collector  # noqa: E402
 
 log = logging.getLogger("bench")
 
@@ -525,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
+    tune_garbage_collector()  # as every docket process does: the use cases and the rebuild run here
     server = database_server()
     log.info("PostgreSQL: %s", safe(server) if server else "embedded, in a temporary directory")
     with tempfile.TemporaryDirectory(prefix="docket-bench-") as tmp, fresh_database(server, Path(tmp)) as url:

@@ -16,6 +16,7 @@ from projections.operations import PROJECTIONS, count_events, rebuild, status
 from workers.asyncapi import print_document
 from workers.audit_cli import add_audit_commands
 from workers.bootstrap import application, endpoints
+from workers.event_loop import tune_garbage_collector
 from workers.notifier.cli import add_commands as add_notification_commands
 from workers.serve import ROLES, CannotStart, run
 from workers.settings import Settings, SettingsError, load_settings
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"docket: {error}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    tune_garbage_collector()  # a rebuild or an export decodes as many events as a role does
     # Until a role installs its own handlers, SIGTERM unwinds like Ctrl-C, so embedded servers still stop.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
