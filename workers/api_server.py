@@ -1,5 +1,7 @@
 """The API role: uvicorn on a socket bound here, and as many more API processes on that socket as
-settings ask for, so that reads and commands use every core (each process its own committer)."""
+settings ask for, so that reads and commands use every core (each process its own committer).
+Where this process runs other roles too (`docket serve`), it binds the socket and every API
+process is one of those others."""
 
 from __future__ import annotations
 
@@ -42,14 +44,18 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve_api(settings: Settings, found: Endpoints, app: Docket, stop: asyncio.Event) -> None:
-    """This process serves the API, and api_workers - 1 others beside it on the same socket."""
+async def serve_api(settings: Settings, found: Endpoints, app: Docket, stop: asyncio.Event, here: bool = True) -> None:
+    """This process serves the API, and api_workers - 1 others beside it on the same socket; or,
+    not `here`, api_workers others while this one follows the event store."""
     listening = listening_socket(settings.http_host, settings.http_port)
-    others = start_api_processes(settings, found, listening, settings.api_workers - 1)
+    others = start_api_processes(settings, found, listening, settings.api_workers - here)
     # On stop every API process stops taking requests and finishes its own at once, not in turn.
     telling = asyncio.create_task(_terminate_on(stop, others))
     try:
-        await serve_api_on(listening, settings, found, app, stop)
+        if here:
+            await serve_api_on(listening, settings, found, app, stop)
+        else:
+            await until(stop, *(asyncio.create_task(asyncio.to_thread(p.join)) for p in others))
     finally:
         telling.cancel()
         await asyncio.to_thread(stop_api_processes, others, settings.stop_timeout + settings.db_timeout + STOP_MARGIN)

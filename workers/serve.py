@@ -53,7 +53,9 @@ async def _run_roles(settings: Settings, found: Endpoints, app: Docket, roles: t
         loop.add_signal_handler(sig, stop.set)
     # Each role reaches NATS as its own user: on the embedded server, that of authorization.conf.
     starters: dict[str, Callable[[], Awaitable[None]]] = {
-        "api": lambda: serve_api(settings, found, app, stop),
+        # Beside other roles, every API process is one of its own: none shares its interpreter
+        # lock with the projections' threads, which left the API here too slow to take its share.
+        "api": lambda: serve_api(settings, found, app, stop, here=roles == ("api",)),
         "projector": lambda: _run_projectors(app, found.as_nats_user("projector"), halt, settings),
         "relay": lambda: _run_relay(app, found.as_nats_user("relay"), halt),
         "scheduler": lambda: _run_scheduler(app, found.as_nats_user("scheduler"), halt),
