@@ -20,4 +20,3 @@ def test_an_event_is_decoded_once_for_every_reader_and_the_oldest_is_let_go():
     recent.get((aggregate, 3, "Edited"), decode(3))
     assert recent.get((aggregate, 1, "Opened"), decode(1)) is not first  # let go when the third came
     assert decoded == [1, 2, 3, 1]
-
