@@ -33,12 +33,15 @@ ROLE = "docket_api"
 POLICY = "docket_reader"
 TENANT_ONLY = SQL("tenant = current_setting('docket.tenant', true)")
 # A ticket: the caller's tenant, a kind (sensitive or ordinary) they are cleared for, and for a
-# reporter their own.
+# reporter their own. "No reporter set" is a length below 1, not an equality with '': the planner
+# takes an equality between two expressions to hold for one row in 200, so it thought a tenant's
+# list held a few rows, sorted them all rather than read a page off the (tenant, created_at) index,
+# and a 20-row page of 3,000 tickets took 5 ms instead of 0.2.
 TICKET_RULE = SQL(
     "tenant = current_setting('docket.tenant', true)"
     " AND CASE WHEN is_sensitive THEN current_setting('docket.sensitive', true) = 'yes'"
     " ELSE current_setting('docket.ordinary', true) = 'yes' END"
-    " AND (coalesce(current_setting('docket.reporter', true), '') = '' OR reporter_id = current_setting('docket.reporter', true))"
+    " AND (length(coalesce(current_setting('docket.reporter', true), '')) < 1 OR reporter_id = current_setting('docket.reporter', true))"
 )
 
 

