@@ -36,6 +36,10 @@ class CannotStart(Exception):
     """A role cannot start, and trying again would not help (its port is taken, say)."""
 
 
+class ProcessEnded(Exception):
+    """An API process ended by itself: the API role restarts, every process of it."""
+
+
 class _Server(uvicorn.Server):
     """Leaves signals to the role runner, which stops every role together."""
 
@@ -55,11 +59,30 @@ async def serve_api(settings: Settings, found: Endpoints, app: Docket, stop: asy
         if here:
             await serve_api_on(listening, settings, found, app, stop)
         else:
-            await until(stop, *(asyncio.create_task(asyncio.to_thread(p.join)) for p in others))
+            await _until_one_ends(stop, others)
     finally:
         telling.cancel()
         await asyncio.to_thread(stop_api_processes, others, settings.stop_timeout + settings.db_timeout + STOP_MARGIN)
         listening.close()
+
+
+async def _until_one_ends(stop: asyncio.Event, processes: list[BaseProcess]) -> None:
+    """Waits for stop, or for one of the processes to end (ProcessEnded), on their sentinels: not
+    by joining them, which would reap them under stop_api_processes' own join."""
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[BaseProcess] = loop.create_future()
+    for process in processes:
+        loop.add_reader(process.sentinel, lambda process=process: ended.done() or ended.set_result(process))
+    try:
+        await until(stop, ended)
+    finally:
+        ended.cancel()
+        for process in processes:
+            loop.remove_reader(process.sentinel)
+    if ended.done() and not ended.cancelled():
+        gone = ended.result()
+        await asyncio.to_thread(gone.join, 1)  # its sentinel closes a moment before it can be reaped
+        raise ProcessEnded(f"API process {gone.pid} ended (exit code {gone.exitcode})")
 
 
 async def _terminate_on(stop: asyncio.Event, processes: list[BaseProcess]) -> None:

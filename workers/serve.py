@@ -15,7 +15,7 @@ from projections.operations import PROJECTIONS, rebuild, stale_projections
 from projections.runner import ProjectionLoop
 from projections.sql import engine_for
 from workers import event_loop
-from workers.api_server import CannotStart, serve_api, until
+from workers.api_server import CannotStart, ProcessEnded, serve_api, until
 from workers.audit_checkpoints import run_audit_checkpoints
 from workers.bootstrap import Endpoints, application, endpoints, metrics_dir
 from workers.draining import catch_up
@@ -91,6 +91,8 @@ async def _supervised(role: str, start: Callable[[], Awaitable[None]], stop: asy
         except (CannotStart, SettingsError) as error:  # a bad setting is not fixed by waiting either
             if booting:
                 raise
+            failure = str(error)
+        except ProcessEnded as error:  # its own log says why
             failure = str(error)
         except Exception as error:
             failure, unexpected = f"{type(error).__name__}: {error}", error

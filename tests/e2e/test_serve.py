@@ -178,3 +178,41 @@ def test_metrics_add_up_the_commands_of_every_api_process(tmp_path):
     finally:
         if serve.process.poll() is None:
             serve.kill()
+
+
+def api_processes(serve: Service) -> set[int]:
+    """The API processes `docket serve` started: every one of them beside the process that follows the event store."""
+    found = set()
+    for child in psutil.Process(serve.process.pid).children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                found.add(child.pid)
+        except psutil.Error:  # gone, or a zombie not reaped yet
+            pass
+    return found
+
+
+def test_an_api_process_killed_under_serve_is_named_in_the_log_and_the_api_comes_back(tmp_path):
+    port = free_port()
+    env = docket_env(tmp_path / "data", DOCKET_HTTP_PORT=str(port), DOCKET_API_WORKERS="2")
+    base = f"http://127.0.0.1:{port}"
+    serve = Service(["serve"], env, tmp_path / "serve.log")
+    try:
+        serve.wait_healthy(base)
+        first = api_processes(serve)
+        assert len(first) == 2
+        killed = min(first)
+        psutil.Process(killed).kill()
+
+        def back() -> bool:
+            now = api_processes(serve)
+            return len(now) == 2 and not now & first and port_answers(port)
+
+        assert eventually(back, timeout=30), api_processes(serve)
+        serve.wait_healthy(base)
+        assert f"api failed (API process {killed} ended (exit code -9)); restarting" in serve.text()
+        assert serve.terminate() == 0
+        assert "did not stop within" not in serve.text()  # each was joined once: none taken for alive after it ended
+    finally:
+        if serve.process.poll() is None:
+            serve.kill()
