@@ -50,6 +50,6 @@ def fetch_prepared_page(
     """As fetch_page, with statements compiled once: the total's, and the rows' with parameters limit and offset."""
     check_page(page, page_size)
     with engine.connect() as conn:
-        total = count.run(conn, **values).scalar_one()
-        found = rows.run(conn, **values, limit=page_size, offset=(page - 1) * page_size).mappings().all()
+        total = count.scalar(conn, **values)
+        found = rows.mappings(conn, **values, limit=page_size, offset=(page - 1) * page_size)
     return Page(items=[item(row) for row in found], total=total, page=page, page_size=page_size, page_count=-(-total // page_size))

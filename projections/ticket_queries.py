@@ -136,7 +136,7 @@ def get_ticket(engine: Connectable, actor: Actor, ticket: UUID | str) -> TicketD
     row = visible_row(engine, actor, ticket)
     view = ticket_view(row, actor)
     with engine.connect() as conn:
-        found = ASSIGNMENT_STEPS.run(conn, tenant=actor.tenant, ticket_id=row["id"]).mappings().all()
+        found = ASSIGNMENT_STEPS.mappings(conn, tenant=actor.tenant, ticket_id=row["id"])
     steps = [struct_from(AssignmentEntry, r, reason=opened(row, r["reason"])) for r in found]
     if actor.role is Role.REPORTER:
         steps = _public_steps(steps)
@@ -170,12 +170,12 @@ def visible_row(engine: Connectable, actor: Actor, ticket: UUID | str) -> Any:
     caller's clearance, to say 403 where it is 403."""
     query, key = ticket_lookup(ticket)
     with engine.connect() as conn:
-        row = query.run(conn, tenant=actor.tenant, key=key).mappings().first()
+        row = query.first(conn, tenant=actor.tenant, key=key)
     if row is not None:
         ensure_visible(actor, ticket, facts_of(row))
         return row
     with as_docket(), engine.connect() as conn:
-        hidden = query.run(conn, tenant=actor.tenant, key=key).mappings().first()
+        hidden = query.first(conn, tenant=actor.tenant, key=key)
     if hidden is not None:
         ensure_visible(actor, ticket, facts_of(hidden))  # raises: the caller's rows did not hold it
     raise TicketNotFound(ticket)
