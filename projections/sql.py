@@ -60,6 +60,7 @@ class Prepared:
         fresh = statement.compile(dialect=DIALECT)
         self.sql = str(fresh)
         self.defaults = fresh.params  # the literals SQLAlchemy made parameters of, and the bindparams, None
+        self.names: list[str] | None = None
 
     def run(self, conn: Connection, **params: Any) -> CursorResult[Any]:
         return conn.exec_driver_sql(self.sql, {**self.defaults, **params})
@@ -69,13 +70,20 @@ class Prepared:
 
     def mappings(self, conn: Connection, **params: Any) -> list[dict[str, Any]]:
         with self._cursor(conn, params) as cursor:
-            names = [column[0] for column in cursor.description]
+            names = self._names(cursor)
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def first(self, conn: Connection, **params: Any) -> dict[str, Any] | None:
         with self._cursor(conn, params) as cursor:
             row = cursor.fetchone()
-            return None if row is None else dict(zip([column[0] for column in cursor.description], row, strict=True))
+            return None if row is None else dict(zip(self._names(cursor), row, strict=True))
+
+    def _names(self, cursor: Any) -> list[str]:
+        """The statement's column names, read off its first result: a description is an object per
+        column, made afresh at every look."""
+        if self.names is None:
+            self.names = [column[0] for column in cursor.description]
+        return self.names
 
     def scalar(self, conn: Connection, **params: Any) -> Any:
         with self._cursor(conn, params) as cursor:

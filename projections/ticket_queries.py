@@ -8,9 +8,9 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import Select, and_, bindparam, case, func, or_, select, true
+from sqlalchemy import Select, and_, bindparam, case, func, literal_column, or_, select, text, true
 from sqlalchemy import column as sql_column
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 
 from commands import sealing
 from domain.disclosure import disclosed, history_scope
@@ -131,21 +131,29 @@ def page_of(engine: Connectable, actor: Actor, query: Select, order: list[Any], 
 
 
 def get_ticket(engine: Connectable, actor: Actor, ticket: UUID | str) -> TicketDetail:
-    """One ticket, by id or tracking number, with its assignment history; archived ones too: they are
-    gone from lists, not from the record."""
-    row = visible_row(engine, actor, ticket)
+    """One ticket, by id or tracking number, with its assignment history, in one statement; archived
+    ones too: they are gone from lists, not from the record."""
+    row = visible_row(engine, actor, ticket, detailed=True)
     view = ticket_view(row, actor)
-    with engine.connect() as conn:
-        found = ASSIGNMENT_STEPS.mappings(conn, tenant=actor.tenant, ticket_id=row["id"])
-    steps = [struct_from(AssignmentEntry, r, reason=opened(row, r["reason"])) for r in found]
+    steps = [struct_from(AssignmentEntry, r, reason=opened(row, r["reason"])) for r in row["assignment_steps"]]
     if actor.role is Role.REPORTER:
         steps = _public_steps(steps)
     return TicketDetail(**msgspec.structs.asdict(view), assignments=steps)
 
 
-def assignment_steps() -> Select:
-    """A ticket's assignment steps in order, each with the display name its tenant's teams know
-    whoever made it by (the first team by name that has them), where the history keeps only an id."""
+def with_assignment_steps(query: Select) -> Select:
+    """The query's ticket rows, each with its assignment steps in order as a JSON array."""
+    of_ticket = assignments.c.ticket_id == tickets.c.id
+    columns = assignment_steps(of_ticket).selected_columns
+    step = func.jsonb_build_object(*(part for column in columns for part in (literal_column(f"'{column.name}'"), column)))
+    listed = select(func.coalesce(func.jsonb_agg(aggregate_order_by(step, assignments.c.version)), text("'[]'::jsonb"))).where(of_ticket)
+    return query.add_columns(listed.scalar_subquery().label("assignment_steps"))
+
+
+def assignment_steps(of_ticket: Any) -> Select:
+    """A ticket's assignment steps in order (those of_ticket selects), each with the display name
+    its tenant's teams know whoever made it by (the first team by name that has them), where the
+    history keeps only an id."""
     teams = LIVE.teams
     member = func.jsonb_array_elements(teams.c.members).table_valued(sql_column("value", JSONB)).render_derived()
     name_of_actor = (
@@ -156,21 +164,17 @@ def assignment_steps() -> Select:
         .limit(1)
         .scalar_subquery()
     )
-    return (
-        select(assignments, name_of_actor.label("assigned_by_name"))
-        .where(assignments.c.ticket_id == bindparam("ticket_id"))
-        .order_by(assignments.c.version)
-    )
+    return select(assignments, name_of_actor.label("assigned_by_name")).where(of_ticket).order_by(assignments.c.version)
 
 
-def visible_row(engine: Connectable, actor: Actor, ticket: UUID | str) -> Any:
+def visible_row(engine: Connectable, actor: Actor, ticket: UUID | str, detailed: bool = False) -> Any:
     """The ticket's row, by id or tracking number, if the caller may see it: 404 outside their scope,
     403 for a kind they may not read. Errors name the ticket as the caller did, never its other identity.
     Looked for as the caller reads; only a ticket not found so is looked for again, whatever the
-    caller's clearance, to say 403 where it is 403."""
+    caller's clearance, to say 403 where it is 403. Detailed, the row holds its assignment steps."""
     query, key = ticket_lookup(ticket)
     with engine.connect() as conn:
-        row = query.first(conn, tenant=actor.tenant, key=key)
+        row = (DETAILED[query] if detailed else query).first(conn, tenant=actor.tenant, key=key)
     if row is not None:
         ensure_visible(actor, ticket, facts_of(row))
         return row
@@ -297,6 +301,7 @@ def _reporter(row: Any, actor: Actor) -> dict[str, Any]:
 
 # Built once: a statement's cache key is then computed once too, and its SQL compiled once.
 TICKET_ROWS = select(tickets, sla_status().label("sla_status"))
-TICKET_BY_ID = Prepared(TICKET_ROWS.where(tickets.c.tenant == bindparam("tenant"), tickets.c.id == bindparam("key")))
-TICKET_BY_NUMBER = Prepared(TICKET_ROWS.where(tickets.c.tenant == bindparam("tenant"), tickets.c.tracking_number == bindparam("key")))
-ASSIGNMENT_STEPS = Prepared(assignment_steps())
+BY_ID = TICKET_ROWS.where(tickets.c.tenant == bindparam("tenant"), tickets.c.id == bindparam("key"))
+BY_NUMBER = TICKET_ROWS.where(tickets.c.tenant == bindparam("tenant"), tickets.c.tracking_number == bindparam("key"))
+TICKET_BY_ID, TICKET_BY_NUMBER = Prepared(BY_ID), Prepared(BY_NUMBER)
+DETAILED = {TICKET_BY_ID: Prepared(with_assignment_steps(BY_ID)), TICKET_BY_NUMBER: Prepared(with_assignment_steps(BY_NUMBER))}
