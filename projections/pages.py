@@ -10,7 +10,9 @@ from sqlalchemy import Select, func
 
 from domain.errors import Invalid
 from projections.reading import Connectable
+from projections.row_security import reading_as
 from projections.sql import Prepared
+from projections.totals import Totals, frozen
 
 T = TypeVar("T")
 # PostgreSQL's OFFSET is a bigint: a page past it is refused rather than sent to fail there.
@@ -45,11 +47,26 @@ def fetch_page(engine: Connectable, query: Select, order: list[Any], page: int, 
 
 
 def fetch_prepared_page(
-    engine: Connectable, count: Prepared, rows: Prepared, values: dict[str, Any], page: int, page_size: int, item: Callable[[Any], T]
+    engine: Connectable,
+    count: Prepared,
+    rows: Prepared,
+    values: dict[str, Any],
+    page: int,
+    page_size: int,
+    item: Callable[[Any], T],
+    totals: Totals,
 ) -> Page[T]:
-    """As fetch_page, with statements compiled once: the total's, and the rows' with parameters limit and offset."""
+    """As fetch_page, with statements compiled once: the total's, and the rows' with parameters limit
+    and offset. Both select the tickets projection's position too: a total counted at the position
+    the page's rows were read at is taken from `totals` (projections/totals.py), not counted again."""
     check_page(page, page_size)
+    key = (reading_as.get(), count.sql, frozen(values))
     with engine.connect() as conn:
-        total = count.scalar(conn, **values)
         found = rows.mappings(conn, **values, limit=page_size, offset=(page - 1) * page_size)
+        total = totals.get(key, found[0]["position"]) if found else None
+        if total is None:
+            counted = count.first(conn, **values)
+            assert counted is not None  # a count has a row
+            total = counted["total"]
+            totals.put(key, counted["position"], total)
     return Page(items=[item(row) for row in found], total=total, page=page, page_size=page_size, page_count=-(-total // page_size))

@@ -23,6 +23,7 @@ from projections.reading import Connectable
 from projections.search import search
 from projections.sql import Prepared
 from projections.ticket_queries import TICKET_ROWS, TicketPage, page_of, sla_status, ticket_view, tickets
+from projections.totals import POSITION, Totals
 from projections.workflow_queries import known_statuses
 
 
@@ -93,6 +94,7 @@ CLOSED_SETS = {
     "sla_status": SLA_STATUSES,
 }
 ORDERS = ("asc", "desc")
+TOTALS = Totals()  # this process's: a list's total counted once per position of the tickets projection
 
 
 def list_tickets(engine: Connectable, actor: Actor, filters: TicketFilters, page: int, page_size: int) -> TicketPage:
@@ -105,7 +107,7 @@ def list_tickets(engine: Connectable, actor: Actor, filters: TicketFilters, page
         ranking = found.ranking if filters.sort_by is None else []
         return page_of(engine, actor, query, [*ranking, *sorted_by(filters.sort_by or "created_at", filters.order)], page, page_size)
     count, rows = page_statements(*shape, filters.sort_by or "created_at", filters.order)
-    return fetch_prepared_page(engine, count, rows, values, page, page_size, lambda row: ticket_view(row, actor))
+    return fetch_prepared_page(engine, count, rows, values, page, page_size, lambda row: ticket_view(row, actor), TOTALS)
 
 
 FilterShape = tuple[tuple[str, ...], tuple[str, ...], bool, bool]  # ANY_OF and RANGES given; tags; sla_status
@@ -120,8 +122,8 @@ def listed(scope: ScopeShape, filters: FilterShape) -> Select:
 def page_statements(scope: ScopeShape, filters: FilterShape, sort_by: str, order: str) -> tuple[Prepared, Prepared]:
     """The total's statement and the page's (parameters limit and offset besides the values)."""
     query = listed(scope, filters)
-    count = query.with_only_columns(func.count(), maintain_column_froms=True)
-    rows = query.order_by(*sorted_by(sort_by, order)).limit(bindparam("limit")).offset(bindparam("offset"))
+    count = query.with_only_columns(func.count().label("total"), POSITION, maintain_column_froms=True)
+    rows = query.add_columns(POSITION).order_by(*sorted_by(sort_by, order)).limit(bindparam("limit")).offset(bindparam("offset"))
     return Prepared(count), Prepared(rows)
 
 

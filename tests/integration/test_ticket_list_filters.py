@@ -119,3 +119,29 @@ def test_the_openapi_document_types_every_list_filter_as_a_list_and_names_the_cl
     status_category = next(s for s in parameters["status_category"]["schema"]["oneOf"] if s.get("type") == "array")
     assert status_category["items"]["enum"] == ["open", "pending", "resolved", "closed"]
     assert parameters["order"]["schema"]["enum"] == ["asc", "desc"]
+
+
+def test_a_lists_total_is_counted_again_once_the_read_model_has_moved_and_is_each_readers_own(client, auth, projected):
+    """A list's total is remembered for the position of the tickets projection it was counted at
+    (projections/totals.py): a change to the tickets moves the position, and the total with it;
+    two readers of the same list each get their own."""
+    reporter, other, manager = auth("reporter", "cit-1"), auth("reporter", "cit-2"), auth("manager")
+    open_ticket(client, reporter, title="First", ward="w9")
+    projected()
+
+    def total(headers, params=None) -> int:
+        response = client.get(TICKETS, params={"page_size": 1, **(params or {})}, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()["total"]
+
+    before = total(manager)
+    assert total(manager) == before  # counted, then remembered
+    in_ward = total(manager, {"ward": "w9"})
+    moved = open_ticket(client, other, title="Second", ward="w9")
+    projected()
+    assert total(manager) == before + 1
+    assert total(manager, {"ward": "w9"}) == in_ward + 1
+    move(client, manager, moved["id"], "closed")
+    projected()
+    assert total(manager, {"status": "closed", "ward": "w9"}) == 1
+    assert (total(reporter), total(other)) == (1, 1)  # a reporter's own, not the other's remembered total
