@@ -131,8 +131,10 @@ def storable_text(text: str) -> str:
 
 def struct_from(kind: type[S], row: Mapping[str, Any], **overrides: Any) -> S:
     """The struct of a row: the columns it names, some of them replaced; msgspec checks the types."""
-    # Column names may be SQLAlchemy's str subclass, which msgspec does not take for a key.
-    return msgspec.convert({str(name): value for name, value in {**row, **overrides}.items()}, kind)
+    fields = {**row, **overrides}
+    if type(next(iter(fields), "")) is not str:  # SQLAlchemy's names: a str subclass, which msgspec does not take for a key
+        fields = {str(name): value for name, value in fields.items()}
+    return msgspec.convert(fields, kind)
 
 
 def engine_for(database_url: str, pool_size: int = 5, timeout: float | None = None) -> Engine:
