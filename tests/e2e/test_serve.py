@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -151,15 +153,25 @@ def test_serve_started_again_after_a_sigkill_stops_the_nats_server_the_killed_on
             psutil.Process(int(postmaster.read_text().split()[0])).terminate()
 
 
-def test_metrics_add_up_the_commands_of_every_api_process(tmp_path):
-    from prometheus_client.parser import text_string_to_metric_families
-
+@contextlib.contextmanager
+def serve_with_two_api_processes(tmp_path: Path) -> Iterator[tuple[Service, str, dict[str, str]]]:
+    """`docket serve` with DOCKET_API_WORKERS=2, healthy; its base URL and environment."""
     port = free_port()
     env = docket_env(tmp_path / "data", DOCKET_HTTP_PORT=str(port), DOCKET_API_WORKERS="2")
     base = f"http://127.0.0.1:{port}"
     serve = Service(["serve"], env, tmp_path / "serve.log")
     try:
         serve.wait_healthy(base)
+        yield serve, base, env
+    finally:
+        if serve.process.poll() is None:
+            serve.kill()
+
+
+def test_metrics_add_up_the_commands_of_every_api_process(tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with serve_with_two_api_processes(tmp_path) as (serve, base, env):
         reporter = {"Authorization": "Bearer " + docket("token", "--tenant", "city", "--role", "reporter", "--sub", "ann", env=env).strip()}
         for n in range(20):  # a connection each, so that both processes take some
             answer = httpx.post(
@@ -175,9 +187,6 @@ def test_metrics_add_up_the_commands_of_every_api_process(tmp_path):
         )
         assert opened == 20
         assert serve.terminate() == 0
-    finally:
-        if serve.process.poll() is None:
-            serve.kill()
 
 
 def api_processes(serve: Service) -> set[int]:
@@ -193,12 +202,7 @@ def api_processes(serve: Service) -> set[int]:
 
 
 def test_an_api_process_killed_under_serve_is_named_in_the_log_and_the_api_comes_back(tmp_path):
-    port = free_port()
-    env = docket_env(tmp_path / "data", DOCKET_HTTP_PORT=str(port), DOCKET_API_WORKERS="2")
-    base = f"http://127.0.0.1:{port}"
-    serve = Service(["serve"], env, tmp_path / "serve.log")
-    try:
-        serve.wait_healthy(base)
+    with serve_with_two_api_processes(tmp_path) as (serve, base, _):
         first = api_processes(serve)
         assert len(first) == 2
         killed = min(first)
@@ -206,13 +210,10 @@ def test_an_api_process_killed_under_serve_is_named_in_the_log_and_the_api_comes
 
         def back() -> bool:
             now = api_processes(serve)
-            return len(now) == 2 and not now & first and port_answers(port)
+            return len(now) == 2 and not now & first and port_answers(httpx.URL(base).port)
 
         assert eventually(back, timeout=30), api_processes(serve)
         serve.wait_healthy(base)
         assert f"api failed (API process {killed} ended (exit code -9)); restarting" in serve.text()
         assert serve.terminate() == 0
         assert "did not stop within" not in serve.text()  # each was joined once: none taken for alive after it ended
-    finally:
-        if serve.process.poll() is None:
-            serve.kill()
