@@ -54,19 +54,21 @@ def fetch_prepared_page(
     page: int,
     page_size: int,
     item: Callable[[Any], T],
-    totals: Totals,
+    totals: Totals | None,
 ) -> Page[T]:
     """As fetch_page, with statements compiled once: the total's, and the rows' with parameters limit
     and offset. Both select the tickets projection's position too: a total counted at the position
-    the page's rows were read at is taken from `totals` (projections/totals.py), not counted again."""
+    the page's rows were read at is taken from `totals` (projections/totals.py), not counted again
+    (None: a list whose total moves with the clock, counted every time)."""
     check_page(page, page_size)
     key = (reading_as.get(), count.sql, frozen(values))
     with engine.connect() as conn:
         found = rows.mappings(conn, **values, limit=page_size, offset=(page - 1) * page_size)
-        total = totals.get(key, found[0]["position"]) if found else None
+        total = totals.get(key, found[0]["position"]) if totals is not None and found else None
         if total is None:
             counted = count.first(conn, **values)
             assert counted is not None  # a count has a row
             total = counted["total"]
-            totals.put(key, counted["position"], total)
+            if totals is not None:
+                totals.put(key, counted["position"], total)
     return Page(items=[item(row) for row in found], total=total, page=page, page_size=page_size, page_count=-(-total // page_size))

@@ -107,7 +107,9 @@ def list_tickets(engine: Connectable, actor: Actor, filters: TicketFilters, page
         ranking = found.ranking if filters.sort_by is None else []
         return page_of(engine, actor, query, [*ranking, *sorted_by(filters.sort_by or "created_at", filters.order)], page, page_size)
     count, rows = page_statements(*shape, filters.sort_by or "created_at", filters.order)
-    return fetch_prepared_page(engine, count, rows, values, page, page_size, lambda row: ticket_view(row, actor), TOTALS)
+    # An SLA status is read against the clock: a ticket past its deadline moves to breached with no event.
+    totals = None if filters.sla_status else TOTALS
+    return fetch_prepared_page(engine, count, rows, values, page, page_size, lambda row: ticket_view(row, actor), totals)
 
 
 FilterShape = tuple[tuple[str, ...], tuple[str, ...], bool, bool]  # ANY_OF and RANGES given; tags; sla_status

@@ -113,3 +113,20 @@ def test_bad_list_parameters_are_refused_naming_the_parameter(client, auth):
         response = client.get(TICKETS, params=params, headers=manager)
         assert response.status_code == 400, response.text
         assert response.json()["field"] == field
+
+
+def test_a_list_by_sla_status_counts_its_total_against_the_clock(client, auth, projected):
+    """A ticket past its deadline is breached with no event to move the read model: a total of a
+    list by SLA status is never one remembered from before (projections/totals.py)."""
+    admin, reporter = auth("admin"), auth("reporter", "cit-1")
+    policies = [{"id": "tight", "priority": "urgent", "response_hours": 0.0003}, {"id": "normal", "response_hours": 48}]  # 1.08 s
+    assert client.put("/api/v1/sla-policies", json={"policies": policies}, headers=admin).status_code == 200
+    projected()
+    open_ticket(client, reporter, title="Soon late", priority="urgent")
+    open_ticket(client, reporter, title="Plenty of time", priority="low")
+    projected()
+    assert listed(client, admin, sla_status="on_track")["total"] == 2
+    time.sleep(1.2)  # past the urgent one's response target; nothing recorded it
+    on_track = listed(client, admin, sla_status="on_track")
+    assert (titles(on_track), on_track["total"]) == (["Plenty of time"], 1)
+    assert listed(client, admin, sla_status="breached_response")["total"] == 1
