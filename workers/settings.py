@@ -246,17 +246,23 @@ def _new_cipher_key() -> str:
 
 
 def _kept_secret(path: Path, make: Callable[[], str]) -> str:
-    """A secret generated once and kept in the data dir, so it outlives restarts."""
+    """A secret generated once and kept in the data dir, so it outlives restarts. Written whole
+    beside it, then linked into place: a process starting beside this one reads all of it or
+    finds none, never the empty file another has just created."""
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = make()
+    written = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process wrote it first
+        with os.fdopen(fd, "w") as f:
+            f.write(secret)
+        os.link(written, path)
+    except FileExistsError:  # another process kept one first
         return path.read_text().strip()
-    with os.fdopen(fd, "w") as f:
-        f.write(secret)
+    finally:
+        written.unlink()
     return secret
 
 

@@ -169,3 +169,26 @@ def test_a_jwks_url_and_a_jwks_file_together_are_refused_naming_both(tmp_path):
     env = {"DOCKET_DATA_DIR": str(tmp_path), "DOCKET_JWT_JWKS_URL": "https://id.example/certs", "DOCKET_JWT_JWKS_FILE": str(jwks)}
     with pytest.raises(SettingsError, match="DOCKET_JWT_JWKS_URL or DOCKET_JWT_JWKS_FILE, not both"):
         load_settings(env)
+
+
+def test_a_secret_kept_in_the_data_dir_is_the_same_whole_one_for_processes_starting_together(tmp_path):
+    """Roles started side by side each read the data dir's secret: none may read it half written."""
+    import secrets
+    import threading
+
+    from workers.settings import _kept_secret
+
+    for attempt in range(20):
+        path, start, kept = tmp_path / f"secret-{attempt}", threading.Barrier(8), []
+
+        def keep(path=path, start=start, kept=kept) -> None:
+            start.wait()
+            kept.append(_kept_secret(path, lambda: secrets.token_urlsafe(32)))
+
+        threads = [threading.Thread(target=keep) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(set(kept)) == 1 and kept[0] == path.read_text().strip() and len(kept[0]) > 40, kept
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no file left half made
