@@ -11,11 +11,11 @@ an erased ticket's data is not kept here in the clear.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
+
+from commands.bounded import Recent
 
 # About as many events as the slowest reader in a process trails the fastest by under load.
 SIZE = 4096
@@ -25,19 +25,12 @@ Key = tuple[UUID, int, str]  # aggregate, version, topic
 
 class RecentEvents:
     def __init__(self, size: int = SIZE) -> None:
-        self._size = size
-        self._events: OrderedDict[Key, Any] = OrderedDict()
-        self._lock = threading.Lock()
+        self._events: Recent[Any] = Recent(size)
 
     def get(self, key: Key, decode: Callable[[], Any]) -> Any:
         """The event of this key, decoded now unless it was recently."""
-        with self._lock:
-            found = self._events.get(key)
-        if found is not None:
-            return found
-        decoded = decode()  # outside the lock: readers in other threads decode beside this one
-        with self._lock:
-            self._events[key] = decoded
-            if len(self._events) > self._size:
-                self._events.popitem(last=False)
-        return decoded
+        found = self._events.get(key)
+        if found is None:
+            found = decode()  # unlocked: readers in other threads decode beside this one
+            self._events.put(key, found)
+        return found

@@ -9,12 +9,12 @@ total of the same list, for the same reader, was counted at that position, it is
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
 
 from sqlalchemy import column, func, select, table
+
+from commands.bounded import Recent
 
 # The tickets projection's position, as a column a statement selects beside its own.
 POSITION = select(func.max(column("notification_id"))).select_from(table("tickets_tracking")).scalar_subquery().label("position")
@@ -23,27 +23,16 @@ SIZE = 4096  # lists (shape, values, reader) remembered per process
 
 class Totals:
     def __init__(self, size: int = SIZE) -> None:
-        self._size = size
-        self._totals: OrderedDict[Hashable, tuple[int, int]] = OrderedDict()  # key -> (position, total)
-        self._lock = threading.Lock()
+        self._totals: Recent[tuple[int, int]] = Recent(size)  # key -> (position, total)
 
     def get(self, key: Hashable, position: int | None) -> int | None:
         """The total counted at this position, if there is one."""
-        with self._lock:
-            found = self._totals.get(key)
-            if found is None or position is None or found[0] != position:
-                return None
-            self._totals.move_to_end(key)
-            return found[1]
+        found = self._totals.get(key)
+        return found[1] if found is not None and position is not None and found[0] == position else None
 
     def put(self, key: Hashable, position: int | None, total: int) -> None:
-        if position is None:  # nothing projected yet: nothing to tell a later count by
-            return
-        with self._lock:
-            self._totals[key] = (position, total)
-            self._totals.move_to_end(key)
-            if len(self._totals) > self._size:
-                self._totals.popitem(last=False)
+        if position is not None:  # nothing projected yet: nothing to tell a later count by
+            self._totals.put(key, (position, total))
 
 
 def frozen(values: dict[str, Any]) -> Hashable:
