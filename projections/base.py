@@ -22,6 +22,9 @@ class TableSet(Protocol):
 class TrackedProjection(Projection[PostgresTrackingRecorder]):
     # Raise the version when the tables or what they hold change: the projector then rebuilds them.
     version: ClassVar[int] = 1
+    # Topics whose events change only their own aggregate's rows: a rebuild may share them out
+    # by aggregate among processes (projections/shares.py).
+    shared_topics: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, view: PostgresTrackingRecorder, tables: TableSet | None = None) -> None:
         super().__init__(view)

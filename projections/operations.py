@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
@@ -19,6 +19,7 @@ from projections.base import TableSet, TrackedProjection
 from projections.dashboard import DashboardProjection
 from projections.health import create_stalls_table
 from projections.row_security import ensure_role
+from projections.shares import replay_in_shares, shares_for
 from projections.sql import create_indexes, create_tables, drop_tables
 from projections.tickets import TicketsProjection
 
@@ -96,8 +97,9 @@ def status(app: Docket) -> list[ProjectionStatus]:
     return statuses
 
 
-def rebuild(app: Docket, name: str, progress: Progress = lambda n: None) -> int:
-    """Fills new tables beside the live ones from the event store, then swaps them in.
+def rebuild(app: Docket, name: str, progress: Progress = lambda n: None, shares: int | None = None) -> int:
+    """Fills new tables beside the live ones from the event store, then swaps them in. `shares`:
+    how many processes apply the events stored when it starts (default: as shares_for finds).
 
     The API goes on reading the live tables throughout. The swap holds the live tracking
     table's lock, so the live projector waits, then skips what the rebuild already applied.
@@ -114,7 +116,7 @@ def rebuild(app: Docket, name: str, progress: Progress = lambda n: None) -> int:
     view.create_table()
     projection = projection_class(view, shadow)
     log.info("rebuilding projection %s beside the live one", name)
-    position = _replay(app, projection, 0, progress)
+    position = _first_pass(app, projection, progress, shares)
     log.info("indexing the rebuilt tables of projection %s", name)
     with datastore.transaction(commit=True) as curs:
         create_indexes(curs, shadow.metadata)
@@ -129,8 +131,25 @@ def rebuild(app: Docket, name: str, progress: Progress = lambda n: None) -> int:
     return position
 
 
+def _first_pass(app: Docket, projection: TrackedProjection, progress: Progress, shares: int | None) -> int:
+    """Applies what is stored now to the shadow tables: in one process per core when there is much
+    of it and the projection's events can be shared out by aggregate (projections/shares.py)."""
+    head = head_of(app, projection.topics)
+    shares = shares or shares_for(projection.shared_topics, head)  # the head's id: about as many events, at most
+    if shares == 1:
+        return _replay(app, projection, 0, progress)
+    replay_in_shares(app, projection.name, head, shares, progress)
+    with projection.view.datastore.transaction(commit=True) as curs:
+        _set_position(curs, projection.view.tracking_table_name, app.name, head)
+    return _replay(app, projection, head, progress)
+
+
 def events_after(app: Docket, position: int, topics: tuple[str, ...], limit: int = BATCH) -> list[tuple[Any, Tracking]]:
-    notifications = app.recorder.select_notifications(start=position + 1, limit=limit, topics=topics)
+    return decoded(app, app.recorder.select_notifications(start=position + 1, limit=limit, topics=topics))
+
+
+def decoded(app: Docket, notifications: list[Notification]) -> list[tuple[Any, Tracking]]:
+    """The notifications' domain events, each with its position."""
     app.ticket_keys.load({n.originator_id for n in notifications if n.topic in PERSONAL_TOPICS})  # one query, not one per ticket
     return [(app.mapper.to_domain_event(n), Tracking(app.name, n.id)) for n in notifications]
 

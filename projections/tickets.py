@@ -50,6 +50,7 @@ SEALED_COLUMNS = (
 class TicketsProjection(TrackedProjection):
     name = "tickets"
     topics = TICKET_TOPICS + CONFIG_TOPICS + TEAM_TOPICS
+    shared_topics = TICKET_TOPICS  # a ticket's events change its own rows alone
     # 2: full-text search; 3: completion notes, public notes; 4: sensitive categories, agent scope; 5: sealed text;
     # 6: escalated_at, search by parts of words (trigrams), a sensitive ticket searchable by its tracking number alone
     version = 6

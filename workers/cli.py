@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 import msgspec
 from tqdm import tqdm
@@ -72,13 +73,20 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--sub", required=True, help="the caller's user id")
     token.add_argument("--ward")
     token.add_argument("--team")
-    token.add_argument("--ttl", type=_lifetime, default=DEFAULT_TTL, help=f"lifetime in seconds (default {DEFAULT_TTL})")
+    token.add_argument(
+        "--ttl", type=_positive("a token's lifetime in seconds"), default=DEFAULT_TTL, help=f"lifetime in seconds (default {DEFAULT_TTL})"
+    )
     token.set_defaults(handler=_token)
 
     projections = commands.add_parser("projections", help="inspect and rebuild read models")
     actions = projections.add_subparsers(required=True, metavar="ACTION")
     rebuild = actions.add_parser("rebuild", help="rebuild a read model from the event store beside the live one")
     rebuild.add_argument("name", choices=sorted(PROJECTIONS))
+    rebuild.add_argument(
+        "--processes",
+        type=_positive("the number of processes"),
+        help="processes that apply the stored events (default: one per core when there are many)",
+    )
     rebuild.set_defaults(handler=_rebuild)
     show = actions.add_parser("status", help="each projection's position and lag")
     show.set_defaults(handler=_status)
@@ -86,15 +94,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _lifetime(value: str) -> int:
-    """A token's lifetime: refused by the parser (exit 2), before anything is set up, unless positive."""
-    try:
-        seconds = int(value)
-    except ValueError:
-        seconds = 0
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"a token's lifetime must be a positive number of seconds, got {value!r}")
-    return seconds
+def _positive(what: str) -> Callable[[str], int]:
+    """A whole number the parser refuses (exit 2), before anything is set up, unless positive."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if number <= 0:
+            raise argparse.ArgumentTypeError(f"{what} must be a positive whole number, got {value!r}")
+        return number
+
+    return parse
 
 
 def _with_workers(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -135,7 +147,7 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     with endpoints(settings) as found, application(found) as app:
         total = count_events(app, PROJECTIONS[args.name].topics)
         with tqdm(total=total, desc=f"rebuilding {args.name}", unit="event") as bar:
-            position = rebuild(app, args.name, progress=bar.update)
+            position = rebuild(app, args.name, progress=bar.update, shares=args.processes)
     print(f"rebuilt {args.name} up to notification {position}")
     return 0
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from commands.structs import ChangeStatus, OpenTicket
 from commands.tickets import change_status, open_ticket
 from projections.operations import events_after, rebuild, stale_projections, status, tracking_recorder
+from projections.shares import RebuildFailed
 from projections.ticket_tables import LIVE
 from projections.tickets import TicketsProjection
 
@@ -86,4 +88,44 @@ def test_a_projection_built_by_an_older_version_is_found_stale_and_rebuilt_to_th
     before = read_all(engine)
     rebuild(app, "tickets")
     assert stale_projections(app) == []
+    assert read_all(engine) == before
+
+
+def shares_of(app, ticket_ids, shares):
+    """Which share of a rebuild in `shares` processes each ticket falls to (as projections/shares.py hashes it)."""
+    with app.recorder.datastore.transaction(commit=False) as curs:
+        curs.execute("SELECT mod(hashtext(id::text)::bigint + 2147483648, %s) AS share FROM unnest(%s::uuid[]) AS id", (shares, ticket_ids))
+        return [row["share"] for row in curs.fetchall()]
+
+
+def test_a_rebuild_shared_among_processes_gives_exactly_the_tables_the_live_projection_built(app, actor, engine, projected, tenant):
+    ids = open_and_work(app, actor, n=4)
+    while min(map(shares_of(app, ids, 2).count, (0, 1))) < 2:  # each process has tickets of its own to apply
+        ids += open_and_work(app, actor, n=1)
+    projected()
+    before = read_all(engine)
+    seen = []
+    position = rebuild(app, "tickets", progress=seen.append, shares=2)
+    assert position == app.recorder.max_notification_id()
+    assert read_all(engine) == before
+    assert sum(seen) >= 2 * len(ids)
+
+
+def test_a_shared_rebuild_that_fails_in_one_process_says_why_and_leaves_the_live_tables_alone(app, actor, engine, projected):
+    [ticket_id] = open_and_work(app, actor, n=1)
+    projected()
+    before = read_all(engine)
+    table = app.recorder.events_table_name
+    with app.recorder.datastore.transaction(commit=True) as curs:
+        curs.execute(f"SELECT state FROM {table} WHERE originator_id = %s AND originator_version = 2", (ticket_id,))
+        state = curs.fetchone()["state"]
+        curs.execute(f"UPDATE {table} SET state = %s WHERE originator_id = %s AND originator_version = 2", (b"not an event", ticket_id))
+    try:
+        with pytest.raises(RebuildFailed, match=rf"worker {shares_of(app, [ticket_id], 2)[0]} failed: .*{ticket_id}"):
+            rebuild(app, "tickets", shares=2)
+    finally:
+        with app.recorder.datastore.transaction(commit=True) as curs:
+            curs.execute(f"UPDATE {table} SET state = %s WHERE originator_id = %s AND originator_version = 2", (state, ticket_id))
+    assert read_all(engine) == before
+    assert rebuild(app, "tickets", shares=2) == app.recorder.max_notification_id()
     assert read_all(engine) == before

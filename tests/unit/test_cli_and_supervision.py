@@ -18,7 +18,7 @@ def test_docket_token_refuses_a_lifetime_of_zero_or_less_with_exit_2_and_says_wh
     with pytest.raises(SystemExit) as exited:
         main(["token", "--tenant", "city", "--role", "manager", "--sub", "bo", "--ttl", ttl])
     assert exited.value.code == 2
-    assert "lifetime must be a positive number of seconds" in capsys.readouterr().err
+    assert "lifetime in seconds must be a positive whole number" in capsys.readouterr().err
 
 
 def test_a_token_lives_one_hour_unless_told_otherwise():
@@ -64,3 +64,11 @@ def test_a_role_that_fails_after_boot_is_restarted_even_when_it_then_cannot_star
         "api failed (RuntimeError: lost the database); restarting in 1s",
         "api failed (cannot listen on 127.0.0.1:8000: address already in use); restarting in 2s",
     ]
+
+
+@pytest.mark.parametrize("processes", ["0", "-2", "many"])
+def test_docket_projections_rebuild_refuses_processes_of_zero_or_less_with_exit_2_and_says_why(processes, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["projections", "rebuild", "tickets", "--processes", processes])
+    assert exited.value.code == 2
+    assert "the number of processes must be a positive whole number" in capsys.readouterr().err

@@ -1,0 +1,134 @@
+"""A rebuild's first pass spread over processes, each applying its share of the aggregates.
+
+A projection whose `shared_topics` events change only their own aggregate's rows (a ticket's
+events: its row, its history, its replies) may apply them in any order from one aggregate to
+the next, as long as each aggregate's events keep theirs. So each worker process reads the
+events of the aggregates that hash to it, in order, decodes them and writes their rows in its own
+transactions; the events of every other topic (configuration, teams) go to the first worker. The
+shadow tables have no tracking position of their own meanwhile: a rebuild that fails is started
+again from nothing. The rebuild then catches up on what was stored since, in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+from collections.abc import Callable
+from typing import Any
+
+from eventsourcing.persistence import Notification
+from psycopg.sql import SQL, Identifier
+
+from commands.app import Docket
+
+log = logging.getLogger(__name__)
+
+MIN_EVENTS = 20_000  # below this, starting the processes costs more than sharing the work saves
+MAX_SHARES = 8
+BATCH = 5000
+POLL = 0.5  # seconds between looks at whether a worker died without a word
+
+
+class RebuildFailed(RuntimeError):
+    """A worker of a shared rebuild failed or died: the rebuild stops; the live tables are untouched."""
+
+
+def shares_for(shared_topics: tuple[str, ...], events: int) -> int:
+    """How many processes a first pass over this many events is worth: one per core."""
+    if not shared_topics or events < MIN_EVENTS:
+        return 1
+    return max(1, min(os.cpu_count() or 1, MAX_SHARES))
+
+
+def replay_in_shares(app: Docket, name: str, head: int, shares: int, progress: Callable[[int], None]) -> None:
+    """Applies, in `shares` processes, every event of projection `name` up to `head` to its shadow tables."""
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no fork of this one's connections and threads
+    reports = context.Queue()
+    workers = [
+        context.Process(target=_replay_share, args=(dict(app.env), name, share, shares, head, reports), name=f"rebuild-{name}-{share}")
+        for share in range(shares)
+    ]
+    log.info("rebuilding projection %s up to notification %s in %d processes", name, head, shares)
+    for worker in workers:
+        worker.start()
+    try:
+        _follow(workers, reports, progress)
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
+        reports.close()
+
+
+def _follow(workers: list[Any], reports: Any, progress: Callable[[int], None]) -> None:
+    """Reports the workers' progress until each has said it is done; raises when one fails or dies."""
+    done: set[int] = set()
+    while len(done) < len(workers):
+        try:
+            kind, share, detail = reports.get(timeout=POLL)
+        except queue.Empty:
+            for share, worker in enumerate(workers):
+                if share not in done and worker.exitcode is not None:
+                    raise RebuildFailed(f"rebuild worker {share} ended with exit code {worker.exitcode} before it was done") from None
+            continue
+        if kind == "applied":
+            progress(detail)
+        elif kind == "done":
+            done.add(share)
+        else:
+            raise RebuildFailed(f"rebuild worker {share} failed: {detail}")
+
+
+def _replay_share(env: dict[str, str], name: str, share: int, shares: int, head: int, reports: Any) -> None:
+    from projections.operations import PROJECTIONS, decoded, tracking_recorder  # here: spawned, it imports them itself
+    from workers.event_loop import tune_garbage_collector
+
+    tune_garbage_collector()  # as every docket process does: it decodes as many events as a projector
+
+    app = None
+    try:
+        app = Docket(env={**env, "CREATE_TABLE": "n"})  # the rebuild made them: made at once by each, they clash
+        projection_class = PROJECTIONS[name]
+        projection = projection_class(tracking_recorder(app.recorder.datastore, f"{name}_rebuild"), projection_class.tables_for("_rebuild"))
+        position = 0
+        while notifications := _share_after(app, projection_class, position, head, share, shares):
+            batch = decoded(app, notifications)
+            with app.recorder.datastore.transaction(commit=True) as curs:
+                projection.apply_all(curs, batch)
+            position = notifications[-1].id
+            reports.put(("applied", share, len(batch)))
+        reports.put(("done", share, None))
+    except BaseException as error:
+        reports.put(("failed", share, f"{type(error).__name__}: {error}"))
+        raise
+    finally:
+        if app is not None:
+            app.close()
+
+
+def _share_after(app: Docket, projection_class: Any, position: int, head: int, share: int, shares: int) -> list[Notification]:
+    """The next events of this share after `position`, up to `head`: the shared topics' events of
+    the aggregates that hash to it, and, for the first share, the events of every other topic."""
+    query = SQL(
+        "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+        "WHERE notification_id > %s AND notification_id <= %s AND topic = ANY(%s) "
+        "AND CASE WHEN topic = ANY(%s) THEN mod(hashtext(originator_id::text)::bigint + 2147483648, %s) ELSE 0 END = %s "
+        "ORDER BY notification_id LIMIT %s"
+    ).format(Identifier(app.recorder.events_table_name))
+    params = (position, head, list(projection_class.topics), list(projection_class.shared_topics), shares, share, BATCH)
+    with app.recorder.datastore.transaction(commit=False) as curs:
+        curs.execute(query, params)
+        rows = curs.fetchall()
+    return [
+        Notification(
+            id=row["notification_id"],
+            originator_id=row["originator_id"],
+            originator_version=row["originator_version"],
+            topic=row["topic"],
+            state=bytes(row["state"]),
+        )
+        for row in rows
+    ]
