@@ -201,10 +201,15 @@ class Followers:
         self.pending_relay: dict[int, float] = {}
         self.projection_lags: list[float] = []
         self.relay_lags: list[float] = []
+        self.early: set[int] = set()  # relayed before they were sampled, or never sampled
+        self.subscribed = asyncio.Event()  # the load starts after: a message relayed before would go unseen
 
     def sample(self, notification_id: int, at: float) -> None:
         self.pending_projection[notification_id] = at
-        self.pending_relay[notification_id] = at
+        if notification_id in self.early:  # on JetStream before its client had read the 2xx
+            self.relay_lags.append(0.0)
+        else:
+            self.pending_relay[notification_id] = at
 
     async def follow_projection(self, stop: asyncio.Event) -> None:
         async with await psycopg.AsyncConnection.connect(self.database_url, autocommit=True) as conn:
@@ -222,8 +227,12 @@ class Followers:
             notification_id = json.loads(message.data)["notification_id"]
             if (at := self.pending_relay.pop(notification_id, None)) is not None:
                 self.relay_lags.append(time.perf_counter() - at)
+            else:
+                self.early.add(notification_id)
 
         await client.subscribe("docket.*.tickets.>", cb=received)
+        await client.flush()  # the server has the subscription
+        self.subscribed.set()
         try:
             while not self._done(stop, self.pending_relay):
                 await asyncio.sleep(0.05)
@@ -245,6 +254,7 @@ async def http_result(scenario: Scenario, base_url: str, followers: Followers, s
     managers = {t: bearer(t, "manager", "bench-manager") for t in tenants}
     stop = asyncio.Event()
     followed = [asyncio.create_task(followers.follow_projection(stop)), asyncio.create_task(followers.follow_relay(stop))]
+    await followers.subscribed.wait()
     deadline = time.perf_counter() + seconds
     interval = scenario.clients / scenario.rate if scenario.rate else 0.0
     started = time.perf_counter()
