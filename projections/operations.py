@@ -135,7 +135,7 @@ def _first_pass(app: Docket, projection: TrackedProjection, progress: Progress, 
     """Applies what is stored now to the shadow tables: in one process per core when there is much
     of it and the projection's events can be shared out by aggregate (projections/shares.py)."""
     head = head_of(app, projection.topics)
-    shares = shares or shares_for(projection.shared_topics, head)  # the head's id: about as many events, at most
+    shares = shares_for(type(projection), head, shares)  # the head's id: about as many events, at most
     if shares == 1:
         return _replay(app, projection, 0, progress)
     replay_in_shares(app, projection.name, head, shares, progress)

@@ -35,11 +35,17 @@ class RebuildFailed(RuntimeError):
     """A worker of a shared rebuild failed or died: the rebuild stops; the live tables are untouched."""
 
 
-def shares_for(shared_topics: tuple[str, ...], events: int) -> int:
-    """How many processes a first pass over this many events is worth: one per core."""
-    if not shared_topics or events < MIN_EVENTS:
+def shares_for(projection_class: Any, events: int, asked: int | None = None) -> int:
+    """How many processes the first pass over this many events takes: as many as asked, else one
+    per core when there are many events; one for a projection whose events cannot be shared out
+    (a dashboard's counts add up many tickets' events)."""
+    if not projection_class.shared_topics:
+        if asked and asked > 1:
+            log.info("projection %s is rebuilt in one process: its events cannot be shared out", projection_class.name)
         return 1
-    return max(1, min(os.cpu_count() or 1, MAX_SHARES))
+    if asked:
+        return asked
+    return 1 if events < MIN_EVENTS else max(1, min(os.cpu_count() or 1, MAX_SHARES))
 
 
 def replay_in_shares(app: Docket, name: str, head: int, shares: int, progress: Callable[[int], None]) -> None:

@@ -7,8 +7,9 @@ from sqlalchemy import select
 
 from commands.structs import ChangeStatus, OpenTicket
 from commands.tickets import change_status, open_ticket
+from projections.dashboard import DashboardProjection
 from projections.operations import events_after, rebuild, stale_projections, status, tracking_recorder
-from projections.shares import RebuildFailed
+from projections.shares import RebuildFailed, shares_for
 from projections.ticket_tables import LIVE
 from projections.tickets import TicketsProjection
 
@@ -129,3 +130,9 @@ def test_a_shared_rebuild_that_fails_in_one_process_says_why_and_leaves_the_live
     assert read_all(engine) == before
     assert rebuild(app, "tickets", shares=2) == app.recorder.max_notification_id()
     assert read_all(engine) == before
+
+
+def test_a_projection_whose_events_cannot_be_shared_out_is_rebuilt_in_one_process_whatever_was_asked():
+    assert shares_for(DashboardProjection, events=10**6, asked=4) == 1
+    assert shares_for(TicketsProjection, events=10**6, asked=4) == 4
+    assert shares_for(TicketsProjection, events=100) == 1  # too few to be worth starting processes
