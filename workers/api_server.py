@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.process import BaseProcess
@@ -93,10 +94,7 @@ async def _terminate_on(stop: asyncio.Event, processes: list[BaseProcess]) -> No
 
 
 async def serve_api_on(listening: socket.socket, settings: Settings, found: Endpoints, app: Docket, stop: asyncio.Event) -> None:
-    # Handlers run in the loop's default executor, by default a thread per core and four more: so
-    # few that concurrent commands could never share a commit. A handler waiting for its commit
-    # holds its thread but not the GIL.
-    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="docket-api"))
+    asyncio.get_running_loop().set_default_executor(handler_threads(HANDLER_THREADS))
     services = api_services(settings, app, found)
     config = uvicorn.Config(
         create_app(services),
@@ -118,6 +116,24 @@ async def serve_api_on(listening: socket.socket, settings: Settings, found: Endp
         services.engine.dispose()
     if not server.started and not stop.is_set():  # its startup failed (uvicorn logged why)
         raise CannotStart(f"the API on {settings.http_host}:{settings.http_port} did not start; see the log above")
+
+
+def handler_threads(count: int) -> ThreadPoolExecutor:
+    """The pool handlers run in (the loop's default executor), every thread of it started now.
+
+    Not a thread per core and four more, asyncio's default: so few that concurrent commands could
+    never share a commit (a handler waiting for its commit holds its thread, not the GIL). And not
+    started on demand: a thread is started from the event loop, which waits until the new thread
+    has taken the GIL; on a busy machine the first surge of commands after a start (a hundred new
+    threads, each waiting its turn) held the loop for a third of a second, and the commands it
+    should have refused at once waited as long."""
+    pool = ThreadPoolExecutor(count, thread_name_prefix="docket-api")
+    go = threading.Event()
+    started = [pool.submit(go.wait) for _ in range(count)]  # none is idle, so each submit starts one
+    go.set()
+    for thread_started in started:
+        thread_started.result()
+    return pool
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
