@@ -33,6 +33,7 @@ READY_TIMEOUT = 1.0  # seconds the database, and NATS, have to answer; no answer
 NATS_CACHE = 1.0
 
 _nats_answers: dict[str, tuple[float, str]] = {}  # per URL: when it was checked, and the answer
+_taking: dict[tuple[int, int], asyncio.Future[Readings | str]] = {}  # per event loop and app: the readings being taken
 
 
 class Readings(msgspec.Struct, frozen=True):
@@ -77,7 +78,17 @@ async def _readiness(services: Services) -> Response[dict[str, Any]]:
 
 
 async def _database_readings(services: Services) -> Readings | str:
-    """What the database says, or why it said nothing within READY_TIMEOUT."""
+    """What the database says, or why it said nothing within READY_TIMEOUT. Readings are taken one
+    at a time: a probe that comes while they are taken shares them, so that a burst of probes asks
+    the database what one does (a reading is a dozen queries), and none waits behind the others."""
+    key = (id(asyncio.get_running_loop()), id(services))
+    if (taking := _taking.get(key)) is None:
+        taking = _taking[key] = asyncio.ensure_future(_take_database_readings(services))
+        taking.add_done_callback(lambda _: _taking.pop(key, None))
+    return await asyncio.shield(taking)  # a probe that goes away leaves the reading to the others
+
+
+async def _take_database_readings(services: Services) -> Readings | str:
     try:
         return await asyncio.wait_for(asyncio.to_thread(_read_database, services), READY_TIMEOUT)
     except TimeoutError:

@@ -4,11 +4,14 @@ projections and the relay lag, naming a stalled relay."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import socket
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from litestar.testing import TestClient
 
@@ -55,6 +58,36 @@ def test_ready_is_503_within_two_seconds_when_the_database_does_not_answer_and_l
         assert silent.get("/health").status_code == 503
         assert silent.get("/health/live").status_code == 200
         listener.close()  # before the client stops: it waits for the threads still connecting
+
+
+def test_probes_that_come_together_share_one_reading_of_the_database(app, silent_database, tmp_path):
+    url, listener = silent_database
+    services = Services(app=app, engine=engine_for(url), tokens=TokenVerifier(JWT_SECRET), blobs=FileBlobStore(tmp_path))
+
+    async def probe_together(count: int) -> tuple[list[int], int]:
+        transport = httpx.ASGITransport(create_app(services))  # requests handled side by side, as a server does
+        async with httpx.AsyncClient(transport=transport, base_url="http://docket") as probes:
+            answers = await asyncio.gather(*(probes.get("/health/ready") for _ in range(count)))
+        connections = len(waiting_connections(listener))
+        listener.close()  # the reading's thread, still connecting, fails now and the loop can close
+        return [answer.status_code for answer in answers], connections
+
+    try:
+        assert asyncio.run(probe_together(8)) == ([503] * 8, 1)  # one reading: one connection to the database, not eight
+    finally:
+        services.engine.dispose()
+
+
+def waiting_connections(listener: socket.socket) -> list[socket.socket]:
+    """The connections made to the listener that it has not taken yet (each is closed)."""
+    listener.setblocking(False)
+    taken = []
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            taken.append(listener.accept()[0])
+    for connection in taken:
+        connection.close()
+    return taken
 
 
 def test_ready_is_503_naming_the_kind_of_failure_when_the_database_refuses(app, tmp_path):
