@@ -230,7 +230,8 @@ def test_a_stream_ends_when_its_client_goes_and_when_the_api_stops(live, token, 
     feed = live.services.dashboard_feed
     with client(live) as http:
         with stream(http, token("manager")) as response:
-            Events(response).batch()
+            events = Events(response)  # held: a reader dropped at once closes the stream as it goes
+            events.batch()
             assert feed.listeners(tenant) == 1
         deadline = time.monotonic() + 5
         while feed.listeners(tenant) and time.monotonic() < deadline:
