@@ -305,9 +305,9 @@ class DashboardProjection(TrackedProjection):
             rows.change(rollups, key, {name: row[name] + value for name, value in signed.items()})
 
     def _mark_dirty(self, curs: Cursor[Any], tenant: str) -> None:
-        # A mark already there is touched, not left alone: the publisher takes marks with a DELETE,
-        # which then waits for this transaction, so it cannot take the mark and publish the figures
-        # before this batch's changes to them are committed (and then never again).
+        # A mark already there is touched, not left alone: the publisher takes only the marks no
+        # open transaction holds, so it cannot take this one and publish the figures before this
+        # batch's changes to them are committed (and then never again).
         table = self.tables.dirty
         dirty = upsert(table).values(tenant=tenant, since=datetime.now().astimezone())
         execute(curs, dirty.on_conflict_do_update(index_elements=["tenant"], set_={"since": table.c.since}))

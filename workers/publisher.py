@@ -5,9 +5,9 @@ INTERVAL seconds the publisher takes the dirty tenants and puts their figures un
 `<tenant>.dashboard.<view>`. A burst of events therefore gives at most one update per tenant and
 view per interval, and a publisher that was down catches up on what was marked meanwhile.
 
-NATS going away never ends the publisher (the projections run beside it, in the projector, and
-would end with it): every wait on NATS is bounded, a round that fails leaves its tenants marked,
-and the next round tries again. It logs when it stalls and when it resumes, once each.
+NATS or the database going away never ends the publisher (the projections run beside it, in the
+projector, and would end with it): every wait on NATS is bounded, a round that fails leaves its
+tenants marked, and the next round tries again. It logs when it stalls and when it resumes, once each.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from projections.dashboard import LIVE
 from projections.dashboard_queries import Scope, metrics, sla, volume, workload
@@ -61,6 +62,8 @@ async def run_publisher(
             except (TimeoutError, NatsError) as error:
                 stall.failed("dashboard publisher stalled (%s); trying again every %gs", str(error) or type(error).__name__, interval)
                 kv = None  # found again next round: made again, if NATS lost it
+            except SQLAlchemyError as error:  # the marks it could not take stay for a later round
+                stall.failed("dashboard publisher stalled (database: %s); trying again every %gs", type(error).__name__, interval)
             else:
                 if answered:
                     stall.succeeded("dashboard publisher resumed")
@@ -98,9 +101,15 @@ async def publish_dirty(kv: KeyValue, engine: Engine) -> list[str]:
 
 
 def take_dirty_tenants(engine: Engine) -> list[str]:
+    """Takes the marks no open transaction holds. One that a batch of the projection has touched
+    and not yet committed is left for a later round: taken now, its figures could be published
+    before the batch's changes (and never after); waited for, the DELETE would hold the marks it
+    took first while the batch went on to touch those, and each would wait for the other (a
+    deadlock, which ended the projector)."""
     dirty = LIVE.dirty
+    free = select(dirty.c.tenant).with_for_update(skip_locked=True)
     with engine.begin() as conn:
-        return [row.tenant for row in conn.execute(delete(dirty).returning(dirty.c.tenant))]
+        return [row.tenant for row in conn.execute(delete(dirty).where(dirty.c.tenant.in_(free)).returning(dirty.c.tenant))]
 
 
 def mark_dirty(engine: Engine, tenants: list[str]) -> None:

@@ -1,6 +1,7 @@
 """Nothing waits on NATS for ever: the relay, the dashboard publisher and the SLA scheduler go on
 through nats-server being killed (or never answering), log the stall and its end once each, and
-the relay's stall shows in /health/ready while it lasts."""
+the relay's stall shows in /health/ready while it lasts. The publisher goes on through the
+database going away too."""
 
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ from commands.sla import set_sla_policies
 from commands.structs import OpenTicket, SetSLAPolicies
 from commands.tickets import open_ticket
 from projections.operations import RELAY, tracking_recorder
+from projections.sql import engine_for
 from tests.integration.test_health import client_on, closed_port
 from tests.integration.test_relay_outage import kill_and_restart, open_many
 from tests.integration.test_sla_scheduler import run_scheduler_until
+from tests.proxy import Proxy
 from workers.embedded import embedded_nats
 from workers.publisher import BUCKET, run_publisher
 from workers.relay import Relay, connect_nats
@@ -163,6 +166,44 @@ def test_the_dashboard_publisher_goes_on_through_a_nats_outage_and_publishes_wha
     # However many rounds failed, each stall is one line, and its end another.
     stalls = messages(caplog, "workers.publisher", logging.WARNING, "dashboard publisher stalled")
     assert 1 <= len(stalls) == len(messages(caplog, "workers.publisher", logging.INFO, "dashboard publisher resumed"))
+
+
+def test_the_dashboard_publisher_goes_on_through_a_database_outage_and_publishes_what_was_marked_meanwhile(
+    app, actor, database_url, tenant, projected, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO, logger="workers.publisher")
+    key = f"{tenant}.dashboard.metrics"
+    with embedded_nats(tmp_path / "nats") as server, Proxy(database_url) as proxy:
+        behind = engine_for(proxy.url, pool_size=2, timeout=2)  # the publisher's database; the projections' is not cut
+        admin = server.url_for("admin")
+
+        def total_open(expected: int) -> bool:
+            return (dashboard_figures(admin, key) or {}).get("total_open") == expected
+
+        async def scenario() -> None:
+            stop = asyncio.Event()
+            publisher = asyncio.create_task(run_publisher(behind, server.url_for("projector"), stop, interval=0.2))
+            try:
+                await asyncio.to_thread(open_many, app, actor, 1)
+                await asyncio.to_thread(projected)
+                assert await eventually(lambda: total_open(1), 15)
+                proxy.cut()
+                await asyncio.to_thread(open_many, app, actor, 2)
+                await asyncio.to_thread(projected)
+                await asyncio.sleep(1)  # rounds that cannot take the marks
+                assert not publisher.done(), "the publisher ended with the database away"
+                proxy.resume()
+                assert await eventually(lambda: total_open(3), 30), "what changed while the database was away was never published"
+            finally:
+                stop.set()
+                await asyncio.wait_for(publisher, 15)
+                behind.dispose()
+
+        asyncio.run(scenario())
+    assert messages(caplog, "workers.publisher", logging.WARNING, "dashboard publisher stalled") == [
+        "dashboard publisher stalled (database: OperationalError); trying again every 0.2s"
+    ]
+    assert len(messages(caplog, "workers.publisher", logging.INFO, "dashboard publisher resumed")) == 1
 
 
 def test_the_scheduler_leads_and_fires_from_the_read_model_when_nats_does_not_answer(
