@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -80,3 +81,11 @@ def serving(service: Service, port: int) -> Iterator[str]:
         yield base_url
     finally:
         service.terminate()
+
+
+def logged_problems(log_file: Path, most: int = 8) -> list[str]:
+    """The service's last distinct warnings and errors (its log holds nothing else), to be shown
+    before the log goes with the temporary directory."""
+    lines = [line.strip() for line in log_file.read_text(errors="replace").splitlines() if re.search(r"ERROR|WARNING|Error:", line)]
+    distinct = list(dict.fromkeys(re.sub(r"^\S+ \S+ ", "", line) for line in lines))
+    return distinct[-most:]

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))  # the test helpers that find and start servers li
 import nats  # noqa: E402
 import psycopg  # noqa: E402
 
-from bench.common import CIPHER_KEY, bearer, database_server, safe, service_env  # noqa: E402
+from bench.common import CIPHER_KEY, bearer, database_server, logged_problems, safe, service_env  # noqa: E402
 from commands.app import Docket, eventsourcing_env  # noqa: E402
 from commands.structs import ChangeStatus, OpenTicket  # noqa: E402
 from commands.tickets import change_status, open_ticket  # noqa: E402
@@ -501,6 +501,8 @@ def running_service(database_url: str, data_dir: Path, workers: int | None) -> I
         yield base_url, embedded_nats_url(data_dir, "admin")
     finally:
         service.terminate()
+        if problems := logged_problems(data_dir / "serve.log"):  # a role that failed and restarted, say
+            log.warning("`docket serve` logged warnings or errors; the last distinct ones:\n  %s", "\n  ".join(problems))
 
 
 def embedded_nats_url(data_dir: Path, user: str) -> str:

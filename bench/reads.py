@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))  # the test helpers that find and start servers li
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 
-from bench.common import PROGRESS_EVERY, bearer, database_server, safe, service_env, serving  # noqa: E402
+from bench.common import PROGRESS_EVERY, bearer, database_server, logged_problems, safe, service_env, serving  # noqa: E402
 from bench.load import Connection  # noqa: E402
 from tests.e2e.processes import DOCKET, Service  # noqa: E402
 from tests.servers import fresh_database  # noqa: E402
@@ -249,14 +249,6 @@ def running_serve(tree: Path, database_url: str, data_dir: Path, label: str) -> 
 
 def serve_log(data_dir: Path, label: str) -> Path:
     return data_dir.parent / f"serve-{label.split()[0]}.log"
-
-
-def logged_problems(log_file: Path, most: int = 8) -> list[str]:
-    """The service's last distinct warnings and errors (its log holds nothing else), for a run
-    with failed requests: the log goes with the temporary directory."""
-    lines = [line.strip() for line in log_file.read_text(errors="replace").splitlines() if re.search(r"ERROR|WARNING|Error:", line)]
-    distinct = list(dict.fromkeys(re.sub(r"^\S+ \S+ ", "", line) for line in lines))
-    return distinct[-most:]
 
 
 def code_versions(tree: Path) -> dict[str, int]:

@@ -25,6 +25,7 @@ from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
 from commands.app import Docket
 from domain.ticket import Ticket
@@ -92,9 +93,16 @@ class Consumer:
         config = ConsumerConfig(
             ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL, ack_wait=self.ack_wait, max_ack_pending=10_000
         )
+        waiting = False
         while not stop.is_set():
             try:
                 subscription = await self.js.pull_subscribe(self.subject, durable=self.durable, stream=STREAM, config=config)
+            except NotFoundError:  # no stream yet, as at a first start: no stall, the relay is making it
+                if not waiting:
+                    log.info("%s waits for stream %s, which the relay makes", self.name, STREAM)
+                    waiting = True
+                await _pause(stop, SUBSCRIBE_RETRY)
+                continue
             except (TimeoutError, NatsError) as error:
                 self.stall.failed("%s cannot consume %s from %s yet (%s); trying again", self.name, self.subject, STREAM, error)
                 await _pause(stop, SUBSCRIBE_RETRY)
