@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from commands.bounded import Recent
+from eventsourcing.application import LRUCache
 
 # About as many events as the slowest reader in a process trails the fastest by under load.
 SIZE = 4096
@@ -25,12 +25,13 @@ Key = tuple[UUID, int, str]  # aggregate, version, topic
 
 class RecentEvents:
     def __init__(self, size: int = SIZE) -> None:
-        self._events: Recent[Any] = Recent(size)
+        self._events: LRUCache[Key, Any] = LRUCache(maxsize=size)  # eventsourcing's, as for its aggregates
 
     def get(self, key: Key, decode: Callable[[], Any]) -> Any:
         """The event of this key, decoded now unless it was recently."""
-        found = self._events.get(key)
-        if found is None:
+        try:
+            return self._events.get(key)
+        except KeyError:
             found = decode()  # unlocked: readers in other threads decode beside this one
             self._events.put(key, found)
-        return found
+            return found

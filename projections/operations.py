@@ -31,6 +31,7 @@ Progress = Callable[[int], None]
 
 PROJECTIONS: dict[str, type[TrackedProjection]] = {p.name: p for p in (TicketsProjection, DashboardProjection, AuditChainProjection)}
 VERSIONS = "projection_versions"
+SHADOW = "_rebuild"  # the suffix of a rebuild's tables, filled beside the live ones
 RELAY = "relay"  # its tracking table is made here too, so that /metrics can read it before the relay first runs
 
 
@@ -107,7 +108,7 @@ def rebuild(app: Docket, name: str, progress: Progress = lambda n: None, shares:
     projection_class = PROJECTIONS[name]
     datastore = app.recorder.datastore
     ensure_tables(datastore)
-    shadow, scratch = projection_class.tables_for("_rebuild"), f"{name}_rebuild"
+    shadow, scratch = projection_class.tables_for(SHADOW), f"{name}{SHADOW}"
     with datastore.transaction(commit=True) as curs:
         drop_tables(curs, shadow.metadata)
         create_tables(curs, shadow.metadata, indexes=False)  # made after the replay: faster than kept up row by row

@@ -89,7 +89,7 @@ def _follow(workers: list[Any], reports: Any, progress: Callable[[int], None]) -
 
 
 def _replay_share(env: dict[str, str], name: str, share: int, shares: int, head: int, reports: Any) -> None:
-    from projections.operations import PROJECTIONS, decoded, tracking_recorder  # here: spawned, it imports them itself
+    from projections.operations import PROJECTIONS, SHADOW, decoded, tracking_recorder  # here: spawned, it imports them itself
     from workers.event_loop import tune_garbage_collector
 
     tune_garbage_collector()  # as every docket process does: it decodes as many events as a projector
@@ -98,7 +98,7 @@ def _replay_share(env: dict[str, str], name: str, share: int, shares: int, head:
     try:
         app = Docket(env={**env, "CREATE_TABLE": "n"})  # the rebuild made them: made at once by each, they clash
         projection_class = PROJECTIONS[name]
-        projection = projection_class(tracking_recorder(app.recorder.datastore, f"{name}_rebuild"), projection_class.tables_for("_rebuild"))
+        projection = projection_class(tracking_recorder(app.recorder.datastore, f"{name}{SHADOW}"), projection_class.tables_for(SHADOW))
         position = 0
         while notifications := _share_after(app, projection_class, position, head, share, shares):
             batch = decoded(app, notifications)

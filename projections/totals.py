@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+from eventsourcing.application import LRUCache
 from sqlalchemy import column, func, select, table
-
-from commands.bounded import Recent
 
 # The tickets projection's position, as a column a statement selects beside its own.
 POSITION = select(func.max(column("notification_id"))).select_from(table("tickets_tracking")).scalar_subquery().label("position")
@@ -23,12 +22,15 @@ SIZE = 4096  # lists (shape, values, reader) remembered per process
 
 class Totals:
     def __init__(self, size: int = SIZE) -> None:
-        self._totals: Recent[tuple[int, int]] = Recent(size)  # key -> (position, total)
+        self._totals: LRUCache[Hashable, tuple[int, int]] = LRUCache(maxsize=size)  # key -> (position, total)
 
     def get(self, key: Hashable, position: int | None) -> int | None:
         """The total counted at this position, if there is one."""
-        found = self._totals.get(key)
-        return found[1] if found is not None and position is not None and found[0] == position else None
+        try:
+            counted_at, total = self._totals.get(key)
+        except KeyError:
+            return None
+        return total if position is not None and counted_at == position else None
 
     def put(self, key: Hashable, position: int | None, total: int) -> None:
         if position is not None:  # nothing projected yet: nothing to tell a later count by
