@@ -129,7 +129,8 @@ def test_killing_api_projector_and_relay_under_load_loses_and_duplicates_nothing
 
         stored = [t.notification_id for e, t in events_after(app, 0, TICKET_TOPICS, limit=1_000_000) if e.tenant == tenant]
         messages = asyncio.run(read_subject(nats_url, f"docket.{tenant}.tickets.>", expected=len(stored), timeout=60))
-        assert sorted(int(m[1]["Nats-Msg-Id"]) for m in messages) == stored
+        relayed = sorted(int(m[1]["Nats-Msg-Id"]) for m in messages)
+        assert relayed == stored, f"relayed {len(relayed)} of {len(stored)}; the last relay's log:\n{services['relay'].text()[-3000:]}"
     finally:
         for service in services.values():
             service.terminate()
