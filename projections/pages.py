@@ -56,14 +56,14 @@ def fetch_prepared_page(
     item: Callable[[Any], T],
     totals: Totals | None,
 ) -> Page[T]:
-    """As fetch_page, with statements compiled once: the total's, and the rows' with parameters limit
-    and offset. Both select the tickets projection's position too: a total counted at the position
-    the page's rows were read at is taken from `totals` (projections/totals.py), not counted again
-    (None: a list whose total moves with the clock, counted every time)."""
+    """As fetch_page, with statements compiled once: the total's, and the rows' (a page of them).
+    Both select the tickets projection's position too: a total counted at the position the page's
+    rows were read at is taken from `totals` (projections/totals.py), not counted again (None: a
+    list whose total moves with the clock, counted every time)."""
     check_page(page, page_size)
     key = (reading_as.get(), count.sql, frozen(values))
     with engine.connect() as conn:
-        found = rows.mappings(conn, **values, limit=page_size, offset=(page - 1) * page_size)
+        found = rows.page(page_size, (page - 1) * page_size).mappings(conn, **values)
         total = totals.get(key, found[0]["position"]) if totals is not None and found else None
         if total is None:
             counted = count.first(conn, **values)

@@ -122,10 +122,10 @@ def listed(scope: ScopeShape, filters: FilterShape) -> Select:
 
 @functools.lru_cache(maxsize=1024)
 def page_statements(scope: ScopeShape, filters: FilterShape, sort_by: str, order: str) -> tuple[Prepared, Prepared]:
-    """The total's statement and the page's (parameters limit and offset besides the values)."""
+    """The total's statement and the rows' (Prepared.page gives a page of them)."""
     query = listed(scope, filters)
     count = query.with_only_columns(func.count().label("total"), POSITION, maintain_column_froms=True)
-    rows = query.add_columns(POSITION).order_by(*sorted_by(sort_by, order)).limit(bindparam("limit")).offset(bindparam("offset"))
+    rows = query.add_columns(POSITION).order_by(*sorted_by(sort_by, order))
     return Prepared(count), Prepared(rows)
 
 
