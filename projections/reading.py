@@ -96,7 +96,10 @@ class Reads:
 
 def async_engine_for(url: URL, timeout: float | None, pool_size: int) -> AsyncEngine:
     """An asyncio engine on psycopg 3. No ping at checkout (a round trip per read): a connection
-    the server dropped fails its read with 503 and leaves the pool. With a timeout, as
-    projections.sql.engine_for: checkout, connecting and each statement end after about that long."""
+    the server dropped fails its read with 503 and leaves the pool. No rollback at checkin either:
+    in autocommit there is no transaction to end. With a timeout, as projections.sql.engine_for:
+    checkout, connecting and each statement end after about that long."""
     url = url.set(drivername="postgresql+psycopg")
-    return create_async_engine(url, pool_size=pool_size, max_overflow=0, isolation_level="AUTOCOMMIT", **bounded(timeout))
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=0, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **bounded(timeout)
+    )
