@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import JSONTranscoder, Mapper, Transcoding
+from eventsourcing.persistence import JSONTranscoder, Mapper, Transcoder, Transcoding
 from eventsourcing.utils import get_topic
 from psycopg.conninfo import conninfo_to_dict
 
@@ -19,6 +19,7 @@ from commands.numbers import TrackingNumberBlocks
 from commands.personal_data import PersonalDataMapper, TicketKeys
 from commands.recent_events import RecentEvents
 from commands.runner import MAX_BATCH, MAX_WAIT, MAX_WAITING, TIMEOUT, CommandRunner, Unit
+from commands.transcoding import MsgspecJSONTranscoder
 from domain.notification_rules import NotificationRules
 from domain.routing import RoutingRules
 from domain.sla import SLAPolicies
@@ -107,6 +108,11 @@ class Docket(Application):
         if opening:
             self.ticket_keys.make(opening)
         return super().save(*objs, **kwargs)
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = MsgspecJSONTranscoder()  # reads what eventsourcing's JSONTranscoder writes, faster
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
