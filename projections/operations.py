@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -105,6 +107,11 @@ def rebuild(app: Docket, name: str, progress: Progress = lambda n: None, shares:
     The API goes on reading the live tables throughout. The swap holds the live tracking
     table's lock, so the live projector waits, then skips what the rebuild already applied.
     """
+    with cycle_collection_paused():
+        return _rebuild(app, name, progress, shares)
+
+
+def _rebuild(app: Docket, name: str, progress: Progress, shares: int | None) -> int:
     projection_class = PROJECTIONS[name]
     datastore = app.recorder.datastore
     ensure_tables(datastore)
@@ -130,6 +137,20 @@ def rebuild(app: Docket, name: str, progress: Progress = lambda n: None, shares:
         curs.execute(f"UPDATE {VERSIONS} SET version = %s WHERE name = %s", (projection_class.version, name))
     log.info("rebuilt projection %s (version %s) up to notification %s", name, projection_class.version, position)
     return position
+
+
+@contextlib.contextmanager
+def cycle_collection_paused() -> Iterator[None]:
+    """A replay's objects (events, rows) form no reference cycles: each batch's are freed by their
+    counts when it ends. The cycle collector, run every so many allocations, would only walk them
+    (and everything else the process holds) to find nothing: a fifth of a replay's time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _first_pass(app: Docket, projection: TrackedProjection, progress: Progress, shares: int | None) -> int:

@@ -89,10 +89,8 @@ def _follow(workers: list[Any], reports: Any, progress: Callable[[int], None]) -
 
 
 def _replay_share(env: dict[str, str], name: str, share: int, shares: int, head: int, reports: Any) -> None:
-    from projections.operations import PROJECTIONS, SHADOW, decoded, tracking_recorder  # here: spawned, it imports them itself
-    from workers.event_loop import tune_garbage_collector
-
-    tune_garbage_collector()  # as every docket process does: it decodes as many events as a projector
+    # Imported here: projections.operations imports this module (and a spawned process imports them itself).
+    from projections.operations import PROJECTIONS, SHADOW, cycle_collection_paused, decoded, tracking_recorder
 
     app = None
     try:
@@ -100,12 +98,13 @@ def _replay_share(env: dict[str, str], name: str, share: int, shares: int, head:
         projection_class = PROJECTIONS[name]
         projection = projection_class(tracking_recorder(app.recorder.datastore, f"{name}{SHADOW}"), projection_class.tables_for(SHADOW))
         position = 0
-        while notifications := _share_after(app, projection_class, position, head, share, shares):
-            batch = decoded(app, notifications)
-            with app.recorder.datastore.transaction(commit=True) as curs:
-                projection.apply_all(curs, batch)
-            position = notifications[-1].id
-            reports.put(("applied", share, len(batch)))
+        with cycle_collection_paused():
+            while notifications := _share_after(app, projection_class, position, head, share, shares):
+                batch = decoded(app, notifications)
+                with app.recorder.datastore.transaction(commit=True) as curs:
+                    projection.apply_all(curs, batch)
+                position = notifications[-1].id
+                reports.put(("applied", share, len(batch)))
         reports.put(("done", share, None))
     except BaseException as error:
         reports.put(("failed", share, f"{type(error).__name__}: {error}"))
