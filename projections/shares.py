@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 MIN_EVENTS = 20_000  # below this, starting the processes costs more than sharing the work saves
 MAX_SHARES = 8
-BATCH = 5000
 POLL = 0.5  # seconds between looks at whether a worker died without a word
 
 
@@ -48,12 +47,15 @@ def shares_for(projection_class: Any, events: int, asked: int | None = None) -> 
     return 1 if events < MIN_EVENTS else max(1, min(os.cpu_count() or 1, MAX_SHARES))
 
 
-def replay_in_shares(app: Docket, name: str, head: int, shares: int, progress: Callable[[int], None]) -> None:
-    """Applies, in `shares` processes, every event of projection `name` up to `head` to its shadow tables."""
+def replay_in_shares(app: Docket, name: str, head: int, shares: int, batch: int, progress: Callable[[int], None]) -> None:
+    """Applies, in `shares` processes, every event of projection `name` up to `head` to its shadow
+    tables, `batch` events per transaction."""
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no fork of this one's connections and threads
     reports = context.Queue()
     workers = [
-        context.Process(target=_replay_share, args=(dict(app.env), name, share, shares, head, reports), name=f"rebuild-{name}-{share}")
+        context.Process(
+            target=_replay_share, args=(dict(app.env), name, share, shares, head, batch, reports), name=f"rebuild-{name}-{share}"
+        )
         for share in range(shares)
     ]
     log.info("rebuilding projection %s up to notification %s in %d processes", name, head, shares)
@@ -88,7 +90,7 @@ def _follow(workers: list[Any], reports: Any, progress: Callable[[int], None]) -
             raise RebuildFailed(f"rebuild worker {share} failed: {detail}")
 
 
-def _replay_share(env: dict[str, str], name: str, share: int, shares: int, head: int, reports: Any) -> None:
+def _replay_share(env: dict[str, str], name: str, share: int, shares: int, head: int, batch: int, reports: Any) -> None:
     # Imported here: projections.operations imports this module (and a spawned process imports them itself).
     from projections.operations import PROJECTIONS, SHADOW, cycle_collection_paused, decoded, tracking_recorder
 
@@ -99,12 +101,12 @@ def _replay_share(env: dict[str, str], name: str, share: int, shares: int, head:
         projection = projection_class(tracking_recorder(app.recorder.datastore, f"{name}{SHADOW}"), projection_class.tables_for(SHADOW))
         position = 0
         with cycle_collection_paused():
-            while notifications := _share_after(app, projection_class, position, head, share, shares):
-                batch = decoded(app, notifications)
+            while notifications := _share_after(app, projection_class, position, head, share, shares, batch):
+                events = decoded(app, notifications)
                 with app.recorder.datastore.transaction(commit=True) as curs:
-                    projection.apply_all(curs, batch)
+                    projection.apply_all(curs, events)
                 position = notifications[-1].id
-                reports.put(("applied", share, len(batch)))
+                reports.put(("applied", share, len(events)))
         reports.put(("done", share, None))
     except BaseException as error:
         reports.put(("failed", share, f"{type(error).__name__}: {error}"))
@@ -114,7 +116,7 @@ def _replay_share(env: dict[str, str], name: str, share: int, shares: int, head:
             app.close()
 
 
-def _share_after(app: Docket, projection_class: Any, position: int, head: int, share: int, shares: int) -> list[Notification]:
+def _share_after(app: Docket, projection_class: Any, position: int, head: int, share: int, shares: int, limit: int) -> list[Notification]:
     """The next events of this share after `position`, up to `head`: the shared topics' events of
     the aggregates that hash to it, and, for the first share, the events of every other topic."""
     query = SQL(
@@ -123,7 +125,7 @@ def _share_after(app: Docket, projection_class: Any, position: int, head: int, s
         "AND CASE WHEN topic = ANY(%s) THEN mod(hashtext(originator_id::text)::bigint + 2147483648, %s) ELSE 0 END = %s "
         "ORDER BY notification_id LIMIT %s"
     ).format(Identifier(app.recorder.events_table_name))
-    params = (position, head, list(projection_class.topics), list(projection_class.shared_topics), shares, share, BATCH)
+    params = (position, head, list(projection_class.topics), list(projection_class.shared_topics), shares, share, limit)
     with app.recorder.datastore.transaction(commit=False) as curs:
         curs.execute(query, params)
         rows = curs.fetchall()

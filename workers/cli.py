@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from api.auth import DEFAULT_TTL, issue_token
 from domain.permissions import Role
-from projections.operations import PROJECTIONS, count_events, rebuild, status
+from projections.operations import PROJECTIONS, REBUILD_BATCH, count_events, rebuild, status
 from workers.asyncapi import print_document
 from workers.audit_cli import add_audit_commands
 from workers.bootstrap import application, endpoints
@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive("the number of processes"),
         help="processes that apply the stored events (default: one per core when there are many)",
     )
+    rebuild.add_argument(
+        "--batch",
+        type=_positive("the events per transaction"),
+        default=REBUILD_BATCH,
+        help=f"events each process applies per transaction; memory grows with it (default {REBUILD_BATCH:,})",
+    )
     rebuild.set_defaults(handler=_rebuild)
     show = actions.add_parser("status", help="each projection's position and lag")
     show.set_defaults(handler=_status)
@@ -147,7 +153,7 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     with endpoints(settings) as found, application(found) as app:
         total = count_events(app, PROJECTIONS[args.name].topics)
         with tqdm(total=total, desc=f"rebuilding {args.name}", unit="event") as bar:
-            position = rebuild(app, args.name, progress=bar.update, shares=args.processes)
+            position = rebuild(app, args.name, progress=bar.update, shares=args.processes, batch=args.batch)
     print(f"rebuilt {args.name} up to notification {position}")
     return 0
 

@@ -69,7 +69,7 @@ def test_serve_takes_a_ticket_from_http_to_the_read_model_and_nats_and_keeps_it_
         assert [m[2]["event"] for m in messages] == ["Opened", "StatusChanged"]
         assert {m[2]["ticket_id"] for m in messages} == {ticket_id}
 
-        rebuilt = docket("projections", "rebuild", "tickets", "--processes", "2", env=env)  # in two processes, as a big store is
+        rebuilt = docket("projections", "rebuild", "tickets", "--processes", "2", "--batch", "500", env=env)  # as a big store is
         assert "rebuilt tickets up to notification" in rebuilt
         assert listed()
         status = subprocess.run([*DOCKET, "projections", "status"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from commands.structs import ChangeStatus, OpenTicket
 from commands.tickets import change_status, open_ticket
 from projections.dashboard import DashboardProjection
-from projections.operations import events_after, rebuild, stale_projections, status, tracking_recorder
+from projections.operations import REBUILD_BATCH, events_after, rebuild, stale_projections, status, tracking_recorder
 from projections.shares import RebuildFailed, shares_for
 from projections.ticket_tables import LIVE
 from projections.tickets import TicketsProjection
@@ -99,14 +99,18 @@ def shares_of(app, ticket_ids, shares):
         return [row["share"] for row in curs.fetchall()]
 
 
-def test_a_rebuild_shared_among_processes_gives_exactly_the_tables_the_live_projection_built(app, actor, engine, projected, tenant):
+# Batches of 50: a ticket's events fall in several, so a later batch changes rows an earlier one wrote.
+@pytest.mark.parametrize(("shares", "batch"), [(2, REBUILD_BATCH), (2, 50), (1, 50)])
+def test_a_rebuild_in_batches_shared_or_not_gives_exactly_the_tables_the_live_projection_built(
+    app, actor, engine, projected, tenant, shares, batch
+):
     ids = open_and_work(app, actor, n=4)
     while min(map(shares_of(app, ids, 2).count, (0, 1))) < 2:  # each process has tickets of its own to apply
         ids += open_and_work(app, actor, n=1)
     projected()
     before = read_all(engine)
     seen = []
-    position = rebuild(app, "tickets", progress=seen.append, shares=2)
+    position = rebuild(app, "tickets", progress=seen.append, shares=shares, batch=batch)
     assert position == app.recorder.max_notification_id()
     assert read_all(engine) == before
     assert sum(seen) >= 2 * len(ids)

@@ -66,9 +66,10 @@ def test_a_role_that_fails_after_boot_is_restarted_even_when_it_then_cannot_star
     ]
 
 
-@pytest.mark.parametrize("processes", ["0", "-2", "many"])
-def test_docket_projections_rebuild_refuses_processes_of_zero_or_less_with_exit_2_and_says_why(processes, capsys):
+@pytest.mark.parametrize("value", ["0", "-2", "many"])
+@pytest.mark.parametrize(("option", "what"), [("--processes", "the number of processes"), ("--batch", "the events per transaction")])
+def test_docket_projections_rebuild_refuses_processes_or_batches_of_zero_or_less_with_exit_2_and_says_why(option, what, value, capsys):
     with pytest.raises(SystemExit) as exited:
-        main(["projections", "rebuild", "tickets", "--processes", processes])
+        main(["projections", "rebuild", "tickets", option, value])
     assert exited.value.code == 2
-    assert "the number of processes must be a positive whole number" in capsys.readouterr().err
+    assert f"{what} must be a positive whole number, got {value!r}" in capsys.readouterr().err
