@@ -12,12 +12,15 @@ again from nothing. The rebuild then catches up on what was stored since, in one
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import queue
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from eventsourcing.persistence import Notification
 from psycopg.sql import SQL, Identifier
 
@@ -47,76 +50,103 @@ def shares_for(projection_class: Any, events: int, asked: int | None = None) -> 
     return 1 if events < MIN_EVENTS else max(1, min(os.cpu_count() or 1, MAX_SHARES))
 
 
+class Job(msgspec.Struct, frozen=True):
+    """What one worker is to do, given on its standard input (the environment holds secrets)."""
+
+    env: dict[str, str]
+    name: str
+    share: int
+    shares: int
+    head: int
+    batch: int
+
+
+Report = tuple[str, int | str | None]  # ("applied", events) | ("done", None) | ("failed", why): a line of a worker's output
+
+
 def replay_in_shares(app: Docket, name: str, head: int, shares: int, batch: int, progress: Callable[[int], None]) -> None:
     """Applies, in `shares` processes, every event of projection `name` up to `head` to its shadow
-    tables, `batch` events per transaction."""
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no fork of this one's connections and threads
-    reports = context.Queue()
-    workers = [
-        context.Process(
-            target=_replay_share, args=(dict(app.env), name, share, shares, head, batch, reports), name=f"rebuild-{name}-{share}"
-        )
-        for share in range(shares)
-    ]
+    tables, `batch` events per transaction. Each is a fresh interpreter running this module (no
+    fork of this one's connections and threads, and no import of the program that started it:
+    `docket`'s command line imports the whole service, which doubled how long a worker took to start)."""
     log.info("rebuilding projection %s up to notification %s in %d processes", name, head, shares)
-    for worker in workers:
-        worker.start()
+    reports: queue.Queue[tuple[int, Report]] = queue.Queue()
+    workers = [_start(Job(dict(app.env), name, share, shares, head, batch), reports) for share in range(shares)]
     try:
         _follow(workers, reports, progress)
     finally:
         for worker in workers:
-            if worker.is_alive():
+            if worker.poll() is None:
                 worker.terminate()
-            worker.join()
-        reports.close()
+            worker.wait()
 
 
-def _follow(workers: list[Any], reports: Any, progress: Callable[[int], None]) -> None:
+def _start(job: Job, reports: queue.Queue[tuple[int, Report]]) -> subprocess.Popen[bytes]:
+    worker = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert worker.stdin is not None and worker.stdout is not None
+    worker.stdin.write(msgspec.json.encode(job))
+    worker.stdin.close()
+    threading.Thread(
+        target=_read_reports, args=(job.share, worker.stdout, reports), name=f"rebuild-{job.name}-{job.share}", daemon=True
+    ).start()
+    return worker
+
+
+def _read_reports(share: int, output: Any, reports: queue.Queue[tuple[int, Report]]) -> None:
+    for line in output:
+        try:
+            reports.put((share, msgspec.json.decode(line, type=Report)))
+        except msgspec.DecodeError:
+            log.warning("rebuild worker %s wrote %r", share, line[:200])
+
+
+def _follow(workers: list[subprocess.Popen[bytes]], reports: queue.Queue[tuple[int, Report]], progress: Callable[[int], None]) -> None:
     """Reports the workers' progress until each has said it is done; raises when one fails or dies."""
     done: set[int] = set()
     while len(done) < len(workers):
         try:
-            kind, share, detail = reports.get(timeout=POLL)
+            share, (kind, detail) = reports.get(timeout=POLL)
         except queue.Empty:
             for share, worker in enumerate(workers):
-                if share not in done and worker.exitcode is not None:
-                    raise RebuildFailed(f"rebuild worker {share} ended with exit code {worker.exitcode} before it was done") from None
+                if share not in done and worker.poll() is not None:
+                    raise RebuildFailed(f"rebuild worker {share} ended with exit code {worker.returncode} before it was done") from None
             continue
         if kind == "applied":
-            progress(detail)
+            progress(int(detail or 0))
         elif kind == "done":
             done.add(share)
         else:
             raise RebuildFailed(f"rebuild worker {share} failed: {detail}")
 
 
-def _replay_share(env: dict[str, str], name: str, share: int, shares: int, head: int, batch: int, reports: Any) -> None:
-    # Imported here: projections.operations imports this module (and a spawned process imports them itself).
+def _replay_share(job: Job, report: Callable[[str, int | str | None], None]) -> None:
+    # Imported here: projections.operations imports this module.
     from projections.operations import PROJECTIONS, SHADOW, cycle_collection_paused, decoded, tracking_recorder
 
     app = None
     try:
-        app = Docket(env={**env, "CREATE_TABLE": "n"})  # the rebuild made them: made at once by each, they clash
-        projection_class = PROJECTIONS[name]
-        projection = projection_class(tracking_recorder(app.recorder.datastore, f"{name}{SHADOW}"), projection_class.tables_for(SHADOW))
+        app = Docket(env={**job.env, "CREATE_TABLE": "n"})  # the rebuild made them: made at once by each, they clash
+        projection_class = PROJECTIONS[job.name]
+        shadow = projection_class.tables_for(SHADOW)
+        projection = projection_class(tracking_recorder(app.recorder.datastore, f"{job.name}{SHADOW}"), shadow)
         position = 0
         with cycle_collection_paused():
-            while notifications := _share_after(app, projection_class, position, head, share, shares, batch):
+            while notifications := _share_after(app, projection_class, position, job):
                 events = decoded(app, notifications)
                 with app.recorder.datastore.transaction(commit=True) as curs:
                     projection.apply_all(curs, events)
                 position = notifications[-1].id
-                reports.put(("applied", share, len(events)))
-        reports.put(("done", share, None))
+                report("applied", len(events))
+        report("done", None)
     except BaseException as error:
-        reports.put(("failed", share, f"{type(error).__name__}: {error}"))
+        report("failed", f"{type(error).__name__}: {error}")
         raise
     finally:
         if app is not None:
             app.close()
 
 
-def _share_after(app: Docket, projection_class: Any, position: int, head: int, share: int, shares: int, limit: int) -> list[Notification]:
+def _share_after(app: Docket, projection_class: Any, position: int, job: Job) -> list[Notification]:
     """The next events of this share after `position`, up to `head`: the shared topics' events of
     the aggregates that hash to it, and, for the first share, the events of every other topic."""
     query = SQL(
@@ -125,7 +155,8 @@ def _share_after(app: Docket, projection_class: Any, position: int, head: int, s
         "AND CASE WHEN topic = ANY(%s) THEN mod(hashtext(originator_id::text)::bigint + 2147483648, %s) ELSE 0 END = %s "
         "ORDER BY notification_id LIMIT %s"
     ).format(Identifier(app.recorder.events_table_name))
-    params = (position, head, list(projection_class.topics), list(projection_class.shared_topics), shares, share, limit)
+    topics, shared = list(projection_class.topics), list(projection_class.shared_topics)
+    params = (position, job.head, topics, shared, job.shares, job.share, job.batch)
     with app.recorder.datastore.transaction(commit=False) as curs:
         curs.execute(query, params)
         rows = curs.fetchall()
@@ -139,3 +170,24 @@ def _share_after(app: Docket, projection_class: Any, position: int, head: int, s
         )
         for row in rows
     ]
+
+
+def _worker() -> int:
+    """A worker process: the job from standard input, a report per line on standard output."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # to standard error
+    job = msgspec.json.decode(sys.stdin.buffer.read(), type=Job)
+
+    def report(kind: str, detail: int | str | None) -> None:
+        sys.stdout.buffer.write(msgspec.json.encode((kind, detail)) + b"\n")
+        sys.stdout.buffer.flush()
+
+    try:
+        _replay_share(job, report)
+    except Exception:
+        log.exception("rebuild worker %s of projection %s failed", job.share, job.name)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker())
