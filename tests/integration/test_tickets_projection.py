@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import threading
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select
 
@@ -12,6 +18,7 @@ from projections.operations import REBUILD_BATCH, events_after, rebuild, stale_p
 from projections.shares import RebuildFailed, shares_for
 from projections.ticket_tables import LIVE
 from projections.tickets import TicketsProjection
+from tests.e2e.test_serve import eventually
 
 
 def read_all(engine):
@@ -133,6 +140,41 @@ def test_a_shared_rebuild_that_fails_in_one_process_says_why_and_leaves_the_live
             curs.execute(f"UPDATE {table} SET state = %s WHERE originator_id = %s AND originator_version = 2", (state, ticket_id))
     assert read_all(engine) == before
     assert rebuild(app, "tickets", shares=2) == app.recorder.max_notification_id()
+    assert read_all(engine) == before
+
+
+def rebuild_workers() -> list[int]:
+    """The rebuild worker processes this test process started."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == os.getpid() and b"projections.shares" in (stat.parent / "cmdline").read_bytes():
+                found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_rebuild_worker_that_dies_without_a_word_ends_the_rebuild_saying_so(app, actor, engine, projected):
+    open_and_work(app, actor, n=3)
+    projected()
+    before = read_all(engine)
+    failed: list[BaseException] = []
+
+    def rebuilding() -> None:
+        try:
+            rebuild(app, "tickets", shares=2, batch=1)  # a transaction per event: long enough to be killed in
+        except RebuildFailed as error:
+            failed.append(error)
+
+    thread = threading.Thread(target=rebuilding)
+    thread.start()
+    workers = eventually(rebuild_workers)
+    assert workers, "no rebuild worker started"
+    os.kill(workers[0], signal.SIGKILL)
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert len(failed) == 1 and "ended with exit code -9 before it was done" in str(failed[0]), failed
+    assert not rebuild_workers()  # the other one was stopped
     assert read_all(engine) == before
 
 
