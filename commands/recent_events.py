@@ -25,10 +25,13 @@ Key = tuple[UUID, int, str]  # aggregate, version, topic
 
 class RecentEvents:
     def __init__(self, size: int = SIZE) -> None:
-        self._events: LRUCache[Key, Any] = LRUCache(maxsize=size)  # eventsourcing's, as for its aggregates
+        """size 0: none kept (a rebuild's worker, the one reader of each event it decodes)."""
+        self._events: LRUCache[Key, Any] | None = LRUCache(maxsize=size) if size else None  # eventsourcing's, as for its aggregates
 
     def get(self, key: Key, decode: Callable[[], Any]) -> Any:
         """The event of this key, decoded now unless it was recently."""
+        if self._events is None:
+            return decode()
         try:
             return self._events.get(key)
         except KeyError:

@@ -34,6 +34,9 @@ class MsgspecJSONTranscoder(JSONTranscoder):
         typed = data.count(TYPED)
         if not typed:
             return value
+        if type(value) is dict and typed == 1 and _typed_leaf(value.get("timestamp")):
+            value["timestamp"] = self._decode_obj(value["timestamp"])  # most events: their time is their one typed value
+            return self._decode_obj(value)
         if type(value) is dict and self._revive_fields(value) == typed:
             return self._decode_obj(value)
         return self._revived(value)
@@ -43,7 +46,7 @@ class MsgspecJSONTranscoder(JSONTranscoder):
         themselves; how many. (Any other typed object leaves the count short of the bytes'.)"""
         found = 0
         for name, value in fields.items():
-            if type(value) is dict and len(value) == 2 and "_type_" in value and type(value.get("_data_")) not in (dict, list):
+            if _typed_leaf(value):
                 fields[name] = self._decode_obj(value)
                 found += 1
         return found
@@ -61,3 +64,8 @@ class MsgspecJSONTranscoder(JSONTranscoder):
                 if type(item) in (dict, list):
                     value[index] = self._revived(item)
         return value
+
+
+def _typed_leaf(value: Any) -> bool:
+    """An object as a typed value is written, holding no object or list itself."""
+    return type(value) is dict and len(value) == 2 and "_type_" in value and type(value.get("_data_")) not in (dict, list)

@@ -25,6 +25,7 @@ from eventsourcing.persistence import Notification
 from psycopg.sql import SQL, Identifier
 
 from commands.app import Docket
+from commands.recent_events import RecentEvents
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ def _replay_share(job: Job, report: Callable[[str, int | str | None], None]) -> 
     app = None
     try:
         app = Docket(env={**job.env, "CREATE_TABLE": "n"})  # the rebuild made them: made at once by each, they clash
+        app.mapper.recent = RecentEvents(size=0)  # it reads each event once
         projection_class = PROJECTIONS[job.name]
         shadow = projection_class.tables_for(SHADOW)
         projection = projection_class(tracking_recorder(app.recorder.datastore, f"{job.name}{SHADOW}"), shadow)
