@@ -119,9 +119,7 @@ class RowWriter:
         assigned = SQL(", ").join(SQL("{} = {}").format(Identifier(c), Placeholder()) for c in columns)
         matched = SQL(" AND ").join(SQL("{} = {}").format(Identifier(c), Placeholder()) for c in keys)
         statement = SQL("UPDATE {} SET {} WHERE {}").format(Identifier(table.name), assigned, matched)
-        json_columns = _json_columns(table)
-        params = [(*(_param(row.get(c), c in json_columns) for c in columns), *(row[c] for c in keys)) for row in rows]
-        self.curs.executemany(statement, params)
+        self.curs.executemany(statement, list(map(_update_params(table, columns, keys), rows)))
 
 
 @functools.cache
@@ -140,13 +138,38 @@ def _copy_cells(table: Table) -> Callable[[Row], list[Any]]:
         values = list(take({**blank, **row}))
         for i in json_at:
             values[i] = _copy_cell(values[i], True)
-        try:
-            clean = b"\\u0000" not in msgspec.json.encode(values)
-        except (TypeError, msgspec.EncodeError):  # a value msgspec does not write
-            clean = False
-        return values if clean else [_copy_cell(row.get(c), c in json_columns) for c in columns]
+        return values if _clean(values) else [_copy_cell(row.get(c), c in json_columns) for c in columns]
 
     return cells
+
+
+@functools.cache
+def _update_params(table: Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> Callable[[Row], list[Any]]:
+    """An UPDATE's parameters for a row: its columns' values (_param), then its key's; made in one
+    step unless some text of the row holds a NUL, as _copy_cells does."""
+    json_columns = _json_columns(table)
+    json_at = [i for i, c in enumerate(columns) if c in json_columns]
+    blank = dict.fromkeys(columns)
+    take = operator.itemgetter(*columns)
+
+    def params(row: Row) -> list[Any]:
+        values = list(take({**blank, **row}))
+        if _clean(values):
+            for i in json_at:
+                values[i] = Jsonb(values[i])
+        else:
+            values = [_param(row.get(c), c in json_columns) for c in columns]
+        return [*values, *(row[c] for c in keys)]
+
+    return params
+
+
+def _clean(values: list[Any]) -> bool:
+    """No text among the values, however deep, holds a NUL (and msgspec could write them all)."""
+    try:
+        return b"\\u0000" not in msgspec.json.encode(values)
+    except (TypeError, msgspec.EncodeError):
+        return False
 
 
 def _copy_cell(value: Any, is_json: bool) -> Any:
