@@ -1,6 +1,6 @@
 """Events' JSON read by msgspec: what eventsourcing's transcoder reads with the standard library,
-the same objects, in about half the time (every process decodes every event it reads once; an
-opened ticket's event is 2 KB of JSON).
+the same objects, faster (every process decodes every event it reads once; an opened ticket's
+event, 2 KB of JSON, in 11 us rather than 16).
 
 Events are written as eventsourcing writes them. A value of a registered type (a datetime, a UUID,
 a team's member) is written as an object of two keys, `_type_` and `_data_`, which the standard

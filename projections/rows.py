@@ -131,11 +131,10 @@ def _copy_cells(table: Table) -> Callable[[Row], list[Any]]:
     columns = _writable(table)
     json_columns = _json_columns(table)
     json_at = [i for i, c in enumerate(columns) if c in json_columns]
-    blank = dict.fromkeys(columns)
-    take = operator.itemgetter(*columns)
+    take = _values_of(columns)
 
     def cells(row: Row) -> list[Any]:
-        values = list(take({**blank, **row}))
+        values = take(row)
         for i in json_at:
             values[i] = _copy_cell(values[i], True)
         return values if _clean(values) else [_copy_cell(row.get(c), c in json_columns) for c in columns]
@@ -149,11 +148,10 @@ def _update_params(table: Table, columns: tuple[str, ...], keys: tuple[str, ...]
     step unless some text of the row holds a NUL, as _copy_cells does."""
     json_columns = _json_columns(table)
     json_at = [i for i, c in enumerate(columns) if c in json_columns]
-    blank = dict.fromkeys(columns)
-    take = operator.itemgetter(*columns)
+    take = _values_of(columns)
 
     def params(row: Row) -> list[Any]:
-        values = list(take({**blank, **row}))
+        values = take(row)
         if _clean(values):
             for i in json_at:
                 values[i] = Jsonb(values[i])
@@ -162,6 +160,15 @@ def _update_params(table: Table, columns: tuple[str, ...], keys: tuple[str, ...]
         return [*values, *(row[c] for c in keys)]
 
     return params
+
+
+def _values_of(columns: tuple[str, ...]) -> Callable[[Row], list[Any]]:
+    """A row's values of these columns, in their order (None for a column the row lacks), in one step."""
+    blank = dict.fromkeys(columns)
+    take = operator.itemgetter(*columns)
+    if len(columns) == 1:
+        return lambda row: [take({**blank, **row})]
+    return lambda row: list(take({**blank, **row}))
 
 
 def _clean(values: list[Any]) -> bool:

@@ -185,8 +185,8 @@ def _worker() -> int:
 
     try:
         _replay_share(job, report)
-    except Exception:
-        log.exception("rebuild worker %s of projection %s failed", job.share, job.name)
+    except Exception:  # reported already; its traceback goes to standard error, which the rebuild's shares
+        logging.getLogger("projections.shares").exception("rebuild worker %s of projection %s failed", job.share, job.name)
         return 1
     return 0
 
