@@ -22,14 +22,16 @@ async def provide_actor(request: Request, services: NamedDependency[Services]) -
     actor = services.tokens.known_actor(authorization)
     if actor is None:
         actor = await asyncio.to_thread(services.tokens.actor_from_header, authorization)
+    reading_as.set(Reader.of(actor))
     if actor.role is Role.AGENT:
         actor = await with_reach(actor, services)
-    reading_as.set(Reader.of(actor))
     return actor
 
 
 async def with_reach(agent: Actor, services: Services) -> Actor:
     """An agent, with what their reading reaches (their teams, the tenant's agent_scope): the read
-    model knows it, the token does not."""
+    model knows it, the token does not. Read as the agent, as the request's other reads are (the
+    teams and settings of their own tenant are theirs to read): the connection is not switched to
+    Docket and back for it."""
     teams, scope = await services.reads.run(agent_reach, agent.tenant, agent.id)
     return dataclasses.replace(agent, teams=teams, agent_scope=scope)
