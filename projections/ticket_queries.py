@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import Select, and_, bindparam, case, func, literal_column, or_, select, text, true
+from sqlalchemy import ARRAY, Select, Text, and_, any_, bindparam, case, func, literal_column, or_, select, text, true
 from sqlalchemy import column as sql_column
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 
@@ -16,16 +17,18 @@ from commands import sealing
 from domain.disclosure import disclosed, history_scope
 from domain.errors import TicketNotFound
 from domain.permissions import Action, Actor, Role, TicketFacts, ensure_visible, may, require
-from projections.pages import Page, fetch_page
+from projections.pages import Page, fetch_page, fetch_prepared_page
 from projections.reading import Connectable
 from projections.row_security import as_docket
 from projections.sql import Prepared, struct_from
 from projections.ticket_tables import LIVE
 from projections.tickets import SEALED_COLUMNS
+from projections.totals import POSITION, Totals
 
 tickets = LIVE.tickets
 history = LIVE.history
 assignments = LIVE.assignments
+HISTORY_TOTALS = Totals()  # a ticket's history's total counted once per position of the tickets projection
 
 
 class Location(msgspec.Struct, frozen=True):
@@ -219,15 +222,25 @@ def ticket_history(engine: Connectable, actor: Actor, ticket: UUID | str, page: 
     """The entries the caller's role may read, each as it may read it (domain.disclosure says which)."""
     require(actor, Action.READ_HISTORY)
     visible = visible_row(engine, actor, ticket)
-    ticket_id = visible["id"]
     scope = history_scope(actor.role)
-    query = select(history).where(history.c.ticket_id == ticket_id)
-    if not scope.internal:
-        query = query.where(history.c.internal.is_(False))
-    if scope.events is not None:
-        query = query.where(history.c.event.in_(sorted(scope.events)))
+    events = None if scope.events is None else tuple(sorted(scope.events))
+    count, rows = history_statements(scope.internal, events is not None)
+    values = {"ticket_id": visible["id"], **({"events": list(events)} if events is not None else {})}
     sealed = visible["is_sensitive"]
-    return fetch_page(engine, query, [history.c.version], page, page_size, lambda row: _history_entry(row, actor, sealed))
+    return fetch_prepared_page(engine, count, rows, values, page, page_size, lambda row: _history_entry(row, actor, sealed), HISTORY_TOTALS)
+
+
+@functools.cache
+def history_statements(internal: bool, some_events: bool) -> tuple[Prepared, Prepared]:
+    """A ticket's history entries as a role reads them (parameters: ticket_id, and events when
+    only some are shown), compiled once: the total's statement and the rows' (as list pages are)."""
+    query = select(history).where(history.c.ticket_id == bindparam("ticket_id"))
+    if not internal:
+        query = query.where(history.c.internal.is_(False))
+    if some_events:
+        query = query.where(history.c.event == any_(bindparam("events", type_=ARRAY(Text))))
+    count = query.with_only_columns(func.count().label("total"), POSITION, maintain_column_froms=True)
+    return Prepared(count), Prepared(query.add_columns(POSITION).order_by(history.c.version))
 
 
 def _history_entry(row: Any, actor: Actor, sealed: bool) -> HistoryEntry:
