@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from domain.errors import NotFound
 from domain.permissions import Action, Actor, may
-from projections.pages import Page, fetch_page
+from projections.pages import Page, fetch_prepared_page, prepared_statements
 from projections.reading import Connectable
-from projections.sql import struct_from
-from projections.ticket_queries import opened, visible_row
+from projections.sql import Prepared, struct_from
+from projections.ticket_queries import ENTRIES, opened, visible_row
 from projections.ticket_tables import LIVE
 
 replies = LIVE.replies
@@ -49,12 +51,21 @@ class AttachmentView(msgspec.Struct, frozen=True):
 def list_replies(engine: Connectable, actor: Actor, ticket_id: UUID, page: int, page_size: int) -> ReplyPage:
     """The conversation, oldest first; internal notes only for those who may read them."""
     ticket = visible_row(engine, actor, ticket_id)
-    query = select(replies).where(replies.c.ticket_id == ticket_id)
-    if not may(actor.role, Action.READ_INTERNAL_NOTES):
+    count, rows = reply_statements(may(actor.role, Action.READ_INTERNAL_NOTES))
+
+    def view(row: dict[str, Any]) -> ReplyView:
+        return struct_from(ReplyView, row, body=opened(ticket, row["body"]))
+
+    return fetch_prepared_page(engine, count, rows, {"ticket_id": ticket["id"]}, page, page_size, view, ENTRIES)
+
+
+@functools.cache
+def reply_statements(internal: bool) -> tuple[Prepared, Prepared]:
+    """A ticket's replies (parameter: ticket_id), internal notes among them or not, compiled once."""
+    query = select(replies).where(replies.c.ticket_id == bindparam("ticket_id"))
+    if not internal:
         query = query.where(replies.c.internal.is_(False))
-    return fetch_page(
-        engine, query, [replies.c.version], page, page_size, lambda row: struct_from(ReplyView, row, body=opened(ticket, row["body"]))
-    )
+    return prepared_statements(query, [replies.c.version])
 
 
 def list_attachments(engine: Connectable, actor: Actor, ticket_id: UUID) -> list[AttachmentView]:

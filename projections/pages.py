@@ -12,7 +12,7 @@ from domain.errors import Invalid
 from projections.reading import Connectable
 from projections.row_security import reading_as
 from projections.sql import Prepared
-from projections.totals import Totals, frozen
+from projections.totals import POSITION, Totals, frozen
 
 T = TypeVar("T")
 # PostgreSQL's OFFSET is a bigint: a page past it is refused rather than sent to fail there.
@@ -44,6 +44,13 @@ def fetch_page(engine: Connectable, query: Select, order: list[Any], page: int, 
         total = conn.execute(count).scalar_one()
         rows = conn.execute(rows_query).mappings().all()
     return Page(items=[item(row) for row in rows], total=total, page=page, page_size=page_size, page_count=-(-total // page_size))
+
+
+def prepared_statements(query: Select, order: list[Any]) -> tuple[Prepared, Prepared]:
+    """What fetch_prepared_page takes for a query of the tickets projection's tables, compiled
+    once: the total's statement and the rows', both selecting the projection's position too."""
+    count = query.with_only_columns(func.count().label("total"), POSITION, maintain_column_froms=True)
+    return Prepared(count), Prepared(query.add_columns(POSITION).order_by(*order))
 
 
 def fetch_prepared_page(

@@ -18,12 +18,12 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from domain.permissions import Actor, ReadScope, list_scope
 from domain.ticket_fields import PRIORITIES, SEVERITIES, one_of
 from domain.workflow import Category
-from projections.pages import fetch_prepared_page
+from projections.pages import fetch_prepared_page, prepared_statements
 from projections.reading import Connectable
 from projections.search import search
 from projections.sql import Prepared
 from projections.ticket_queries import TICKET_ROWS, TicketPage, page_of, sla_status, ticket_view, tickets
-from projections.totals import POSITION, Totals
+from projections.totals import Totals
 from projections.workflow_queries import known_statuses
 
 
@@ -123,10 +123,7 @@ def listed(scope: ScopeShape, filters: FilterShape) -> Select:
 @functools.lru_cache(maxsize=1024)
 def page_statements(scope: ScopeShape, filters: FilterShape, sort_by: str, order: str) -> tuple[Prepared, Prepared]:
     """The total's statement and the rows' (Prepared.page gives a page of them)."""
-    query = listed(scope, filters)
-    count = query.with_only_columns(func.count().label("total"), POSITION, maintain_column_froms=True)
-    rows = query.add_columns(POSITION).order_by(*sorted_by(sort_by, order))
-    return Prepared(count), Prepared(rows)
+    return prepared_statements(listed(scope, filters), sorted_by(sort_by, order))
 
 
 def filter_shape(filters: TicketFilters) -> FilterShape:

@@ -17,18 +17,18 @@ from commands import sealing
 from domain.disclosure import disclosed, history_scope
 from domain.errors import TicketNotFound
 from domain.permissions import Action, Actor, Role, TicketFacts, ensure_visible, may, require
-from projections.pages import Page, fetch_page, fetch_prepared_page
+from projections.pages import Page, fetch_page, fetch_prepared_page, prepared_statements
 from projections.reading import Connectable
 from projections.row_security import as_docket
 from projections.sql import Prepared, struct_from
 from projections.ticket_tables import LIVE
 from projections.tickets import SEALED_COLUMNS
-from projections.totals import POSITION, Totals
+from projections.totals import Totals
 
 tickets = LIVE.tickets
 history = LIVE.history
 assignments = LIVE.assignments
-HISTORY_TOTALS = Totals()  # a ticket's history's total counted once per position of the tickets projection
+ENTRIES = Totals()  # the totals of tickets' histories and conversations: counted once per position of the tickets projection
 
 
 class Location(msgspec.Struct, frozen=True):
@@ -227,7 +227,7 @@ def ticket_history(engine: Connectable, actor: Actor, ticket: UUID | str, page: 
     count, rows = history_statements(scope.internal, events is not None)
     values = {"ticket_id": visible["id"], **({"events": list(events)} if events is not None else {})}
     sealed = visible["is_sensitive"]
-    return fetch_prepared_page(engine, count, rows, values, page, page_size, lambda row: _history_entry(row, actor, sealed), HISTORY_TOTALS)
+    return fetch_prepared_page(engine, count, rows, values, page, page_size, lambda row: _history_entry(row, actor, sealed), ENTRIES)
 
 
 @functools.cache
@@ -239,8 +239,7 @@ def history_statements(internal: bool, some_events: bool) -> tuple[Prepared, Pre
         query = query.where(history.c.internal.is_(False))
     if some_events:
         query = query.where(history.c.event == any_(bindparam("events", type_=ARRAY(Text))))
-    count = query.with_only_columns(func.count().label("total"), POSITION, maintain_column_froms=True)
-    return Prepared(count), Prepared(query.add_columns(POSITION).order_by(history.c.version))
+    return prepared_statements(query, [history.c.version])
 
 
 def _history_entry(row: Any, actor: Actor, sealed: bool) -> HistoryEntry:

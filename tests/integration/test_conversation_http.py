@@ -184,3 +184,30 @@ def test_another_tenants_ticket_does_not_exist_for_replies_or_edits(client, auth
     refused(client.get(replies_url(str(uuid.uuid4())), headers=auth("admin")), 404, "ticket_not_found")
     projected()
     assert detail(client, auth("admin"), tid)["title"] != "Hijacked"
+
+
+def test_a_conversation_and_a_history_read_in_pages_count_what_the_reader_may_see(client, auth, projected):
+    customer, agent = auth("reporter", "cust-1"), auth("agent", "agent-3")
+    tid = open_ticket(client, customer, workflow="helpdesk")["id"]
+    for n in range(3):
+        posted(client, customer, tid, f"reply {n}")
+        posted(client, agent, tid, f"note {n}", internal=True)
+    projected()
+
+    def page(headers, url, number):
+        response = client.get(url, params={"page": number, "page_size": 2}, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    second = page(agent, replies_url(tid), 2)
+    assert (second["total"], second["page_count"]) == (6, 3)
+    assert [r["body"] for r in second["items"]] == ["reply 1", "note 1"]
+    second = page(customer, replies_url(tid), 2)  # the notes are not the reporter's to read, nor to count
+    assert (second["total"], second["page_count"]) == (3, 2)
+    assert [r["body"] for r in second["items"]] == ["reply 2"]
+    posted(client, customer, tid, "reply 3")
+    projected()
+    assert page(customer, replies_url(tid), 2)["total"] == 4  # counted again once the reply is projected
+
+    entries = page(agent, f"{TICKETS}/{tid}/history", 1)
+    assert entries["total"] == 8 and [e["event"] for e in entries["items"]] == ["Opened", "ReplyAdded"]
