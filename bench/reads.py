@@ -6,7 +6,7 @@ same endpoints of a baseline commit served from the same database in the same ru
 Seeds one tenant through the service over HTTP (teams, a few thousand tickets over wards and
 categories, some held by teams, some moved on), waits for the projections, then measures
 `GET /health`, the ticket detail (a manager's, and an agent's, whose scope costs a query), a 20-row
-list page and each dashboard figure: requests/s, p50 and p99, with `wrk` when it is on PATH, else
+list page, a ticket's history and conversation, and each dashboard figure: requests/s, p50 and p99, with `wrk` when it is on PATH, else
 an asyncio client. The baseline (default 1690c4a, before the read-path rework) is checked out with
 `git worktree add` and its `docket serve` measured first; then this tree's, on the same database,
 never both at once. The database is a scratch one, as for bench/load.py. See bench/README.md.
@@ -69,6 +69,8 @@ TARGETS = (
     Target("GET /api/v1/tickets/{id}", "/api/v1/tickets/{id}", "manager"),
     Target("GET /api/v1/tickets/{id}, agent", "/api/v1/tickets/{id}", "agent", goal=False),
     Target("GET /api/v1/tickets?page_size=20", "/api/v1/tickets?page_size=20", "manager"),
+    Target("GET /api/v1/tickets/{id}/history", "/api/v1/tickets/{id}/history", "manager", goal=False),
+    Target("GET /api/v1/tickets/{id}/replies", "/api/v1/tickets/{id}/replies", "manager", goal=False),
     *(Target(f"GET /api/v1/dashboard/{figure}", f"/api/v1/dashboard/{figure}", "manager") for figure in DASHBOARD_FIGURES),
 )
 
@@ -392,6 +394,7 @@ def summary(result: Measurement) -> str:
 WRK_SCRIPT = """\
 local ids = {%(ids)s}
 local prefix = "%(prefix)s"
+local suffix = "%(suffix)s"
 local threads = 0
 
 function setup(thread)
@@ -405,7 +408,7 @@ end
 
 function request()
   n = n + 1
-  return wrk.format(nil, prefix .. ids[n %% #ids + 1])
+  return wrk.format(nil, prefix .. ids[n %% #ids + 1] .. suffix)
 end
 """
 
@@ -413,9 +416,8 @@ end
 def wrk_script(path: str, ids: list[str], scripts: Path) -> Path:
     """A Lua script sending each request to the next ticket, each wrk thread from its own place."""
     prefix, suffix = path.split("{id}")
-    assert not suffix, "the id ends the path"
-    script = scripts / f"ids-{len(ids)}-{abs(hash(tuple(ids)))}.lua"
-    script.write_text(WRK_SCRIPT % {"ids": ", ".join(f'"{i}"' for i in ids), "prefix": prefix})
+    script = scripts / f"ids-{len(ids)}-{abs(hash((path, *ids)))}.lua"
+    script.write_text(WRK_SCRIPT % {"ids": ", ".join(f'"{i}"' for i in ids), "prefix": prefix, "suffix": suffix})
     return script
 
 
