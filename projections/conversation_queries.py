@@ -15,8 +15,9 @@ from domain.permissions import Action, Actor, may
 from projections.pages import Page, fetch_prepared_page, prepared_statements
 from projections.reading import Connectable
 from projections.sql import Prepared, struct_from
-from projections.ticket_queries import ENTRIES, opened, visible_row
+from projections.ticket_queries import opened, visible_row
 from projections.ticket_tables import LIVE
+from projections.totals import TOTALS
 
 replies = LIVE.replies
 attachments = LIVE.attachments
@@ -56,7 +57,7 @@ def list_replies(engine: Connectable, actor: Actor, ticket_id: UUID, page: int, 
     def view(row: dict[str, Any]) -> ReplyView:
         return struct_from(ReplyView, row, body=opened(ticket, row["body"]))
 
-    return fetch_prepared_page(engine, count, rows, {"ticket_id": ticket["id"]}, page, page_size, view, ENTRIES)
+    return fetch_prepared_page(engine, count, rows, {"ticket_id": ticket["id"]}, page, page_size, view, TOTALS)
 
 
 @functools.cache

@@ -103,6 +103,21 @@ def status(app: Docket) -> list[ProjectionStatus]:
     return statuses
 
 
+@contextlib.contextmanager
+def cycle_collection_paused() -> Iterator[None]:
+    """A replay's objects (events, rows) form no reference cycles: each batch's are freed by their
+    counts when it ends. The cycle collector, run every so many allocations, would only walk them
+    (and everything else the process holds) to find nothing: a fifth of a replay's time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@cycle_collection_paused()
 def rebuild(app: Docket, name: str, progress: Progress = lambda n: None, shares: int | None = None, batch: int = REBUILD_BATCH) -> int:
     """Fills new tables beside the live ones from the event store, then swaps them in. `shares`:
     how many processes apply the events stored when it starts (default: as shares_for finds);
@@ -111,11 +126,6 @@ def rebuild(app: Docket, name: str, progress: Progress = lambda n: None, shares:
     The API goes on reading the live tables throughout. The swap holds the live tracking
     table's lock, so the live projector waits, then skips what the rebuild already applied.
     """
-    with cycle_collection_paused():
-        return _rebuild(app, name, progress, shares, batch)
-
-
-def _rebuild(app: Docket, name: str, progress: Progress, shares: int | None, batch: int) -> int:
     projection_class = PROJECTIONS[name]
     datastore = app.recorder.datastore
     ensure_tables(datastore)
@@ -141,20 +151,6 @@ def _rebuild(app: Docket, name: str, progress: Progress, shares: int | None, bat
         curs.execute(f"UPDATE {VERSIONS} SET version = %s WHERE name = %s", (projection_class.version, name))
     log.info("rebuilt projection %s (version %s) up to notification %s", name, projection_class.version, position)
     return position
-
-
-@contextlib.contextmanager
-def cycle_collection_paused() -> Iterator[None]:
-    """A replay's objects (events, rows) form no reference cycles: each batch's are freed by their
-    counts when it ends. The cycle collector, run every so many allocations, would only walk them
-    (and everything else the process holds) to find nothing: a fifth of a replay's time."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _first_pass(app: Docket, projection: TrackedProjection, progress: Progress, shares: int | None, batch: int) -> int:

@@ -23,7 +23,7 @@ from projections.reading import Connectable
 from projections.search import search
 from projections.sql import Prepared
 from projections.ticket_queries import TICKET_ROWS, TicketPage, page_of, sla_status, ticket_view, tickets
-from projections.totals import Totals
+from projections.totals import TOTALS
 from projections.workflow_queries import known_statuses
 
 
@@ -94,7 +94,6 @@ CLOSED_SETS = {
     "sla_status": SLA_STATUSES,
 }
 ORDERS = ("asc", "desc")
-TOTALS = Totals()  # this process's: a list's total counted once per position of the tickets projection
 
 
 def list_tickets(engine: Connectable, actor: Actor, filters: TicketFilters, page: int, page_size: int) -> TicketPage:

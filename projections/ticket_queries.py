@@ -23,12 +23,11 @@ from projections.row_security import as_docket
 from projections.sql import Prepared, struct_from
 from projections.ticket_tables import LIVE
 from projections.tickets import SEALED_COLUMNS
-from projections.totals import Totals
+from projections.totals import TOTALS
 
 tickets = LIVE.tickets
 history = LIVE.history
 assignments = LIVE.assignments
-ENTRIES = Totals()  # the totals of tickets' histories and conversations: counted once per position of the tickets projection
 
 
 class Location(msgspec.Struct, frozen=True):
@@ -223,11 +222,10 @@ def ticket_history(engine: Connectable, actor: Actor, ticket: UUID | str, page: 
     require(actor, Action.READ_HISTORY)
     visible = visible_row(engine, actor, ticket)
     scope = history_scope(actor.role)
-    events = None if scope.events is None else tuple(sorted(scope.events))
-    count, rows = history_statements(scope.internal, events is not None)
-    values = {"ticket_id": visible["id"], **({"events": list(events)} if events is not None else {})}
+    count, rows = history_statements(scope.internal, scope.events is not None)
+    values = {"ticket_id": visible["id"]} if scope.events is None else {"ticket_id": visible["id"], "events": sorted(scope.events)}
     sealed = visible["is_sensitive"]
-    return fetch_prepared_page(engine, count, rows, values, page, page_size, lambda row: _history_entry(row, actor, sealed), ENTRIES)
+    return fetch_prepared_page(engine, count, rows, values, page, page_size, lambda row: _history_entry(row, actor, sealed), TOTALS)
 
 
 @functools.cache

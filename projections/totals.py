@@ -40,3 +40,6 @@ class Totals:
 def frozen(values: dict[str, Any]) -> Hashable:
     """A list's parameters as a key: lists become tuples."""
     return tuple(sorted((name, tuple(value) if isinstance(value, list) else value) for name, value in values.items()))
+
+
+TOTALS = Totals()  # this process's, for every list of the tickets projection's rows: lists, histories, conversations
