@@ -16,7 +16,6 @@ has begun (a download) and a body still arriving are not cut.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,7 +28,6 @@ from commands.runner import MAX_WAITING, TIMEOUT
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 GRACE = 0.5  # after db_timeout, for the command runner's answer to arrive first
-POLL = 0.1  # how often a request whose body is still arriving is looked at again
 READ_TIMED_OUT = "The database did not answer in time; try again shortly."
 
 
@@ -87,43 +85,42 @@ def request_limits(limits: Limits) -> Callable[..., ASGIApp]:
 async def answer_within(
     bound: float, app: ASGIApp, scope: Scope, receive: Receive, send: Send, write: bool, on_answered: Callable[[], None] = lambda: None
 ) -> None:
+    """Runs the app in this task under a deadline `bound` seconds away, counted afresh from the
+    body's last byte, none while a body arrives or once the answer has begun; past it the app is
+    cancelled and 503 answered. (The same task, not one of its own: a task and a wait per request
+    cost the loop more than the bound's bookkeeping.)"""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + bound
-    reading = started = False
+    limit = asyncio.timeout(bound)
+    started = False
+
+    def bound_again(when: float | None) -> None:
+        if not started and not limit.expired():
+            limit.reschedule(when)
 
     async def receiving() -> Message:
-        nonlocal deadline, reading
-        reading = True
-        try:
-            message = await receive()
-        finally:
-            deadline = loop.time() + bound  # the bound counts from the body's last byte
-        reading = message["type"] == "http.request" and message.get("more_body", False)
+        bound_again(None)
+        message = await receive()
+        if not (message["type"] == "http.request" and message.get("more_body", False)):
+            bound_again(loop.time() + bound)
         return message
 
     async def sending(message: Message) -> None:
         nonlocal started
-        started = started or message["type"] == "http.response.start"
+        if message["type"] == "http.response.start":
+            bound_again(None)
+            started = True
         await send(message)
         if message["type"] == "http.response.body" and not message.get("more_body", False):
             on_answered()
 
-    handling = asyncio.ensure_future(app(scope, receiving, sending))
-    while True:
-        if started:
-            await handling
-            return
-        timeout = POLL if reading else deadline - loop.time()
-        if timeout <= 0:
-            break
-        done, _ = await asyncio.wait({handling}, timeout=timeout)
-        if done:
-            handling.result()
-            return
-    handling.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await handling
-    if not started:  # it may have begun while being cancelled
+    try:
+        async with limit:
+            await app(scope, receiving, sending)
+        return
+    except TimeoutError:
+        if not limit.expired():
+            raise  # the app's own
+    if not started:  # the deadline passed before an answer began
         await send_error(send, "database_unavailable", DatabaseUnavailable(saved=None).message if write else READ_TIMED_OUT, RETRY_DATABASE)
 
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from projections.row_security import Reader, read_as, reading_as
 from projections.sql import bounded
@@ -75,23 +76,63 @@ class Reads:
         self.url = url
         self.timeout = timeout
         self.pool_size = pool_size
-        self._engines: dict[asyncio.AbstractEventLoop, AsyncEngine] = {}
+        self._leases: dict[asyncio.AbstractEventLoop, Lease] = {}
 
     async def close(self) -> None:
-        engine = self._engines.pop(asyncio.get_running_loop(), None)
-        if engine is not None:
-            await engine.dispose()
+        lease = self._leases.pop(asyncio.get_running_loop(), None)
+        if lease is not None:
+            await lease.close()
 
     async def run(self, query: Callable[..., T], *args: Any) -> T:
         """query(reading, *args) on one pooled connection, its blocking calls turned into awaits."""
-        async with self._engine().connect() as conn:
+        async with self._lease().connection() as conn:
             return await conn.run_sync(lambda sync: query(Reading(sync), *args))
 
-    def _engine(self) -> AsyncEngine:
+    def _lease(self) -> Lease:
         loop = asyncio.get_running_loop()
-        if (engine := self._engines.get(loop)) is None:
-            engine = self._engines[loop] = async_engine_for(self.url, self.timeout, self.pool_size)
-        return engine
+        if (lease := self._leases.get(loop)) is None:
+            lease = self._leases[loop] = Lease(async_engine_for(self.url, self.timeout, self.pool_size), self.pool_size, self.timeout)
+        return lease
+
+
+class Lease:
+    """One loop's connections for reads, kept checked out of the engine's pool from one read to the
+    next: checking a connection out and back in for each read (a greenlet each way, the pool's and
+    the connection's bookkeeping) cost as much CPU as the read's statement. A read that fails, for
+    whatever reason, gives its connection back to the pool, so the next one starts afresh. At most
+    `size` reads run at once; the next waits for one to end, `timeout` seconds at most."""
+
+    def __init__(self, engine: AsyncEngine, size: int, timeout: float | None) -> None:
+        self.engine = engine
+        self.timeout = timeout
+        self.slots = asyncio.Semaphore(size)
+        self.idle: list[AsyncConnection] = []
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        await self._slot()
+        try:
+            conn = self.idle.pop() if self.idle else await self.engine.connect()
+            try:
+                yield conn
+            except BaseException:
+                await conn.close()
+                raise
+            self.idle.append(conn)
+        finally:
+            self.slots.release()
+
+    async def _slot(self) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.slots.acquire()
+        except TimeoutError:
+            raise PoolTimeout(f"no connection for a read came free in {self.timeout}s") from None
+
+    async def close(self) -> None:
+        while self.idle:
+            await self.idle.pop().close()
+        await self.engine.dispose()
 
 
 def async_engine_for(url: URL, timeout: float | None, pool_size: int) -> AsyncEngine:
