@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, select
 
 from domain.errors import NotFound
 from domain.permissions import Action, Actor, may
-from projections.pages import Page, fetch_prepared_page, prepared_statements
+from projections.pages import Page, by_name, fetch_prepared_page, prepared_statements
 from projections.reading import Connectable
 from projections.sql import Prepared, struct_from
 from projections.ticket_queries import opened, visible_row
@@ -57,7 +57,7 @@ def list_replies(engine: Connectable, actor: Actor, ticket_id: UUID, page: int, 
     def view(row: dict[str, Any]) -> ReplyView:
         return struct_from(ReplyView, row, body=opened(ticket, row["body"]))
 
-    return fetch_prepared_page(engine, count, rows, {"ticket_id": ticket["id"]}, page, page_size, view, TOTALS)
+    return fetch_prepared_page(engine, count, rows, {"ticket_id": ticket["id"]}, page, page_size, by_name(view), TOTALS)
 
 
 @functools.cache

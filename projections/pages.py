@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -15,6 +15,8 @@ from projections.sql import Prepared
 from projections.totals import POSITION, Totals, frozen
 
 T = TypeVar("T")
+# Given a statement's column names, what makes an item of one of its rows (a tuple).
+ItemMaker = Callable[[tuple[str, ...]], Callable[[Sequence[Any]], T]]
 # PostgreSQL's OFFSET is a bigint: a page past it is refused rather than sent to fail there.
 MAX_OFFSET = 2**63 - 1
 MAX_PAGE = 10**9  # far beyond any list, and with any page size still an offset PostgreSQL takes
@@ -60,22 +62,34 @@ def fetch_prepared_page(
     values: dict[str, Any],
     page: int,
     page_size: int,
-    item: Callable[[Any], T],
+    items: ItemMaker[T],
     totals: Totals | None,
 ) -> Page[T]:
-    """As fetch_page, with statements compiled once: the total's, and the rows' (a page of them).
-    Both select the tickets projection's position too: a total counted at the position the page's
-    rows were read at is taken from `totals` (projections/totals.py), not counted again (None: a
-    list whose total moves with the clock, counted every time)."""
+    """As fetch_page, with statements compiled once: the total's, and the rows' (a page of them),
+    whose items are made from the rows as the driver gives them (`items`; `by_name` for a maker
+    that reads a row by its columns' names). Both statements select the tickets projection's
+    position too: a total counted at the position the page's rows were read at is taken from
+    `totals` (projections/totals.py), not counted again (None: a list whose total moves with the
+    clock, counted every time)."""
     check_page(page, page_size)
     key = (reading_as.get(), count.sql, frozen(values))
     with engine.connect() as conn:
-        found = rows.page(page_size, (page - 1) * page_size).mappings(conn, **values)
-        total = totals.get(key, found[0]["position"]) if totals is not None and found else None
+        names, found = rows.page(page_size, (page - 1) * page_size).rows(conn, **values)
+        total = totals.get(key, found[0][names.index("position")]) if totals is not None and found else None
         if total is None:
             counted = count.first(conn, **values)
             assert counted is not None  # a count has a row
             total = counted["total"]
             if totals is not None:
                 totals.put(key, counted["position"], total)
+    item = items(names)
     return Page(items=[item(row) for row in found], total=total, page=page, page_size=page_size, page_count=-(-total // page_size))
+
+
+def by_name(item: Callable[[dict[str, Any]], T]) -> ItemMaker[T]:
+    """A maker of items from rows read by their columns' names."""
+
+    def maker(names: tuple[str, ...]) -> Callable[[Sequence[Any]], T]:
+        return lambda row: item(dict(zip(names, row, strict=True)))
+
+    return maker

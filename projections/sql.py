@@ -76,7 +76,7 @@ class Prepared:
         fresh = statement.compile(dialect=DIALECT)
         self.sql = str(fresh)
         self.defaults = fresh.params  # the literals SQLAlchemy made parameters of, and the bindparams, None
-        self.names: list[str] | None = None
+        self.names: tuple[str, ...] | None = None
 
     def page(self, limit: int, offset: int) -> Prepared:
         """The statement with LIMIT and OFFSET written in as numbers. Given as parameters, they hide
@@ -91,21 +91,25 @@ class Prepared:
     # The rows straight off the driver's cursor, without SQLAlchemy's result layer (a sixth of what a
     # one-ticket read cost): the columns here need none of its conversions.
 
-    def mappings(self, conn: Connection, **params: Any) -> list[dict[str, Any]]:
+    def rows(self, conn: Connection, **params: Any) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+        """The column names and the rows as the driver gives them, tuples."""
         with self._cursor(conn, params) as cursor:
-            names = self._names(cursor)
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            return self._names(cursor), cursor.fetchall()
+
+    def mappings(self, conn: Connection, **params: Any) -> list[dict[str, Any]]:
+        names, rows = self.rows(conn, **params)
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def first(self, conn: Connection, **params: Any) -> dict[str, Any] | None:
         with self._cursor(conn, params) as cursor:
             row = cursor.fetchone()
             return None if row is None else dict(zip(self._names(cursor), row, strict=True))
 
-    def _names(self, cursor: Any) -> list[str]:
+    def _names(self, cursor: Any) -> tuple[str, ...]:
         """The statement's column names, read off its first result: a description is an object per
         column, made afresh at every look."""
         if self.names is None:
-            self.names = [column[0] for column in cursor.description]
+            self.names = tuple(column[0] for column in cursor.description)
         return self.names
 
     def scalar(self, conn: Connection, **params: Any) -> Any:

@@ -22,7 +22,7 @@ from projections.pages import fetch_prepared_page, prepared_statements
 from projections.reading import Connectable
 from projections.search import search
 from projections.sql import Prepared
-from projections.ticket_queries import TICKET_ROWS, TicketPage, page_of, sla_status, ticket_view, tickets
+from projections.ticket_queries import TICKET_ROWS, TicketPage, page_of, sla_status, ticket_views, tickets
 from projections.totals import TOTALS
 from projections.workflow_queries import known_statuses
 
@@ -108,7 +108,7 @@ def list_tickets(engine: Connectable, actor: Actor, filters: TicketFilters, page
     count, rows = page_statements(*shape, filters.sort_by or "created_at", filters.order)
     # An SLA status is read against the clock: a ticket past its deadline moves to breached with no event.
     totals = None if filters.sla_status else TOTALS
-    return fetch_prepared_page(engine, count, rows, values, page, page_size, lambda row: ticket_view(row, actor), totals)
+    return fetch_prepared_page(engine, count, rows, values, page, page_size, lambda names: ticket_views(names, actor), totals)
 
 
 FilterShape = tuple[tuple[str, ...], tuple[str, ...], bool, bool]  # ANY_OF and RANGES given; tags; sla_status

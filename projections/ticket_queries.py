@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import msgspec
@@ -17,7 +19,7 @@ from commands import sealing
 from domain.disclosure import disclosed, history_scope
 from domain.errors import TicketNotFound
 from domain.permissions import Action, Actor, Role, TicketFacts, ensure_visible, may, require
-from projections.pages import Page, fetch_page, fetch_prepared_page, prepared_statements
+from projections.pages import Page, by_name, fetch_page, fetch_prepared_page, prepared_statements
 from projections.reading import Connectable
 from projections.row_security import as_docket
 from projections.sql import Prepared, struct_from
@@ -225,7 +227,9 @@ def ticket_history(engine: Connectable, actor: Actor, ticket: UUID | str, page: 
     count, rows = history_statements(scope.internal, scope.events is not None)
     values = {"ticket_id": visible["id"]} if scope.events is None else {"ticket_id": visible["id"], "events": sorted(scope.events)}
     sealed = visible["is_sensitive"]
-    return fetch_prepared_page(engine, count, rows, values, page, page_size, lambda row: _history_entry(row, actor, sealed), TOTALS)
+    return fetch_prepared_page(
+        engine, count, rows, values, page, page_size, by_name(lambda row: _history_entry(row, actor, sealed)), TOTALS
+    )
 
 
 @functools.cache
@@ -275,38 +279,80 @@ def opened(ticket: Any, value: Any) -> Any:
     return sealing.unseal(value, ticket["id"]) if ticket["is_sensitive"] else value
 
 
-def unsealed(row: Any) -> Any:
-    """A sensitive ticket's row with its words, the reporter's details and its place unsealed (the
-    caller has been found cleared to read it); an ordinary ticket's as it is."""
-    if not row["is_sensitive"]:
-        return row
-    place = json.loads(sealing.unseal(row["sealed_location"], row["id"])) if row["sealed_location"] else {}
-    words = {name: sealing.unseal(row[name], row["id"]) for name in SEALED_COLUMNS}
-    return {**row, **words, "lat": place.get("lat"), "lon": place.get("lon")}
+def ticket_view(row: Mapping[str, Any], actor: Actor) -> TicketView:
+    """The caller's view of one ticket's row."""
+    return ticket_views(tuple(row), actor)(tuple(row.values()))
 
 
-def ticket_view(row: Any, actor: Actor) -> TicketView:
-    row = unsealed(row)
-    return struct_from(
-        TicketView,
-        row,
-        location={"lat": row["lat"], "lon": row["lon"]} if row["lat"] is not None else None,
-        reporter=_reporter(row, actor),
-        internal_note_count=row["internal_note_count"] if may(actor.role, Action.READ_INTERNAL_NOTES) else None,
-        sla_policy_id=row["sla_policy_id"] if actor.role is not Role.REPORTER else None,  # policies are staff's, as in the history
-    )
+def ticket_views(names: tuple[str, ...], actor: Actor) -> Callable[[Sequence[Any]], TicketView]:
+    """What makes the caller's views of rows with these columns, each from the row's values by
+    position: no dict per row, no conversion, each field the column of its name (a list page of
+    20 tickets made its views in a quarter of the time it took by name). A sensitive ticket's
+    words, reporter and place are unsealed first (the caller has been found cleared to read it).
+    What depends on the caller: an agent reads the reporter's phone and email only on a ticket
+    assigned to them (the technician who goes to the home, not every agent of the team); internal
+    notes are counted for those who may read them; SLA policies are staff's, as in the history."""
+    layout = _layout(names)
+    at = layout.at
+    agent = actor.id if actor.role is Role.AGENT else None
+    notes = may(actor.role, Action.READ_INTERNAL_NOTES)
+    policies = actor.role is not Role.REPORTER
+
+    def view(row: Sequence[Any]) -> TicketView:
+        if row[at["is_sensitive"]]:
+            row = _unsealed(row, at)
+        lat = row[at["lat"]]
+        contact = agent is None or row[at["assignee_id"]] == agent
+        reporter = Reporter(
+            row[at["reporter_id"]],
+            row[at["reporter_name"]],
+            row[at["reporter_phone"]] if contact else None,
+            row[at["reporter_email"]] if contact else None,
+        )
+        derived = (
+            None if lat is None else Location(lat, row[at["lon"]]),
+            reporter,
+            row[at["internal_note_count"]] if notes else None,
+            row[at["sla_policy_id"]] if policies else None,
+            None,
+        )
+        return TicketView(*layout.take((*row, *derived)))
+
+    return view
 
 
-def _reporter(row: Any, actor: Actor) -> dict[str, Any]:
-    """Who reported it. An agent reads the reporter's phone and email only on a ticket assigned to
-    them: the technician who goes to the home, not every agent of the team."""
-    contact = actor.role is not Role.AGENT or row["assignee_id"] == actor.id
-    return {
-        "id": row["reporter_id"],
-        "name": row["reporter_name"],
-        "phone": row["reporter_phone"] if contact else None,
-        "email": row["reporter_email"] if contact else None,
-    }
+DERIVED = ("location", "reporter", "internal_note_count", "sla_policy_id")  # after the row's values, then None
+
+
+class _Layout(NamedTuple):
+    at: dict[str, int]  # a column's position in the row
+    take: Callable[[tuple[Any, ...]], tuple[Any, ...]]  # TicketView's fields, in order, from (*row, *derived, None)
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(names: tuple[str, ...]) -> _Layout:
+    """Where each of TicketView's fields comes from in a row of these columns: a derived one from
+    what follows the row's values, one with a default that the row lacks from the None at the end.
+    A required field that no column gives is a KeyError here, at the first row, not a view
+    missing it."""
+    at = {name: index for index, name in enumerate(names)}
+    derived = {name: len(names) + index for index, name in enumerate(DERIVED)}
+    fields, defaults = TicketView.__struct_fields__, TicketView.__struct_defaults__
+    optional = set(fields[len(fields) - len(defaults) :])
+    none = len(names) + len(DERIVED)
+    sources = [derived[name] if name in derived else at.get(name, none) if name in optional else at[name] for name in fields]
+    return _Layout(at, operator.itemgetter(*sources))
+
+
+def _unsealed(row: Sequence[Any], at: dict[str, int]) -> list[Any]:
+    ticket = row[at["id"]]
+    values = list(row)
+    for name in SEALED_COLUMNS:
+        values[at[name]] = sealing.unseal(row[at[name]], ticket)
+    sealed_place = row[at["sealed_location"]]
+    place = json.loads(sealing.unseal(sealed_place, ticket)) if sealed_place else {}
+    values[at["lat"]], values[at["lon"]] = place.get("lat"), place.get("lon")
+    return values
 
 
 # Built once: a statement's cache key is then computed once too, and its SQL compiled once.
