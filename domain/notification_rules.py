@@ -56,7 +56,7 @@ class EventFacts:
     """What a rule looks at in one event of a ticket."""
 
     event: str
-    workflow: str
+    workflow: str | None  # None: not known yet, as before the ticket is read (a rule of any workflow may match)
     to_status: str | None = None
     actor_role: str = "system"
     internal: bool = False
@@ -80,7 +80,7 @@ class NotificationRule:
         never start a message, whoever it would go to."""
         if facts.internal or facts.event != self.event:
             return False
-        if self.workflows and facts.workflow not in self.workflows:
+        if self.workflows and facts.workflow is not None and facts.workflow not in self.workflows:
             return False
         if self.statuses and facts.to_status not in self.statuses:
             return False

@@ -21,7 +21,7 @@ from domain.notification_rules import DEFAULT_RULES, NOTIFIABLE_EVENTS, EventFac
 from domain.notification_templates import PLACEHOLDERS, TOKEN, check_text, render, render_html, whatsapp_parameter
 from domain.ticket import Ticket
 from domain.webhook_urls import check_webhook_url, is_public
-from domain.workflow import HELPDESK
+from domain.workflow import FIELD_SERVICE, HELPDESK, MUNICIPAL
 from tests.unit.helpers import actor, new_ticket
 from workers.notifier.backoff import RETRY_AFTER_CAP, parse_retry_after, retry_delay
 from workers.notifier.planning import Lookups, NotifyEvent, Planner
@@ -260,6 +260,40 @@ def test_an_internal_note_on_a_sensitive_ticket_reaches_no_reporter_and_a_public
         "subject": "An update on your report",
         "text": "There is an update on your report TKT-000001.",
     }
+
+
+WORKFLOWS = {workflow.name: workflow for workflow in (MUNICIPAL, FIELD_SERVICE, HELPDESK)}
+
+
+@given(
+    workflow=st.sampled_from(sorted(WORKFLOWS)),
+    event=st.sampled_from(NOTIFIABLE_EVENTS),
+    to_status=st.sampled_from([None, "open", "in_progress", "resolved", "completed", "closed"]),
+    actor_role=st.sampled_from(["reporter", "agent", "manager", "system"]),
+    internal=st.booleans(),
+    sensitive=st.booleans(),
+    planner_sensitive=st.booleans(),
+)
+def test_an_event_whose_ticket_the_notifier_does_not_read_would_have_told_nobody(
+    workflow, event, to_status, actor_role, internal, sensitive, planner_sensitive
+):
+    """The notifier reads a ticket only where may_plan says planning could tell someone: where it
+    says not, planning with the ticket plans nothing. The workflow is on the opening event alone."""
+    ticket = new_ticket(workflow=WORKFLOWS[workflow], is_sensitive=sensitive, reporter={"phone": "+27821234567", "email": "r@example.org"})
+    fields = {"to_status": to_status, "actor_role": actor_role, "internal": internal, "is_sensitive": sensitive}
+    told = event_of(ticket, event, **fields, workflow=workflow if event == "Opened" else None)
+    planner = Planner(NotifySettings(), ALL_ON, sensitive=planner_sensitive)
+    if not planner.may_plan(told, Remembered()):
+        assert planner.plan(told, b"{}", ticket, Remembered()) == []
+
+
+def test_the_notifier_reads_no_ticket_for_an_opening_or_a_move_that_no_rule_takes_up():
+    ticket = new_ticket()  # municipal: its reporter hears of moves to in_progress and on, not of the opening
+    planner = Planner(NotifySettings(), ALL_ON, sensitive=False)
+    assert not planner.may_plan(event_of(ticket, "Opened", actor_role="reporter", workflow="municipal"), Remembered())
+    assert not planner.may_plan(event_of(ticket, "StatusChanged", to_status="open"), Remembered())
+    assert planner.may_plan(event_of(ticket, "StatusChanged", to_status="in_progress"), Remembered())
+    assert planner.may_plan(event_of(ticket, "Opened", actor_role="reporter", workflow="field_service"), Remembered())
 
 
 def test_the_ordinary_planner_plans_nothing_for_a_sensitive_ticket_and_the_sensitive_one_nothing_else():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -131,7 +132,7 @@ class Consumer:
         at once, on several connections; each tenant's rules and teams once for the batch; whether
         anyone opted out or is suppressed, in one query for most of the batch."""
         lookups = Lookups(self.app)
-        read = list(self.loading.map(self.read_one, [message.data for message in messages]))
+        read = list(self.loading.map(functools.partial(self.read_one, lookups=lookups), [message.data for message in messages]))
         later = {index for index, found in enumerate(read) if isinstance(found, Exception)}
         for index in sorted(later):
             log.warning("%s: reading from %s failed (%r); it comes again", self.name, messages[index].subject, read[index])
@@ -146,9 +147,11 @@ class Consumer:
                 later.add(index)
         return planned, later
 
-    def read_one(self, data: bytes) -> tuple[NotifyEvent, Ticket] | Exception | None:
+    def read_one(self, data: bytes, lookups: Lookups) -> tuple[NotifyEvent, Ticket] | Exception | None:
         """The event and its ticket as it is now; None for what tells nobody (and is acknowledged),
-        the error for what failed and comes again."""
+        the error for what failed and comes again. A ticket is read only for an event that some
+        rule in force may take up: most events tell nobody, and reading every one's ticket was
+        most of what a notifier cost."""
         try:
             event = decode_event(data)
         except msgspec.DecodeError as error:  # ValidationError included
@@ -160,6 +163,8 @@ class Consumer:
             )
             return None
         try:
+            if not self.planner.may_plan(event, lookups):
+                return None
             ticket = self.app.repository.get(event.ticket_id)
         except AggregateNotFoundError:
             log.warning("%s: skipping %s of ticket %s, which the event store does not hold", self.name, event.event, event.ticket_id)

@@ -61,6 +61,7 @@ class NotifyEvent(msgspec.Struct):
     team_id: str | None = None
     kind: str | None = None
     level: int | None = None
+    workflow: str | None = None  # the ticket's, on the event that opened it
 
 
 decode_event = msgspec.json.Decoder(NotifyEvent).decode
@@ -179,6 +180,16 @@ class Planner:
         reporter = self.reporter(ticket)
         wanted += [suppression_id(event.tenant, address) for address in (reporter.phone, reporter.email) if address]
         return wanted
+
+    def may_plan(self, event: NotifyEvent, lookups: Lookups) -> bool:
+        """Whether planning this event could make any delivery, from the event alone: if not, its
+        ticket need not be read. (The same rules in force as `plan` reads; a ticket's workflow is
+        known from the event only where it opened.)"""
+        if event.is_sensitive != self.sensitive:
+            return False
+        rules = lookups.rules_of(event.tenant)
+        in_force = rules.in_force if rules is not None else DEFAULT_RULES
+        return bool(matching(in_force, EventFacts(event.event, event.workflow, event.to_status, event.actor_role, event.internal)))
 
     def plan(self, event: NotifyEvent, raw: bytes, ticket: Ticket, lookups: Lookups) -> list[Planned]:
         if ticket.is_sensitive != self.sensitive or event.is_sensitive != self.sensitive:
