@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,6 +46,7 @@ STREAM = "DOCKET_EVENTS"
 STREAM_SUBJECTS = ["docket.*.tickets.>", "docket.*.internal.>", "docket.*.sensitive.>"]
 DUPLICATE_WINDOW = 24 * 3600.0
 BATCH = 500
+LINGER = 0.05  # after a batch smaller than BATCH, the next no sooner after it began (as projections/runner.py)
 IDLE_WAIT = 1.0
 ACK_TIMEOUT = 10.0  # the longest a batch waits for JetStream's acknowledgements
 STALL_RETRY = 1.0
@@ -99,6 +101,7 @@ class Relay:
             await listener.execute(SQL("LISTEN {}").format(Identifier(self.app.recorder.channel_name)))
             position = await self.start(stop)
             while position is not None and not stop.is_set():
+                began = time.monotonic()
                 batch = await asyncio.to_thread(events_after, self.app, position, TICKET_TOPICS, BATCH)
                 if not batch:
                     await _wait_for_notify(listener)
@@ -115,6 +118,8 @@ class Relay:
                 position = batch[-1][1].notification_id
                 await asyncio.to_thread(self.tracking.insert_tracking, Tracking(self.app.name, position))
                 log.debug("relayed %d events up to notification %s", len(batch), position)
+                if len(batch) < BATCH:
+                    await _pause(stop, began + LINGER - time.monotonic())
         if position is None:
             log.info("relay stopped before JetStream answered")
         else:
