@@ -21,6 +21,7 @@ from projections.base import TableSet, TrackedProjection
 from projections.dashboard import DashboardProjection
 from projections.health import create_stalls_table
 from projections.row_security import ensure_role
+from projections.search import create_search_function
 from projections.shares import replay_in_shares, shares_for
 from projections.sql import create_indexes, create_tables, drop_tables
 from projections.tickets import TicketsProjection
@@ -63,6 +64,7 @@ def ensure_tables(datastore: PostgresDatastore) -> None:
                 f"INSERT INTO {VERSIONS} (name, version) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
                 (projection.name, projection.version),
             )
+        create_search_function(curs, datastore.schema or "public")
     for name in (*PROJECTIONS, RELAY):
         tracking_recorder(datastore, name).create_table()
 

@@ -100,7 +100,7 @@ def secure_table(curs: Cursor[Any], table: Table) -> None:
     Made only where it is not in place already, as this code words it (a stamp of the rule rides
     on the policy's comment): altering a table waits for, and then blocks, every query on it, and
     the other processes of a deployment starting beside this one, or running, are making them."""
-    if "tenant" not in table.c or not _role_exists(curs):
+    if "tenant" not in table.c or not role_exists(curs):
         return
     rule = TICKET_RULE if {"is_sensitive", "reporter_id"} <= set(table.c.keys()) else TENANT_ONLY
     stamp = "docket " + hashlib.sha256(rule.as_string(curs).encode()).hexdigest()[:16]
@@ -175,6 +175,6 @@ def _role_available(conn: Any) -> bool:
     return _available[key]
 
 
-def _role_exists(curs: Cursor[Any]) -> bool:
+def role_exists(curs: Cursor[Any]) -> bool:
     curs.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (ROLE,))
     return curs.fetchone() is not None

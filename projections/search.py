@@ -5,17 +5,29 @@ Each plain term of `q` must be found, as a word prefix (`pothol` finds "pothole"
 full-text index or as a fragment anywhere (`00012` finds TKT-000123) through the trigram index;
 `"a phrase"` must be found as a phrase and `-word` must not be found. A sensitive ticket is found
 by its tracking number alone: its words rest sealed (projections/ticket_tables.py SEARCH_TEXT).
+
+Under row-level security the indexes are out of reach of the search's own conditions: `@@` and
+ILIKE are not leakproof, so PostgreSQL applies them only after the row policy, to every row of the
+tenant (a city's million tickets, for one word). So each term that must be found is found by
+`docket_ticket_matches`, a function that runs as the tables' owner, for the tenant of the
+caller's session alone, and returns ids; the policy then applies to the rows of those ids, read
+through the primary key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal_column, not_, or_
+from psycopg import Cursor
+from psycopg.sql import SQL, Identifier, Literal
+from sqlalchemy import and_, any_, bindparam, case, func, not_, null, select
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.sql.elements import ColumnElement
 
+from projections.row_security import ROLE, role_exists
 from projections.ticket_tables import LIVE, SEARCH_TEXT
 
 tickets = LIVE.tickets
@@ -65,21 +77,24 @@ def search(q: str) -> Search | None:
 
 
 def _matches(term: Term) -> ColumnElement[bool]:
+    if term.negated:
+        return not_(tickets.c.search.bool_op("@@")(func.phraseto_tsquery(CONFIG, term.text)) if term.phrase else _words(term.text))
     if term.phrase:
-        found = tickets.c.search.bool_op("@@")(func.phraseto_tsquery(CONFIG, term.text))
-    elif term.negated:
-        found = _words(term.text)
-    else:
-        found = or_(_prefix_match(term.text), literal_column(SEARCH_TEXT).ilike(f"%{_escaped(term.text)}%"))
-    return not_(found) if term.negated else found
+        return _narrowed(func.phraseto_tsquery(CONFIG, term.text), null())
+    return _narrowed(_prefixes(term.text) if WORD.search(term.text) else null(), f"%{_escaped(term.text)}%")
+
+
+def _narrowed(words: Any, fragment: Any) -> ColumnElement[bool]:
+    """The tickets of the tenant (the `tenant` parameter every list binds) whose search vector
+    matches the words or whose text holds the fragment (None: words alone), as the indexes find
+    them: the term's own condition, evaluated once, by docket_ticket_matches."""
+    found = func.docket_ticket_matches(bindparam("tenant"), words, fragment).column_valued("found", UUID(as_uuid=True))
+    # An array, computed once: `id = ANY(...)` is what the primary key's index answers, policy or not.
+    return tickets.c.id == any_(func.array(select(found).scalar_subquery()))
 
 
 def _words(text: str) -> ColumnElement[bool]:
     return tickets.c.search.bool_op("@@")(func.plainto_tsquery(CONFIG, text))
-
-
-def _prefix_match(text: str) -> ColumnElement[bool]:
-    return tickets.c.search.bool_op("@@")(_prefixes(text)) if WORD.search(text) else literal_column("false")
 
 
 def _prefixes(text: str) -> Any:
@@ -92,3 +107,35 @@ def _prefixes(text: str) -> Any:
 def _escaped(text: str) -> str:
     """The text as a LIKE pattern matching itself: its %, _ and backslashes taken literally."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+FUNCTION = "docket_ticket_matches"
+MATCHES = SQL(
+    "CREATE OR REPLACE FUNCTION {function}(tenant_name text, words tsquery, fragment text) RETURNS SETOF uuid"
+    " LANGUAGE sql STABLE SECURITY DEFINER SET search_path = {schema}, pg_temp ROWS 100 AS {body}"
+)
+# $1 the tenant, $2 the words, $3 the fragment. Called as the API's role: the tenant its session
+# reads as, whatever $1 says; as Docket (no role set), $1.
+MATCH = f"search @@ $2 OR {SEARCH_TEXT} ILIKE $3"  # what the full-text and trigram indexes answer
+MATCHES_BODY = (
+    "SELECT id FROM tickets WHERE tenant = CASE current_setting('role') WHEN 'none' THEN $1"
+    f" ELSE current_setting('docket.tenant', true) END AND ({MATCH})"
+)
+
+
+def create_search_function(curs: Cursor[Any], schema: str) -> None:
+    """Makes (or remakes, when this code words it otherwise) the function search narrows by, runnable
+    by the API's role alone. Its body names `tickets`, resolved at each call: a rebuild's swap of the
+    tables keeps it working."""
+    stamp = "docket " + hashlib.sha256(MATCHES_BODY.encode()).hexdigest()[:16]
+    curs.execute("SELECT obj_description(to_regproc(%s), 'pg_proc') AS stamp", (f"{schema}.{FUNCTION}",))
+    row = curs.fetchone()
+    if row is not None and row["stamp"] == stamp:
+        return
+    function = Identifier(schema, FUNCTION)
+    curs.execute(MATCHES.format(function=function, schema=Identifier(schema), body=Literal(MATCHES_BODY)))
+    signature = SQL("{}(text, tsquery, text)").format(function)
+    curs.execute(SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(signature))
+    if role_exists(curs):
+        curs.execute(SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(signature, Identifier(ROLE)))
+    curs.execute(SQL("COMMENT ON FUNCTION {} IS {}").format(signature, Literal(stamp)))

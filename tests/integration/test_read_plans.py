@@ -7,12 +7,17 @@ import math
 from collections.abc import Iterator
 
 import pytest
+from psycopg.rows import dict_row
 from sqlalchemy.engine import Connection, Engine
 
-from domain.permissions import Actor, Role
+from domain.permissions import Actor, Role, list_scope
 from projections.operations import ensure_tables
 from projections.reading import Reading
-from projections.ticket_lists import TicketFilters, list_tickets
+from projections.row_security import ROLE, Reader, read_as, reading_as, secure_table
+from projections.search import create_search_function, search
+from projections.sql import DIALECT
+from projections.ticket_lists import TicketFilters, filter_shape, list_tickets, listed, scope_shape, scope_values
+from projections.ticket_tables import LIVE
 
 TICKETS = 3000  # enough that a page of 20 is a small part of the tenant's tickets, as in a real one
 SCHEMA = "plan_probe"
@@ -80,3 +85,34 @@ def test_jsonb_reads_as_the_standard_library_read_it_even_past_a_float(engine):
             """SELECT jsonb_build_object('big', 1e400::numeric + 0.5, 'text', 'é\u00e9', 'list', '[1, 2.5, null, true]'::jsonb)"""
         ).scalar()
     assert value == {"big": math.inf, "text": "éé", "list": [1, 2.5, None, True]}
+
+
+def test_a_search_as_a_caller_reads_what_the_indexes_find_not_the_whole_tenant(probe):
+    """Under the row policy, `@@` and ILIKE wait until after it (they are not leakproof): a search
+    would read every ticket of the tenant. Narrowed by docket_ticket_matches, the tickets read are
+    those its ids name, through the primary key."""
+    raw = probe.connection.dbapi_connection
+    assert raw is not None
+    with raw.cursor(row_factory=dict_row) as curs:
+        curs.execute(f"GRANT USAGE ON SCHEMA {SCHEMA} TO {ROLE}")
+        secure_table(curs, LIVE.tickets)  # the probe's `tickets`, first on the search path
+        create_search_function(curs, SCHEMA)
+    manager = Actor(id="manager", tenant="planned", role=Role.MANAGER)
+    filters = TicketFilters(q="TKT-77")
+    scope = list_scope(manager, False)
+    found = search(filters.q)
+    assert found is not None
+    query = listed(scope_shape(scope), filter_shape(filters)).where(found.where).params(**scope_values(scope))
+    compiled = query.compile(dialect=DIALECT)
+    token = reading_as.set(Reader.of(manager))
+    try:
+        reading = Reading(probe)
+        with reading.connect() as conn:
+            plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params))
+            page = list_tickets(reading, manager, filters, 1, 20)
+    finally:
+        reading_as.reset(token)
+        read_as(probe, None, session=True)
+    assert "docket_ticket_matches" in plan and "tickets_pkey" in plan, plan
+    assert "Seq Scan on tickets" not in plan, plan
+    assert sorted(t.tracking_number for t in page.items) == ["TKT-77", *(f"TKT-77{n}" for n in range(10))]

@@ -14,7 +14,7 @@ from commands.structs import OpenTicket
 from commands.tickets import open_ticket
 from domain.permissions import Actor, Role
 from projections.reading import Reads
-from projections.row_security import Reader, as_docket, reading_as
+from projections.row_security import Reader, as_docket, enforce_on, reading_as
 from projections.sql import create_tables
 from projections.ticket_tables import LIVE
 
@@ -52,6 +52,32 @@ def test_an_unfiltered_query_as_a_caller_sees_only_their_rows(app, engine, clien
     assert unfiltered(engine, manager, LIVE.history) == {ordinary, sensitive}  # its tenant's history; the API checks the ticket first
     with as_docket():
         assert {ordinary, sensitive, other} <= unfiltered(engine, None)  # the service's own questions see every tenant
+
+
+def test_the_search_narrowing_answers_a_caller_for_their_own_tenant_whatever_it_is_asked(app, engine, projected):
+    """docket_ticket_matches runs as the tables' owner, past the row policy: called as the API's
+    role with another tenant's name, it still finds in the caller's tenant alone."""
+    mine, theirs = f"r{uuid.uuid4().hex[:10]}", f"r{uuid.uuid4().hex[:10]}"
+    own, other = open_in(app, mine, "cit-1", False), open_in(app, theirs, "cit-1", False)
+    projected()
+    enforce_on(engine)  # as the API's engine: each transaction reads as the caller set
+
+    def matches(reader: Reader | None, tenant: str) -> set[str]:
+        token = reading_as.set(reader)
+        try:
+            with engine.connect() as conn:
+                found = conn.execute(
+                    text("SELECT docket_ticket_matches(:tenant, to_tsquery('simple', 'leak:*'), '%leak%')"), {"tenant": tenant}
+                )
+                return {str(ticket) for ticket in found.scalars()}
+        finally:
+            reading_as.reset(token)
+
+    caller = Reader(tenant=mine, sensitive=False, ordinary=True)
+    assert own in matches(caller, mine)
+    assert matches(caller, theirs) == matches(caller, mine) and other not in matches(caller, theirs)
+    with as_docket():
+        assert other in matches(None, theirs) and own not in matches(None, theirs)  # the service asks for the tenant it names
 
 
 def test_the_api_reads_as_its_own_role_and_the_projector_as_the_owner(app, engine):
