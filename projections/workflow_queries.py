@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import msgspec
+from eventsourcing.application import LRUCache
 from sqlalchemy import func, select
 
 from domain.errors import NotFound
@@ -93,11 +96,24 @@ def tenant_settings(engine: Connectable, actor: Actor) -> TenantSettingsView:
     )
 
 
-def known_statuses(engine: Connectable, tenant: str) -> tuple[str, ...]:
+BUILT_IN_STATUSES = frozenset().union(*(w.states for w in BUILT_IN.values()))
+_KNOWN: LRUCache[str, frozenset[str]] = LRUCache(maxsize=4096)  # per tenant, the statuses last read
+
+
+def known_statuses(engine: Connectable, tenant: str, asked: Iterable[str] = ()) -> frozenset[str]:
     """Every status a ticket of the tenant can be in: the states of the built-in workflows and of
-    every version of its own, since a ticket stays in the state its workflow version had."""
+    every version of its own, since a ticket stays in the state its workflow version had. So a
+    tenant's statuses only ever grow: when every one `asked` about is known already (a list
+    filtered by status, at each read), the database is not asked again."""
+    asked = set(asked)
+    if asked and asked <= BUILT_IN_STATUSES:
+        return BUILT_IN_STATUSES
+    with contextlib.suppress(KeyError):
+        if asked and asked <= (known := _KNOWN.get(tenant)):
+            return known
     states = func.jsonb_object_keys(workflows.c.definition["states"])
     query = select(states).where(workflows.c.tenant == tenant).distinct()
     with engine.connect() as conn:
-        own = set(conn.execute(query).scalars())
-    return tuple(sorted(own.union(*(w.states for w in BUILT_IN.values()))))
+        known = BUILT_IN_STATUSES.union(conn.execute(query).scalars())
+    _KNOWN.put(tenant, known)
+    return known

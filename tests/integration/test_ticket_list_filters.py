@@ -88,6 +88,8 @@ def test_an_unknown_status_is_400_listing_the_statuses_of_the_tenants_workflows(
 
 
 def test_a_status_of_a_workflow_the_tenant_defined_is_accepted_there_and_nowhere_else(client, auth, projected, tenant):
+    # Asked before the workflow is defined: unknown (and the statuses known then are remembered).
+    refused(client.get(TICKETS, params={"status": "awaiting_parts"}, headers=auth("manager")), 400, "unknown_status", "status")
     definition = {
         "initial": "new",
         "states": {"new": "open", "awaiting_parts": "pending", "fixed": "resolved"},
