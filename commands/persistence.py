@@ -9,17 +9,38 @@ for a pooled connection too) and has TCP keepalives and a TCP user timeout of ab
 A server that is stopped (SIGSTOP) while its connections stay open still has its kernel
 acknowledge every byte: nothing here ends a query on such a connection. The command runner's and
 the API's own bounds answer the caller in time; the query ends when the server comes back.
+
+And the events of a commit go to the server in binary: eventsourcing sends them as one array of
+its stored-event composite, which psycopg writes as text unless told, each event's encrypted state
+hex-escaped inside a composite's quoting inside an array's. For 50 events of 2 KB that took 2.2 ms
+of the committer's CPU and 4.7 ms in all; in binary, 0.2 and 0.3.
 """
 
 from __future__ import annotations
 
-from eventsourcing.postgres import PostgresFactory
+from typing import Any
+
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.utils import Environment, EnvType
+from psycopg.sql import SQL, Composed
 
 KEEPALIVE_PROBES = 3
 
 
+class BinaryInsertRecorder(PostgresApplicationRecorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.insert_events_statement = binary_parameters(self.insert_events_statement)
+
+
+def binary_parameters(statement: Composed) -> Composed:
+    """The statement with each of its %s placeholders as %b: its parameters sent in binary."""
+    return Composed([SQL(part.as_string().replace("%s", "%b")) if isinstance(part, SQL) else part for part in statement])
+
+
 class BoundedPostgresFactory(PostgresFactory):
+    application_recorder_class = BinaryInsertRecorder
+
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
         timeout = int(self.env.get(self.POSTGRES_CONNECT_TIMEOUT) or "5")
