@@ -17,6 +17,7 @@ from commands import sealing
 from commands.config_cache import ConfigCache
 from commands.numbers import TrackingNumberBlocks
 from commands.personal_data import PersonalDataMapper, TicketKeys
+from commands.protocol_checks import cache_protocol_members
 from commands.recent_events import RecentEvents
 from commands.runner import MAX_BATCH, MAX_WAIT, MAX_WAITING, TIMEOUT, CommandRunner, Unit
 from commands.transcoding import MsgspecJSONTranscoder
@@ -26,6 +27,8 @@ from domain.sla import SLAPolicies
 from domain.team import Member, Team
 from domain.tenant import TenantConfig
 from domain.ticket import Ticket
+
+cache_protocol_members()  # every process that stores or replays events imports this module
 
 
 def event_names(aggregate: type[Aggregate]) -> tuple[str, ...]:
