@@ -96,10 +96,6 @@ class Prepared:
         with self._cursor(conn, params) as cursor:
             return self._names(cursor), cursor.fetchall()
 
-    def mappings(self, conn: Connection, **params: Any) -> list[dict[str, Any]]:
-        names, rows = self.rows(conn, **params)
-        return [dict(zip(names, row, strict=True)) for row in rows]
-
     def first(self, conn: Connection, **params: Any) -> dict[str, Any] | None:
         with self._cursor(conn, params) as cursor:
             row = cursor.fetchone()
