@@ -22,16 +22,11 @@ from commands.app import Docket
 from commands.config_cache import conninfo
 from projections.base import TrackedProjection
 from projections.health import clear_stall, record_stall
-from projections.operations import events_after, tracking_recorder
+from projections.operations import LINGER, events_after, tracking_recorder
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
-# After a batch smaller than BATCH, the next is read no sooner than this after it began: under a
-# steady stream of commits (each one a NOTIFY) a batch then holds what a few commits wrote, not
-# one commit's events, and the reading, tracking and committing a batch costs are paid a few
-# times fewer. What it adds to the lag is at most this.
-LINGER = 0.05
 IDLE_WAIT = 1.0  # the longest a caught-up loop waits before looking again without a NOTIFY
 FIRST_BACKOFF = 0.2
 MAX_BACKOFF = 30.0

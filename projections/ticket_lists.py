@@ -165,9 +165,9 @@ def check_filters(engine: Connectable, actor: Actor, filters: TicketFilters) -> 
         one_of("sort_by", filters.sort_by, tuple(SORTS))
     one_of("order", filters.order, ORDERS)
     if filters.status:
-        statuses = known_statuses(engine, actor.tenant, filters.status)
+        statuses = tuple(sorted(known_statuses(engine, actor.tenant, filters.status)))
         for value in filters.status:
-            one_of("status", value, tuple(sorted(statuses)))
+            one_of("status", value, statuses)
 
 
 ScopeShape = tuple[bool, bool, bool, bool, tuple[str | None, bool] | None]  # reporter, ward, sensitive, ordinary, agent

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -106,11 +105,12 @@ def known_statuses(engine: Connectable, tenant: str, asked: Iterable[str] = ()) 
     tenant's statuses only ever grow: when every one `asked` about is known already (a list
     filtered by status, at each read), the database is not asked again."""
     asked = set(asked)
-    if asked and asked <= BUILT_IN_STATUSES:
-        return BUILT_IN_STATUSES
-    with contextlib.suppress(KeyError):
-        if asked and asked <= (known := _KNOWN.get(tenant)):
-            return known
+    try:
+        known = _KNOWN.get(tenant)
+    except KeyError:
+        known = BUILT_IN_STATUSES
+    if asked and asked <= known:
+        return known
     states = func.jsonb_object_keys(workflows.c.definition["states"])
     query = select(states).where(workflows.c.tenant == tenant).distinct()
     with engine.connect() as conn:

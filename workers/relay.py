@@ -34,7 +34,7 @@ from psycopg.sql import SQL, Identifier
 
 from commands.app import TICKET_TOPICS, Docket
 from commands.relay_stalls import clear_relay_stall, create_relay_stalls_table, record_relay_stall
-from projections.operations import RELAY, events_after, tracking_recorder
+from projections.operations import LINGER, RELAY, events_after, tracking_recorder
 from workers.messages import messages_for
 from workers.stalls import StallLog
 
@@ -46,7 +46,6 @@ STREAM = "DOCKET_EVENTS"
 STREAM_SUBJECTS = ["docket.*.tickets.>", "docket.*.internal.>", "docket.*.sensitive.>"]
 DUPLICATE_WINDOW = 24 * 3600.0
 BATCH = 500
-LINGER = 0.05  # after a batch smaller than BATCH, the next no sooner after it began (as projections/runner.py)
 IDLE_WAIT = 1.0
 ACK_TIMEOUT = 10.0  # the longest a batch waits for JetStream's acknowledgements
 STALL_RETRY = 1.0

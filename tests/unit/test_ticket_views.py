@@ -7,10 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.permissions import Action, Actor, Role, may
-from projections.ticket_queries import TICKET_ROWS, TicketView, ticket_view, ticket_views
+from projections.ticket_queries import DERIVED, TICKET_ROWS, TicketView, ticket_view, ticket_views
 
 COLUMNS = tuple(column.name for column in TICKET_ROWS.selected_columns) + ("position",)  # as a list page selects them
-DERIVED = {"location", "reporter", "internal_note_count", "sla_policy_id"}
 
 
 def a_row(lat: float | None, assignee: str) -> dict[str, object]:

@@ -185,21 +185,21 @@ class Planner:
         """Whether planning this event could make any delivery, from the event alone: if not, its
         ticket need not be read. (The same rules in force as `plan` reads; a ticket's workflow is
         known from the event only where it opened.)"""
-        if event.is_sensitive != self.sensitive:
-            return False
-        rules = lookups.rules_of(event.tenant)
+        return event.is_sensitive == self.sensitive and bool(self.rules_taking_up(event, event.workflow, lookups.rules_of(event.tenant)))
+
+    @staticmethod
+    def rules_taking_up(event: NotifyEvent, workflow: str | None, rules: NotificationRules | None) -> list[NotificationRule]:
+        """The tenant's rules in force (the defaults until it sets its own) that the event triggers."""
         in_force = rules.in_force if rules is not None else DEFAULT_RULES
-        return bool(matching(in_force, EventFacts(event.event, event.workflow, event.to_status, event.actor_role, event.internal)))
+        return matching(in_force, EventFacts(event.event, workflow, event.to_status, event.actor_role, event.internal))
 
     def plan(self, event: NotifyEvent, raw: bytes, ticket: Ticket, lookups: Lookups) -> list[Planned]:
         if ticket.is_sensitive != self.sensitive or event.is_sensitive != self.sensitive:
             # The ordinary notifier never tells of a sensitive ticket; the sensitive one of no other.
             return []
         rules = lookups.rules_of(event.tenant)
-        in_force = rules.in_force if rules is not None else DEFAULT_RULES
-        facts = EventFacts(event.event, ticket.workflow.name, event.to_status, event.actor_role, event.internal)
         planned: dict[UUID, Planned] = {}
-        for rule in matching(in_force, facts):
+        for rule in self.rules_taking_up(event, ticket.workflow.name, rules):
             for contact in self.contacts(rule, event, ticket, rules, lookups):
                 for row in self.rows(rule, contact, event, ticket, raw, lookups):
                     planned.setdefault(row.id, row)  # two rules that reach the same address on one channel: once
