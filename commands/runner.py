@@ -13,7 +13,9 @@ its own: only a command that lost a race fails (or is decided again, where retry
 the one that cannot be stored. A command is answered only after its commit.
 
 Waits are bounded. A process holds at most `max_waiting` commands (deciding, queued or
-committing): one more is refused before it decides (Overloaded). A command waits for its commit
+committing): one more is refused before it decides (Overloaded). Only DECIDERS of them decide at
+once; the others wait their turn asleep, off the interpreter lock, which the event loop then takes
+without queueing behind every handler thread: under overload it refuses the surplus sooner. A command waits for its commit
 at most `timeout` seconds from its call: one still queued then is dropped, and was not saved; one
 already in a transaction may yet commit, and its caller is told so (DatabaseUnavailable). A batch
 the database did not take fails whole, at once, rather than one command at a time.
@@ -54,6 +56,7 @@ ATTEMPTS = 3  # times a command is decided again after another process changed w
 SAVED_VERSIONS_KEPT = 100_000
 MAX_WAITING = 100  # commands a process holds at once (DOCKET_MAX_WAITING_COMMANDS)
 TIMEOUT = 5.0  # seconds a command waits for the database (DOCKET_DB_TIMEOUT)
+DECIDERS = 2  # commands a process decides at once; the rest wait without taking the interpreter lock
 
 
 class Store(Protocol):
@@ -138,6 +141,7 @@ class CommandRunner:
         self._saved: dict[UUID, int] = {}  # the version this process last saved, per aggregate
         self._start_lock = threading.Lock()
         self._committer: threading.Thread | None = None
+        self._deciding = threading.BoundedSemaphore(DECIDERS)
         self.batches = 0  # saved together, for tests
 
     def run(self, decide: Callable[[Unit], R], answer: Callable[[R, int | None], T], *, name: str | None = None) -> T:
@@ -175,7 +179,12 @@ class CommandRunner:
     def _run(self, decide: Callable[[Unit], R], answer: Callable[[R, int | None], T]) -> T:
         deadline = time.monotonic() + self.timeout
         unit = Unit(self.app, self.config)
-        result = decide(unit)
+        if not self._deciding.acquire(timeout=self.timeout):
+            raise DatabaseUnavailable(saved=False)  # the commands deciding before it wait for the database
+        try:
+            result = decide(unit)
+        finally:
+            self._deciding.release()
         if not unit.changed:
             return answer(result, None)
         job = Job(decide, unit, result)

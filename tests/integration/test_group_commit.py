@@ -11,7 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from commands.app import Docket
+from commands.errors import DatabaseUnavailable
 from commands.loading import load_ticket
+from commands.runner import DECIDERS
 from commands.structs import AddReply, ChangeStatus, OpenTicket
 from commands.tickets import add_reply, change_status, open_ticket
 from domain.errors import TransitionNotAllowed
@@ -68,6 +70,45 @@ def test_of_two_commands_that_only_one_state_allows_the_second_is_refused_and_wr
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert all(isinstance(r, TransitionNotAllowed) for r in results if isinstance(r, Exception))
     assert load_ticket(batching.repository, ticket.id).version == 2
+
+
+def test_no_more_than_deciders_commands_decide_at_once_and_every_one_is_answered(batching):
+    deciding, most = 0, 0
+    counting = threading.Lock()
+
+    def decide_slowly(unit):
+        nonlocal deciding, most
+        with counting:
+            deciding += 1
+            most = max(most, deciding)
+        time.sleep(0.02)
+        with counting:
+            deciding -= 1
+        return "decided"
+
+    results = all_at_once(16, lambda i: batching.commands.run(decide_slowly, lambda result, _: (i, result)))
+    assert results == [(i, "decided") for i in range(16)]
+    assert most == DECIDERS
+
+
+def test_a_command_that_finds_no_turn_to_decide_within_its_bound_is_refused_unsaved(es_env, actor):
+    app = Docket(env=es_env, timeout=0.3)
+    try:
+        ticket = open_one(app, actor)
+        release = threading.Event()
+        holding = [threading.Thread(target=app.commands.run, args=(lambda unit: release.wait(5), lambda r, n: r)) for _ in range(DECIDERS)]
+        for thread in holding:
+            thread.start()
+        time.sleep(0.1)
+        with pytest.raises(DatabaseUnavailable) as refused:
+            change_status(app, ChangeStatus(actor=actor(), ticket_id=ticket.id, status="in_progress"))
+        assert refused.value.saved is False
+        release.set()
+        for thread in holding:
+            thread.join()
+        assert load_ticket(app.repository, ticket.id).version == 1
+    finally:
+        app.close()
 
 
 def test_a_command_that_cannot_be_stored_fails_alone_and_its_batch_mates_are_saved(batching, actor):
