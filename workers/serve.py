@@ -131,7 +131,10 @@ async def _run_projectors(app: Docket, found: Endpoints, stop: asyncio.Event, se
     checkpointer = asyncio.create_task(run_audit_checkpoints(app, found.nats_url, stop, settings))
     halt = threading.Event()
     loops = [ProjectionLoop(app, projection_class) for projection_class in PROJECTIONS.values()]
-    following = [asyncio.create_task(in_background_thread(loop.run, halt, name=f"docket-{name}")) for loop, name in zip(loops, PROJECTIONS, strict=True)]
+    following = [
+        asyncio.create_task(in_background_thread(loop.run, halt, name=f"docket-{name}"))
+        for loop, name in zip(loops, PROJECTIONS, strict=True)
+    ]
     log.info("projecting %s", ", ".join(PROJECTIONS))
     try:
         await until(stop, publisher, checkpointer, *following)
