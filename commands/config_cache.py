@@ -99,10 +99,24 @@ class ConfigCache:
                 for _ in listener.notifies(timeout=FOLLOW_WAIT, stop_after=1):
                     pass
 
+    @property
+    def seen_up_to(self) -> int | None:
+        """The last event (of any kind) the cache has looked past; None: not following."""
+        return self._position
+
     def _catch_up(self) -> None:
-        while notifications := self.app.recorder.select_notifications(start=(self._position or 0) + 1, limit=500, topics=self.topics):
+        """Evicts what the configuration events stored since the last look changed, then moves
+        past every event up to the head, whatever its kind: moved only past configuration events,
+        each look (one per commit anywhere) would read again every ticket event stored since the
+        last configuration change, a range that only grows. (The event store commits notification
+        ids in order, so none below the head can appear later.)"""
+        head = self.app.recorder.max_notification_id() or 0
+        while notifications := self.app.recorder.select_notifications(
+            start=(self._position or 0) + 1, limit=500, stop=head, topics=self.topics
+        ):
             self.evict(n.originator_id for n in notifications)
             self._position = notifications[-1].id
+        self._position = max(self._position or 0, head)
 
 
 def conninfo(app: Application) -> str:

@@ -167,3 +167,16 @@ def test_a_configuration_change_made_by_another_process_reaches_this_ones_comman
     while (workflow := load_ticket(app.repository, open_one(app, actor).id).workflow.name) == "municipal" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert workflow == "helpdesk"
+
+
+def test_the_configuration_follower_moves_past_events_of_other_kinds(app, actor):
+    """Else each look (one per commit anywhere) reads again every ticket event since the last
+    configuration change."""
+    open_one(app, actor)  # the tenant's configuration read: the follower runs from here
+    for i in range(3):
+        open_one(app, actor, i)
+    head = app.recorder.max_notification_id()
+    deadline = time.monotonic() + 5
+    while (app.config.seen_up_to or 0) < head and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert app.config.seen_up_to >= head
