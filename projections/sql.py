@@ -3,13 +3,13 @@ so a projection's rows and its tracking position commit together."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
+import inspect
 import json
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, CursorResult, Engine, make_url
 from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
 from sqlalchemy.sql import Executable
+from sqlalchemy.util import await_only
 
 from commands.persistence import connection_bounds
 from projections.row_security import secure_table
@@ -93,13 +94,13 @@ class Prepared:
 
     def rows(self, conn: Connection, **params: Any) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
         """The column names and the rows as the driver gives them, tuples."""
-        with self._cursor(conn, params) as cursor:
-            return self._names(cursor), cursor.fetchall()
+        cursor = self._executed(conn, params)
+        return self._names(cursor), _driver_call(conn, cursor.fetchall)
 
     def first(self, conn: Connection, **params: Any) -> dict[str, Any] | None:
-        with self._cursor(conn, params) as cursor:
-            row = cursor.fetchone()
-            return None if row is None else dict(zip(self._names(cursor), row, strict=True))
+        cursor = self._executed(conn, params)
+        row = _driver_call(conn, cursor.fetchone)
+        return None if row is None else dict(zip(self._names(cursor), row, strict=True))
 
     def _names(self, cursor: Any) -> tuple[str, ...]:
         """The statement's column names, read off its first result: a description is an object per
@@ -109,20 +110,41 @@ class Prepared:
         return self.names
 
     def scalar(self, conn: Connection, **params: Any) -> Any:
-        with self._cursor(conn, params) as cursor:
-            return cursor.fetchone()[0]
+        cursor = self._executed(conn, params)
+        return _driver_call(conn, cursor.fetchone)[0]
 
-    @contextlib.contextmanager
-    def _cursor(self, conn: Connection, params: dict[str, Any]) -> Iterator[Any]:
-        cursor = conn.connection.dbapi_connection.cursor()
-        try:
-            cursor.execute(self.sql, {**self.defaults, **params})
-            yield cursor
-        except (psycopg.OperationalError, psycopg.InterfaceError):
-            conn.invalidate()  # as SQLAlchemy would: a connection the server dropped leaves the pool
-            raise
-        finally:
-            cursor.close()
+    def _executed(self, conn: Connection, params: dict[str, Any]) -> Any:
+        """The connection's kept cursor, the statement run on it."""
+        cursor = kept_cursor(conn)
+        _driver_call(conn, cursor.execute, self.sql, {**self.defaults, **params})
+        return cursor
+
+
+KEPT_CURSOR = "docket.cursor"
+
+
+def kept_cursor(conn: Connection) -> Any:
+    """One psycopg cursor per connection, for every prepared statement run on it. A new cursor
+    comes with no loaders: each run made one per column of its result (a list page has some sixty),
+    as much work as the page's rows; a kept one makes each once. The connection's info goes with
+    the connection to the pool and back, and a connection replaced (after an error) gets its own."""
+    driver = conn.connection.driver_connection
+    kept = conn.info.get(KEPT_CURSOR)
+    if kept is None or kept[0] is not driver:
+        kept = conn.info[KEPT_CURSOR] = (driver, driver.cursor())
+    return kept[1]
+
+
+def _driver_call(conn: Connection, method: Callable[..., Any], *args: Any) -> Any:
+    """method(*args) of a psycopg cursor: awaited where the connection is asyncio's (inside
+    SQLAlchemy's greenlet, as the API's reads run). A connection the server dropped leaves the pool,
+    as SQLAlchemy would have it."""
+    try:
+        result = method(*args)
+        return await_only(result) if inspect.isawaitable(result) else result
+    except (psycopg.OperationalError, psycopg.InterfaceError):
+        conn.invalidate()
+        raise
 
 
 @functools.lru_cache(maxsize=256)  # the page sizes and offsets in use, of the statements in use

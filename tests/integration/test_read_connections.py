@@ -5,13 +5,18 @@ no more reads than the pool holds run at once."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, literal, select, text
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from domain.errors import TicketNotFound
 from projections.reading import Reads
+from projections.sql import Prepared, kept_cursor
+
+NUMBER = Prepared(select(literal(1).label("n")))
+WORDS_AND_TIME = Prepared(select(literal("x").label("s"), func.now().label("t")))
 
 
 def backend(reading) -> int:
@@ -77,3 +82,37 @@ def test_past_the_pool_a_read_waits_its_bound_then_is_refused(engine):
         await held
 
     run(lambda: Reads(engine.url, timeout=0.3, pool_size=1), crowded)
+
+
+def prepared_reads(reading) -> tuple[object, list]:
+    with reading.connect() as conn:
+        found = [NUMBER.scalar(conn), WORDS_AND_TIME.first(conn), NUMBER.rows(conn)]
+        return kept_cursor(conn), found
+
+
+def test_prepared_statements_of_any_shape_share_the_connections_one_cursor_each_read_as_its_own_types(engine):
+    """The cursor is kept with its connection so that its loaders are made once, not at every run:
+    a statement of other column types run on it after another still reads each column right."""
+    first, second = run(lambda: Reads(engine.url, pool_size=1), lambda r: r.run(prepared_reads), lambda r: r.run(prepared_reads))
+    assert first[0] is second[0]
+    for _, (number, row, rows) in (first, second):
+        assert (number, row["s"], names_and_rows(rows)) == (1, "x", (("n",), [(1,)]))
+        assert isinstance(row["t"], datetime) and row["t"].tzinfo is not None
+
+
+def names_and_rows(found):
+    names, rows = found
+    return names, [tuple(row) for row in rows]
+
+
+def test_after_a_read_cut_short_prepared_statements_run_on_a_cursor_of_the_new_connection(engine):
+    async def cut_short(reads):
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await reads.run(sleeping, 5)
+
+    before, _, after = run(
+        lambda: Reads(engine.url, pool_size=1), lambda r: r.run(prepared_reads), cut_short, lambda r: r.run(prepared_reads)
+    )
+    assert after[0] is not before[0]
+    assert after[1][0] == 1
