@@ -17,7 +17,6 @@ from projections.sql import engine_for
 from workers import event_loop
 from workers.api_server import CannotStart, ProcessEnded, serve_api, until
 from workers.audit_checkpoints import run_audit_checkpoints
-from workers.background import in_background_thread
 from workers.bootstrap import Endpoints, application, endpoints, metrics_dir
 from workers.draining import catch_up
 from workers.metrics import share_metrics
@@ -131,10 +130,7 @@ async def _run_projectors(app: Docket, found: Endpoints, stop: asyncio.Event, se
     checkpointer = asyncio.create_task(run_audit_checkpoints(app, found.nats_url, stop, settings))
     halt = threading.Event()
     loops = [ProjectionLoop(app, projection_class) for projection_class in PROJECTIONS.values()]
-    following = [
-        asyncio.create_task(in_background_thread(loop.run, halt, name=f"docket-{name}"))
-        for loop, name in zip(loops, PROJECTIONS, strict=True)
-    ]
+    following = [asyncio.create_task(asyncio.to_thread(loop.run, halt)) for loop in loops]
     log.info("projecting %s", ", ".join(PROJECTIONS))
     try:
         await until(stop, publisher, checkpointer, *following)
