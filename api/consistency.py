@@ -14,6 +14,7 @@ applies lies between its position and N: its position moves only with events of 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -57,11 +58,12 @@ def read_models_of(path: str) -> tuple[str, ...] | None:
 def waits_on(request: Request) -> bool:
     """Whether this request is a read that takes `after` as a position to wait for (the audit
     reads take their own `after`, a cursor in the event store)."""
-    return request.method == "GET" and read_models_of(request.url.path) is not None and not _declares_after(request)
+    return request.method == "GET" and read_models_of(request.scope["path"]) is not None and not _declares_after(request.route_handler)
 
 
-def _declares_after(request: Request) -> bool:
-    return AFTER in request.route_handler.parsed_fn_signature.parameters
+@functools.cache  # a route's handler, for ever
+def _declares_after(handler: Any) -> bool:
+    return AFTER in handler.parsed_fn_signature.parameters
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ def position_asked(request: Request) -> Position | Response:
             return error_response(400, "invalid_input", "after: give one notification id.", field=AFTER)
         return _parsed(given[0], AFTER)
     header = request.headers.get(AFTER_HEADER)
-    if header is not None and request.method == "GET" and read_models_of(request.url.path) is not None:
+    if header is not None and request.method == "GET" and read_models_of(request.scope["path"]) is not None:
         return _parsed(header, AFTER_HEADER)
     return Position(0, AFTER)
 
@@ -96,7 +98,7 @@ async def wait_for_read_models(request: Request, services: Services) -> Response
     asked = position_asked(request)
     if isinstance(asked, Response):
         return asked
-    models = read_models_of(request.url.path) or ()
+    models = read_models_of(request.scope["path"]) or ()
     if asked.notification_id == 0 or not models:
         return None
     checker = Applied(services.app, services.engine, models)

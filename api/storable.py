@@ -8,6 +8,7 @@ is checked here before the handler runs, and answered 400 naming the field.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -98,16 +99,26 @@ async def refuse_unstorable_parameters(request: Request) -> None:
     before the handler's arguments are parsed. Litestar reads a form parsed here, not a second time."""
     if takes_form(request.route_handler):
         await request.form()
-    for name, value in request.query_params.multi_items():
-        if not is_storable(name):
-            raise refuse("query", f"A query parameter's name holds {WHAT}.")
-        if not is_storable(value):
-            raise refuse(name, f"The query parameter holds {WHAT}.")
+    if not plainly_storable(request.scope["query_string"]):
+        for name, value in request.query_params.multi_items():
+            if not is_storable(name):
+                raise refuse("query", f"A query parameter's name holds {WHAT}.")
+            if not is_storable(value):
+                raise refuse(name, f"The query parameter holds {WHAT}.")
+    if is_storable(request.scope["path"]):  # every path parameter is a part of it
+        return
     for name, value in request.path_params.items():
         if isinstance(value, str) and not is_storable(value):
             raise refuse(name, f"The path parameter holds {WHAT}.")
 
 
+def plainly_storable(query: bytes) -> bool:
+    """A query string of ASCII without a NUL or a %-escape decodes to text that can be stored,
+    without decoding it (most do: `page_size=20`)."""
+    return query.isascii() and b"%" not in query and b"\x00" not in query
+
+
+@functools.cache  # a route's handler, for ever
 def takes_form(handler: HTTPRouteHandler) -> bool:
     data = handler.parsed_fn_signature.parameters.get("data")
     body = data.kwarg_definition if data else None
