@@ -13,12 +13,13 @@ its own: only a command that lost a race fails (or is decided again, where retry
 the one that cannot be stored. A command is answered only after its commit.
 
 Waits are bounded. A process holds at most `max_waiting` commands (deciding, queued or
-committing): one more is refused before it decides (Overloaded). Only DECIDERS of them decide at
-once; the others wait their turn asleep, off the interpreter lock, which the event loop then takes
-without queueing behind every handler thread: under overload it refuses the surplus sooner. A command waits for its commit
-at most `timeout` seconds from its call: one still queued then is dropped, and was not saved; one
-already in a transaction may yet commit, and its caller is told so (DatabaseUnavailable). A batch
-the database did not take fails whole, at once, rather than one command at a time.
+committing): one more is refused before it decides (Overloaded). Only DECIDERS of them decide
+at once; the others wait their turn asleep, off the interpreter lock, which the event loop then
+takes without queueing behind every handler thread: under overload it refuses the surplus sooner.
+A command waits for its turn and its commit at most `timeout` seconds from its call: one still
+waiting or queued then is dropped, and was not saved; one already in a transaction may yet
+commit, and its caller is told so (DatabaseUnavailable). A batch the database did not take fails
+whole, at once, rather than one command at a time.
 """
 
 from __future__ import annotations
@@ -179,8 +180,8 @@ class CommandRunner:
     def _run(self, decide: Callable[[Unit], R], answer: Callable[[R, int | None], T]) -> T:
         deadline = time.monotonic() + self.timeout
         unit = Unit(self.app, self.config)
-        if not self._deciding.acquire(timeout=self.timeout):
-            raise DatabaseUnavailable(saved=False)  # the commands deciding before it wait for the database
+        if not self._deciding.acquire(timeout=self.timeout):  # those deciding wait for the database
+            raise DatabaseUnavailable(saved=False)
         try:
             result = decide(unit)
         finally:
