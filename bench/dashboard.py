@@ -135,7 +135,10 @@ FROM ticket"""
 # tickets would leave exactly these sums (it may also leave all-zero rows behind, which add nothing
 # to any figure). Each run checks it: `check_contribution` against contribution() and rollup_keys()
 # themselves on a few days' tickets, `check_figures` every endpoint against the GROUP BY.
+# Under the lock docket's processes take for their schema work: an API process still starting
+# grants on these tables, and a GRANT beside the TRUNCATE failed with "tuple concurrently updated".
 BUILD_ROLLUPS = """
+SELECT pg_advisory_xact_lock(hashtext('docket.schema'));
 TRUNCATE dashboard_rollups, dashboard_teams;
 INSERT INTO dashboard_teams (id, tenant, name, is_restricted) SELECT id, tenant, name, is_restricted FROM bench_teams;
 INSERT INTO dashboard_rollups (tenant, dim, grain, ward, period, key, open, resolved, total, with_sla, with_response_sla,
