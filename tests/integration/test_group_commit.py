@@ -95,11 +95,17 @@ def test_a_command_that_finds_no_turn_to_decide_within_its_bound_is_refused_unsa
     app = Docket(env=es_env, timeout=0.3)
     try:
         ticket = open_one(app, actor)
-        release = threading.Event()
-        holding = [threading.Thread(target=app.commands.run, args=(lambda unit: release.wait(5), lambda r, n: r)) for _ in range(DECIDERS)]
+        entered, release = threading.Semaphore(0), threading.Event()
+
+        def hold(unit):
+            entered.release()
+            return release.wait(5)
+
+        holding = [threading.Thread(target=app.commands.run, args=(hold, lambda r, n: r)) for _ in range(DECIDERS)]
         for thread in holding:
             thread.start()
-        time.sleep(0.1)
+        for _ in holding:  # every turn to decide taken
+            assert entered.acquire(timeout=5)
         with pytest.raises(DatabaseUnavailable) as refused:
             change_status(app, ChangeStatus(actor=actor(), ticket_id=ticket.id, status="in_progress"))
         assert refused.value.saved is False
