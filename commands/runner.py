@@ -1,9 +1,13 @@
 """One unit of work for every use case: load, decide, save, with group commit.
 
-A command decides in its caller's thread, on copies of the aggregates it loads (from the
-application's cache, fast-forwarded to their last stored version). What it recorded goes to one
-committer thread, which saves the changes of every command waiting at that moment in one
-transaction: a commit is the expensive part, and many commands share one. A command whose
+A command decides in its caller's thread, on copies of the aggregates it loads: as this process
+last saved them, without asking the store (another process's change since is caught when the
+batch's insert finds the version taken); else from the application's cache, fast-forwarded to
+their last stored version. A command that refuses, or records nothing, on a copy the store was not
+asked about is decided again on a fast-forwarded one: no commit checks what its answer rests on.
+What a command recorded goes to one committer thread, which saves the changes of every command
+waiting at that moment in one transaction: a commit is the expensive part, and many commands
+share one. A command whose
 aggregate another command in the batch (or a batch committed since it loaded) changed first is
 decided again, on the newer state, so two commands on one ticket never both apply to one version.
 
@@ -35,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import Application, LRUCache
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
@@ -69,16 +73,35 @@ class Store(Protocol):
 class Unit:
     """What one command loads and changes: its own copies, so a refused command changes nothing."""
 
-    def __init__(self, app: Application, config: ConfigCache, newer: dict[UUID, Aggregate] | None = None) -> None:
+    def __init__(
+        self,
+        app: Application,
+        config: ConfigCache,
+        newer: dict[UUID, Aggregate] | None = None,
+        saved: LRUCache[UUID, Aggregate] | None = None,
+    ) -> None:
         self.app = app
         self.config = config
         self.newer = newer or {}  # aggregates changed by earlier commands of the batch, not yet saved
+        self.saved = saved  # aggregates as this process last saved them, read without asking the store
         self.loaded: dict[UUID, int] = {}  # id -> version when loaded
         self.changed: dict[UUID, Aggregate] = {}
+        self.unchecked: set[UUID] = set()  # loaded from `saved`: another process may have moved them on
 
     def get(self, aggregate_id: UUID) -> Any:
         """The aggregate as the last command left it; AggregateNotFoundError when there is none."""
-        return self._get(aggregate_id, self.app.repository.get)
+        return self._get(aggregate_id, self._load)
+
+    def _load(self, aggregate_id: UUID) -> Any:
+        if self.saved is not None:
+            try:
+                aggregate = self.saved.get(aggregate_id)
+            except KeyError:
+                pass
+            else:
+                self.unchecked.add(aggregate_id)
+                return deepcopy(aggregate)
+        return self.app.repository.get(aggregate_id)
 
     def get_config(self, aggregate_id: UUID) -> Any:
         """A tenant's configuration aggregate (settings, policies, rules, a team), from memory."""
@@ -140,6 +163,7 @@ class CommandRunner:
         self._claims = threading.Lock()  # a job is taken or abandoned, never both
         self._queue: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
         self._saved: dict[UUID, int] = {}  # the version this process last saved, per aggregate
+        self._last_saved = last_saved_cache(app)
         self._start_lock = threading.Lock()
         self._committer: threading.Thread | None = None
         self._deciding = threading.BoundedSemaphore(DECIDERS)
@@ -179,11 +203,10 @@ class CommandRunner:
 
     def _run(self, decide: Callable[[Unit], R], answer: Callable[[R, int | None], T]) -> T:
         deadline = time.monotonic() + self.timeout
-        unit = Unit(self.app, self.config)
         if not self._deciding.acquire(timeout=self.timeout):  # those deciding wait for the database
             raise DatabaseUnavailable(saved=False)
         try:
-            result = decide(unit)
+            unit, result = self._decided(decide)
         finally:
             self._deciding.release()
         if not unit.changed:
@@ -196,6 +219,23 @@ class CommandRunner:
         if job.error is not None:
             raise job.error
         return answer(job.result, job.notification_id)
+
+    def _decided(self, decide: Callable[[Unit], R], newer: dict[UUID, Aggregate] | None = None) -> tuple[Unit, R]:
+        """Decides on the aggregates as this process last saved them. A command that refuses or
+        records nothing there, where another process may have moved them on, is decided again on
+        what is stored: no commit will check the versions its answer rests on."""
+        unit = Unit(self.app, self.config, newer, self._last_saved)
+        try:
+            result = decide(unit)
+        except Exception:
+            if not unit.unchecked:
+                raise
+        else:
+            if unit.changed or not unit.unchecked:
+                return unit, result
+        self._forget(dict.fromkeys(unit.unchecked))
+        unit = Unit(self.app, self.config, newer)
+        return unit, decide(unit)
 
     def _give_up(self, job: Job[Any]) -> None:
         """The command's bound has passed: a job no batch has taken is dropped, and was not saved;
@@ -290,7 +330,7 @@ class CommandRunner:
         the batch. False when it is refused now: the job is answered with the refusal."""
         if self._stale(job.unit, newer):
             try:
-                self._decide(job, Unit(self.app, self.config, newer))
+                job.unit, job.result = self._decided(job.decide, newer)
             except Exception as error:  # noqa: BLE001 - a refusal, answered to its caller
                 job.error = error
                 job.done.set()
@@ -307,14 +347,11 @@ class CommandRunner:
                 return True
         return False
 
-    def _decide(self, job: Job[Any], unit: Unit) -> None:
-        job.result = job.decide(unit)
-        job.unit = unit
-
     def _commit_alone(self, job: Job[Any]) -> None:
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                self._decide(job, Unit(self.app, self.config))
+                job.unit = Unit(self.app, self.config)
+                job.result = job.decide(job.unit)
                 recordings = self.app.save(*job.unit.changed.values())
             except IntegrityError:
                 self._forget(job.unit.changed)
@@ -340,22 +377,39 @@ class CommandRunner:
             job.done.set()
 
     def _remember(self, saved: dict[UUID, Aggregate]) -> None:
+        """Keeps what was saved as the next command will load it; the store's cached copy, older,
+        goes."""
         self.config.evict(saved)
         if len(self._saved) > SAVED_VERSIONS_KEPT:
             self._saved.clear()  # then a stale copy is caught by the version check at save
         self._saved.update((aggregate_id, aggregate.version) for aggregate_id, aggregate in saved.items())
+        if self._last_saved is not None:
+            evict(self.app.repository.cache, saved)
+            for aggregate_id, aggregate in saved.items():
+                self._last_saved.put(aggregate_id, aggregate)
 
-    def _forget(self, aggregates: dict[UUID, Aggregate]) -> None:
+    def _forget(self, aggregates: dict[UUID, Aggregate | None]) -> None:
         """Drops cached copies that another process may have overtaken."""
         self.config.evict(aggregates)
-        cache = self.app.repository.cache
         for aggregate_id in aggregates:
             self._saved.pop(aggregate_id, None)
-            if cache is not None:
-                try:
-                    cache.get(aggregate_id, evict=True)
-                except KeyError:
-                    pass
+        evict(self.app.repository.cache, aggregates)
+        evict(self._last_saved, aggregates)
+
+
+def last_saved_cache(app: Application) -> LRUCache[UUID, Aggregate] | None:
+    """As many aggregates as the application caches (AGGREGATE_CACHE_MAXSIZE), none without."""
+    size = int(app.env.get("AGGREGATE_CACHE_MAXSIZE") or 0)
+    return LRUCache(maxsize=size) if size > 0 else None
+
+
+def evict(cache: LRUCache[UUID, Any] | None, ids: Iterable[UUID]) -> None:
+    if cache is not None:
+        for aggregate_id in ids:
+            try:
+                cache.get(aggregate_id, evict=True)
+            except KeyError:
+                pass
 
 
 def unavailable(error: BaseException) -> DatabaseUnavailable:

@@ -72,6 +72,34 @@ def test_a_command_overtaken_by_another_process_is_decided_again_on_the_newer_st
     assert [type(e).__name__ for e in app.events.get(opened.id)] == ["Opened", "StatusChanged", "StatusChanged"]
 
 
+def test_a_ticket_another_process_moved_on_since_this_one_saved_it_is_changed_from_its_newest_state(app, actor, es_env):
+    opened = open_one(app, actor)
+    change_status(app, ChangeStatus(actor=actor(), ticket_id=opened.id, status="in_progress"))  # kept as saved, at version 2
+    other = another_process(es_env)
+    try:
+        change_status(other, ChangeStatus(actor=actor(), ticket_id=opened.id, status="escalated"))
+    finally:
+        other.close()
+    changed = change_status(app, ChangeStatus(actor=actor(), ticket_id=opened.id, status="resolved", note="fixed"))
+    assert changed.version == 4
+    assert [e.to_status for e in list(app.events.get(opened.id))[1:]] == ["in_progress", "escalated", "resolved"]
+
+
+def test_a_move_refused_on_the_state_this_process_saved_is_decided_again_on_the_stored_one(app, actor, es_env):
+    opened = open_one(app, actor)
+    change_status(app, ChangeStatus(actor=actor(), ticket_id=opened.id, status="in_progress"))
+    other = another_process(es_env)
+    try:
+        change_status(other, ChangeStatus(actor=actor(), ticket_id=opened.id, status="resolved"))
+    finally:
+        other.close()
+    # in_progress -> in_progress is no move; resolved -> in_progress reopens it
+    changed = change_status(app, ChangeStatus(actor=actor(), ticket_id=opened.id, status="in_progress"))
+    assert (changed.status, changed.version) == ("in_progress", 4)
+    with pytest.raises(TransitionNotAllowed):  # and a refusal on the stored state stands
+        change_status(app, ChangeStatus(actor=actor(), ticket_id=opened.id, status="in_progress"))
+
+
 def test_a_command_that_names_the_version_it_expects_is_a_conflict_when_another_process_got_there_first(app, actor, es_env):
     opened = open_one(app, actor)
     other = another_process(es_env)
