@@ -69,11 +69,11 @@ def same(a: Any, b: Any) -> bool:
 
 def read_by(transcoder: JSONTranscoder, data: bytes) -> tuple[str, Any]:
     """What the transcoder reads, or that it refuses it: both refuse an object of the two keys
-    `_type_` and `_data_` whose type is not registered (the first such object each meets may
-    differ, and with it the error)."""
+    `_type_` and `_data_` whose type is not registered, or whose data is not what the type's
+    transcoding asserts it takes (the first such object each meets may differ, and with it the error)."""
     try:
         return "read", transcoder.decode(data)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, AssertionError):
         return "refused", None
 
 
