@@ -3,18 +3,20 @@
 A command decides in its caller's thread, on copies of the aggregates it loads: as this process
 last saved them, without asking the store (another process's change since is caught when the
 batch's insert finds the version taken); else from the application's cache, fast-forwarded to
-their last stored version. A command that refuses, or records nothing, on a copy the store was not
-asked about is decided again on a fast-forwarded one: no commit checks what its answer rests on.
+their last stored version. A command that refuses on a copy the store was not asked about, or
+reads one it does not change, is decided again on fast-forwarded ones: no commit checks those.
 What a command recorded goes to one committer thread, which saves the changes of every command
 waiting at that moment in one transaction: a commit is the expensive part, and many commands
-share one. A command whose
-aggregate another command in the batch (or a batch committed since it loaded) changed first is
-decided again, on the newer state, so two commands on one ticket never both apply to one version.
+share one. A command whose aggregate another command in the batch (or a batch committed since it
+loaded) changed first is decided again, on the newer state, so two commands on one ticket never
+both apply to one version.
 
 When the batch's transaction fails (another process changed one of its aggregates, or one command
-recorded what cannot be stored), it writes nothing, and each command is decided and saved again on
-its own: only a command that lost a race fails (or is decided again, where retrying is right), or
-the one that cannot be stored. A command is answered only after its commit.
+recorded what cannot be stored), it writes nothing. Where its commands decided on copies the store
+was not asked about, they are all decided again on stored state and saved together once more;
+else, or when that fails too, each is decided and saved again on its own: only a command that lost
+a race fails (or is decided again, where retrying is right), or the one that cannot be stored. A
+command is answered only after its commit.
 
 Waits are bounded. A process holds at most `max_waiting` commands (deciding, queued or
 committing): one more is refused before it decides (Overloaded). Only DECIDERS of them decide
@@ -221,9 +223,9 @@ class CommandRunner:
         return answer(job.result, job.notification_id)
 
     def _decided(self, decide: Callable[[Unit], R], newer: dict[UUID, Aggregate] | None = None) -> tuple[Unit, R]:
-        """Decides on the aggregates as this process last saved them. A command that refuses or
-        records nothing there, where another process may have moved them on, is decided again on
-        what is stored: no commit will check the versions its answer rests on."""
+        """Decides on the aggregates as this process last saved them. A command that refuses
+        there, or reads one it does not change, where another process may have moved them on, is
+        decided again on what is stored: its commit will not check the versions its answer rests on."""
         unit = Unit(self.app, self.config, newer, self._last_saved)
         try:
             result = decide(unit)
@@ -231,7 +233,7 @@ class CommandRunner:
             if not unit.unchecked:
                 raise
         else:
-            if unit.changed or not unit.unchecked:
+            if unit.unchecked <= unit.changed.keys():
                 return unit, result
         self._forget(dict.fromkeys(unit.unchecked))
         unit = Unit(self.app, self.config, newer)
@@ -297,9 +299,9 @@ class CommandRunner:
             if job is None:
                 return
 
-    def _commit(self, jobs: list[Job[Any]]) -> None:
+    def _commit(self, jobs: list[Job[Any]], *, again: bool = False) -> None:
         newer: dict[UUID, Aggregate] = {}
-        accepted = [job for job in jobs if self._decided_on_latest(job, newer)]
+        accepted = [job for job in jobs if self._decided_on_latest(job, newer, again)]
         try:
             recordings = self.app.save(*newer.values())
         except DATABASE_DOWN as error:
@@ -314,8 +316,13 @@ class CommandRunner:
             observe_batch(len(accepted), "unavailable")
             return
         except Exception as error:  # noqa: BLE001 - each command then meets its own fate
-            log.info("a batch of %d commands could not be saved together (%s); saving each on its own", len(accepted), type(error).__name__)
             self._forget(newer)
+            if isinstance(error, IntegrityError) and not again and (unchecked := self._unchecked(accepted)):
+                log.info("a batch of %d commands met another process's changes; deciding them again on what is stored", len(accepted))
+                self._forget(unchecked)
+                self._commit(accepted, again=True)
+                return
+            log.info("a batch of %d commands could not be saved together (%s); saving each on its own", len(accepted), type(error).__name__)
             for job in accepted:
                 self._commit_alone(job)
             observe_batch(len(accepted), "alone")
@@ -325,10 +332,10 @@ class CommandRunner:
         self.batches += 1
         observe_batch(len(accepted), "together")
 
-    def _decided_on_latest(self, job: Job[Any], newer: dict[UUID, Aggregate]) -> bool:
-        """Decides the job again where what it loaded has changed since; adds what it changed to
-        the batch. False when it is refused now: the job is answered with the refusal."""
-        if self._stale(job.unit, newer):
+    def _decided_on_latest(self, job: Job[Any], newer: dict[UUID, Aggregate], again: bool = False) -> bool:
+        """Decides the job again where what it loaded has changed since (or `again`); adds what it
+        changed to the batch. False when it is refused now: the job is answered with the refusal."""
+        if again or self._stale(job.unit, newer):
             try:
                 job.unit, job.result = self._decided(job.decide, newer)
             except Exception as error:  # noqa: BLE001 - a refusal, answered to its caller
@@ -337,6 +344,11 @@ class CommandRunner:
                 return False
         newer.update(job.unit.changed)
         return True
+
+    @staticmethod
+    def _unchecked(jobs: list[Job[Any]]) -> dict[UUID, None]:
+        """The aggregates the jobs decided on as this process last saved them, unasked of the store."""
+        return {aggregate_id: None for job in jobs for aggregate_id in job.unit.unchecked}
 
     def _stale(self, unit: Unit, newer: dict[UUID, Aggregate]) -> bool:
         for aggregate_id, version in unit.loaded.items():

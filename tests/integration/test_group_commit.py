@@ -4,6 +4,7 @@ tracking numbers never repeat, across processes too."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -115,6 +116,21 @@ def test_a_command_that_finds_no_turn_to_decide_within_its_bound_is_refused_unsa
         assert load_ticket(app.repository, ticket.id).version == 1
     finally:
         app.close()
+
+
+def test_a_batch_that_met_another_processs_change_is_decided_again_and_saved_together(batching, es_env, actor, caplog):
+    tickets = [open_one(batching, actor, i) for i in range(8)]  # kept as this process saved them, at version 1
+    other = Docket(env=es_env)
+    try:
+        change_status(other, ChangeStatus(actor=actor(), ticket_id=tickets[0].id, status="in_progress"))
+    finally:
+        other.close()
+    caplog.set_level(logging.INFO, logger="commands.runner")
+    results = all_at_once(8, lambda i: change_status(batching, ChangeStatus(actor=actor(), ticket_id=tickets[i].id, status="escalated")))
+    assert [r.version for r in results] == [3] + [2] * 7
+    assert "deciding them again on what is stored" in caplog.text
+    assert "saving each on its own" not in caplog.text
+    assert [e.to_status for e in list(batching.events.get(tickets[0].id))[1:]] == ["in_progress", "escalated"]
 
 
 def test_a_command_that_cannot_be_stored_fails_alone_and_its_batch_mates_are_saved(batching, actor):
