@@ -17,7 +17,7 @@ import psycopg
 from psycopg import Cursor
 from psycopg.sql import SQL, Identifier
 from psycopg.types.json import Jsonb, set_json_loads
-from sqlalchemy import MetaData, create_engine
+from sqlalchemy import Index, MetaData, create_engine
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, CursorResult, Engine, make_url
 from sqlalchemy.schema import CreateIndex, CreateTable, DropTable
@@ -217,19 +217,23 @@ def create_tables(curs: Cursor[Any], metadata: MetaData, *, indexes: bool = True
 
 
 def create_indexes(curs: Cursor[Any], metadata: MetaData) -> None:
+    for table in metadata.sorted_tables:
+        for index in table.indexes:
+            create_index(curs, index)
+
+
+def create_index(curs: Cursor[Any], index: Index) -> None:
     """An index that needs an extension (`info={"extension": ...}`) is made only where the
     extension is, or can be, installed; without it the query it serves still answers, slower.
     One that exists is left alone without asking PostgreSQL to make it: CREATE INDEX IF NOT
     EXISTS locks its table against writers until the transaction ends, even to do nothing."""
-    for table in metadata.sorted_tables:
-        for index in table.indexes:
-            if _exists(curs, index.name):
-                continue
-            extension = index.info.get("extension")
-            if extension and not has_extension(curs, extension):
-                log.warning("PostgreSQL extension %s is not available: index %s not made; its queries scan instead", extension, index.name)
-                continue
-            execute(curs, CreateIndex(index, if_not_exists=True))
+    if _exists(curs, index.name):
+        return
+    extension = index.info.get("extension")
+    if extension and not has_extension(curs, extension):
+        log.warning("PostgreSQL extension %s is not available: index %s not made; its queries scan instead", extension, index.name)
+        return
+    execute(curs, CreateIndex(index, if_not_exists=True))
 
 
 def _exists(curs: Cursor[Any], relation: str | None) -> bool:

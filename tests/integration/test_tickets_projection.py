@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from commands.structs import ChangeStatus, OpenTicket
 from commands.tickets import change_status, open_ticket
@@ -69,6 +69,21 @@ def test_rebuilding_gives_exactly_the_tables_the_live_projection_built(app, acto
     assert position == app.recorder.max_notification_id()
     assert read_all(engine) == before
     assert sum(seen) >= 8
+
+
+def live_indexes(engine) -> set[tuple[str, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema()"))
+        return {(table, index) for table, index in rows if table in LIVE.metadata.tables}
+
+
+def test_a_rebuild_leaves_every_index_of_the_live_tables_under_its_own_name(app, actor, engine, projected):
+    open_and_work(app, actor, n=2)
+    projected()
+    before = live_indexes(engine)
+    rebuild(app, "tickets")
+    assert live_indexes(engine) == before
+    assert {index.name for table in LIVE.metadata.sorted_tables for index in table.indexes} <= {index for _, index in before}
 
 
 def test_the_live_projection_goes_on_after_a_rebuild(app, actor, engine, projected, tenant):
