@@ -6,6 +6,10 @@ evict what they changed at once; a follower thread reads the configuration event
 store (woken by the event store's NOTIFY, and looking at least every second) and evicts what they
 changed. A command still decides against the version it read: the command runner decides again
 when this process saved a newer one before the command's batch.
+
+Under load every commit anywhere is a NOTIFY: the follower looks no more often than every LINGER
+seconds, with one query on its listening connection (the head, and the ids of the configuration
+aggregates changed below it), not a transaction from the pool for each.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from psycopg.sql import SQL, Identifier
 log = logging.getLogger(__name__)
 
 FOLLOW_WAIT = 1.0  # the longest a change by another process goes unseen when a NOTIFY is missed
+LINGER = 0.05  # the least time between two looks
 RETRY_WAIT = 1.0
+CHANGED = 500  # configuration events read per query
 
 
 class ConfigCache:
@@ -94,8 +100,10 @@ class ConfigCache:
                 self._position = self.app.recorder.max_notification_id() or 0
                 with self._lock:
                     self._entries.clear()
+            changed = changed_since(self.app)
             while not self._stop.is_set():
-                self._catch_up()
+                self._catch_up(listener, changed)
+                self._stop.wait(LINGER)  # the NOTIFYs meanwhile wait in the connection's backlog
                 for _ in listener.notifies(timeout=FOLLOW_WAIT, stop_after=1):
                     pass
 
@@ -104,19 +112,32 @@ class ConfigCache:
         """The last event (of any kind) the cache has looked past; None: not following."""
         return self._position
 
-    def _catch_up(self) -> None:
+    def _catch_up(self, conn: psycopg.Connection[Any], changed: SQL) -> None:
         """Evicts what the configuration events stored since the last look changed, then moves
         past every event up to the head, whatever its kind: moved only past configuration events,
         each look (one per commit anywhere) would read again every ticket event stored since the
         last configuration change, a range that only grows. (The event store commits notification
         ids in order, so none below the head can appear later.)"""
-        head = self.app.recorder.max_notification_id() or 0
-        while notifications := self.app.recorder.select_notifications(
-            start=(self._position or 0) + 1, limit=500, stop=head, topics=self.topics
-        ):
-            self.evict(n.originator_id for n in notifications)
-            self._position = notifications[-1].id
-        self._position = max(self._position or 0, head)
+        while True:
+            rows = conn.execute(changed, (self._position or 0, list(self.topics), CHANGED)).fetchall()
+            head = rows[0][0]
+            found = [(notification_id, aggregate_id) for _, notification_id, aggregate_id in rows if notification_id is not None]
+            self.evict(aggregate_id for _, aggregate_id in found)
+            if len(found) < CHANGED:
+                self._position = max(self._position or 0, head)
+                return
+            self._position = found[-1][0]
+
+
+def changed_since(app: Application) -> SQL:
+    """The head of the event store, beside each configuration event after a position up to it
+    (none: one row of nulls): (head, notification id, aggregate id)."""
+    return SQL(
+        "WITH head AS (SELECT coalesce(max(notification_id), 0) AS id FROM {events}) "
+        "SELECT head.id, e.notification_id, e.originator_id FROM head LEFT JOIN LATERAL ("
+        "SELECT notification_id, originator_id FROM {events} WHERE notification_id > %s AND notification_id <= head.id "
+        "AND topic = ANY(%s) ORDER BY notification_id LIMIT %s) e ON true ORDER BY e.notification_id"
+    ).format(events=Identifier(app.recorder.events_table_name))
 
 
 def conninfo(app: Application) -> str:
