@@ -80,24 +80,24 @@ class Unit:
         app: Application,
         config: ConfigCache,
         newer: dict[UUID, Aggregate] | None = None,
-        saved: LRUCache[UUID, Aggregate] | None = None,
+        last_saved: LRUCache[UUID, Aggregate] | None = None,
     ) -> None:
         self.app = app
         self.config = config
         self.newer = newer or {}  # aggregates changed by earlier commands of the batch, not yet saved
-        self.saved = saved  # aggregates as this process last saved them, read without asking the store
+        self.last_saved = last_saved  # aggregates as this process last saved them, read without asking the store
         self.loaded: dict[UUID, int] = {}  # id -> version when loaded
         self.changed: dict[UUID, Aggregate] = {}
-        self.unchecked: set[UUID] = set()  # loaded from `saved`: another process may have moved them on
+        self.unchecked: set[UUID] = set()  # loaded from `last_saved`: another process may have moved them on
 
     def get(self, aggregate_id: UUID) -> Any:
         """The aggregate as the last command left it; AggregateNotFoundError when there is none."""
         return self._get(aggregate_id, self._load)
 
     def _load(self, aggregate_id: UUID) -> Any:
-        if self.saved is not None:
+        if self.last_saved is not None:
             try:
-                aggregate = self.saved.get(aggregate_id)
+                aggregate = self.last_saved.get(aggregate_id)
             except KeyError:
                 pass
             else:
