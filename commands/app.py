@@ -106,10 +106,11 @@ class Docket(Application):
         return mapper
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
-        """Makes the keys of the tickets opening in this save in one statement, before their events are mapped."""
+        """Makes the keys of the tickets opening in this save before their events are mapped, and
+        stores them in the events' transaction."""
         opening = [o.id for o in objs if isinstance(o, Ticket) and o.pending_events and isinstance(o.pending_events[0], Ticket.Opened)]
         if opening:
-            self.ticket_keys.make(opening)
+            kwargs["before_events"] = [*kwargs.get("before_events", ()), self.ticket_keys.fresh(opening)]
         return super().save(*objs, **kwargs)
 
     def construct_transcoder(self) -> Transcoder:

@@ -18,11 +18,17 @@ of the committer's CPU and 4.7 ms in all; in binary, 0.2 and 0.3.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresFactory
 from eventsourcing.utils import Environment, EnvType
+from psycopg import Cursor
+from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed
+
+Statement = tuple[str, Any]  # SQL and its parameters
 
 KEEPALIVE_PROBES = 3
 
@@ -31,6 +37,15 @@ class BinaryInsertRecorder(PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.insert_events_statement = binary_parameters(self.insert_events_statement)
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], *, before_events: Sequence[Statement] = (), **kwargs: Any
+    ) -> None:
+        """Runs a save's `before_events` statements (Docket.save: the keys of the tickets it opens)
+        in the events' transaction, sent in the same pipeline: no round trip of their own."""
+        for statement, params in before_events:
+            curs.execute(statement, params)
+        super()._insert_events(curs, stored_events, **kwargs)
 
 
 def binary_parameters(statement: Composed) -> Composed:

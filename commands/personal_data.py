@@ -48,18 +48,33 @@ class TicketKeys:
         self._lock = threading.Lock()
         self._table_made = False
 
-    def make(self, ticket_ids: list[UUID]) -> None:
-        """Keys for new tickets, in one statement: a batch of openings waits for one round trip and
-        no flush of its own. (Committed without waiting for the disk: the events that need the keys
-        commit after, and their flush writes everything before them in the log, these keys too.)"""
+    def fresh(self, ticket_ids: list[UUID]) -> tuple[str, tuple[list[UUID], list[bytes]]]:
+        """Keys for tickets opening in a save, kept here at once (their events are mapped with
+        them next), and the statement that stores them: run in the events' own transaction, it
+        costs no round trip and no commit of its own, and the keys are stored exactly when the
+        events that need them are. A key already stored for one of them fails the save."""
+        self._ensure_table()
         fresh = {ticket_id: AESGCM.generate_key(bit_length=256) for ticket_id in ticket_ids}
-        rows = [(ticket_id, self._wrapped(ticket_id, key)) for ticket_id, key in fresh.items()]
+        wrapped = [self._wrapped(ticket_id, key) for ticket_id, key in fresh.items()]
+        now = time.monotonic()
+        with self._lock:
+            self._cache.update((ticket_id, (AESGCM(key), now)) for ticket_id, key in fresh.items())
+        return f"INSERT INTO {TABLE} (ticket_id, wrapped) SELECT * FROM unnest(%s::uuid[], %s::bytea[])", (list(fresh), wrapped)
+
+    def make(self, ticket_ids: list[UUID]) -> None:
+        """Keys for tickets that have none yet, in a transaction of their own. (Committed without
+        waiting for the disk: the events that need the keys commit after, and their flush writes
+        everything before them in the log, these keys too.)"""
+        fresh = {ticket_id: AESGCM.generate_key(bit_length=256) for ticket_id in ticket_ids}
+        wrapped = [self._wrapped(ticket_id, key) for ticket_id, key in fresh.items()]
         with self._transaction() as curs:
             curs.execute("SET LOCAL synchronous_commit = off")
-            curs.executemany(
-                f"INSERT INTO {TABLE} (ticket_id, wrapped) VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING ticket_id", rows, returning=True
+            curs.execute(
+                f"INSERT INTO {TABLE} (ticket_id, wrapped) SELECT * FROM unnest(%s::uuid[], %s::bytea[]) "
+                "ON CONFLICT DO NOTHING RETURNING ticket_id",
+                (list(fresh), wrapped),
             )
-            kept = {row["ticket_id"] for _ in _results(curs) for row in curs.fetchall()}
+            kept = {row["ticket_id"] for row in curs.fetchall()}
         now = time.monotonic()
         with self._lock:
             for ticket_id, key in fresh.items():
@@ -122,21 +137,15 @@ class TicketKeys:
         return self._wrap.decrypt(wrapped[:12], wrapped[12:], ticket_id.bytes)
 
     def _transaction(self) -> Any:
-        datastore = self._datastore()
+        self._ensure_table()
+        return self._datastore().transaction(commit=True)
+
+    def _ensure_table(self) -> None:
         if not self._table_made:
-            with datastore.transaction(commit=True) as curs:
+            with self._datastore().transaction(commit=True) as curs:
                 curs.execute("SELECT pg_advisory_xact_lock(hashtext('docket.schema'))")
                 curs.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (ticket_id uuid PRIMARY KEY, wrapped bytea NOT NULL)")
             self._table_made = True
-        return datastore.transaction(commit=True)
-
-
-def _results(curs: Any) -> Any:
-    """Each result set of an executemany with returning=True."""
-    while True:
-        yield curs
-        if not curs.nextset():
-            return
 
 
 class PersonalDataMapper(Mapper):

@@ -5,6 +5,7 @@ models, a rebuild and the history read "[erased]", while the events and their st
 from __future__ import annotations
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 
 from commands.app import TICKET_TOPICS, Docket
 from commands.config_cache import conninfo
@@ -12,7 +13,7 @@ from commands.structs import EditTicket, EraseReporter, Location, OpenTicket, Re
 from commands.tickets import edit_ticket, erase_reporter, open_ticket
 from domain.audit_keys import new_signing_key_text, signing_key_from_text
 from domain.errors import Refused
-from domain.ticket import ERASED
+from domain.ticket import ERASED, Ticket
 from projections.audit_checkpoints import recorded_checkpoints, sign_heads
 from projections.operations import events_after, rebuild
 from tests.integration.audit_helpers import chained
@@ -120,3 +121,23 @@ def test_events_this_process_decoded_before_an_erasure_read_erased_after_it(app,
     after = [e for e, _ in events_after(app, start, TICKET_TOPICS) if str(e.originator_id) == str(ticket_id)]
     assert (after[0].reporter_phone, after[0].reporter_email, after[0].address) == (ERASED, ERASED, ERASED)
     assert before[0].reporter_phone == PHONE  # the copy handed out before is the reader's own
+
+
+def stored_keys(app, ticket_ids) -> set:
+    with app.recorder.datastore.transaction(commit=False) as curs:
+        curs.execute("SELECT ticket_id FROM ticket_keys WHERE ticket_id = ANY(%s)", (list(ticket_ids),))
+        return {row["ticket_id"] for row in curs.fetchall()}
+
+
+def test_a_tickets_key_is_stored_with_its_events_and_not_without_them(app, actor):
+    opened = open_ticket(app, OpenTicket(actor=actor("reporter", "r-keys"), title="Gate stuck", description="d", category="roads"))
+    assert stored_keys(app, [opened.id]) == {opened.id}
+    [first, second] = [app.repository.get(opened.id) for _ in range(2)]
+    first.change_status(actor(), "in_progress")
+    app.save(first)
+    second.change_status(actor(), "escalated")  # the version the first took: the save fails
+    new = Ticket.open(actor("reporter", "r-keys"), "TKT-KEYS-1", first.workflow, title="t", description="d", category="c")
+    with pytest.raises(IntegrityError):
+        app.save(new, second)
+    assert stored_keys(app, [new.id]) == set()
+    assert not list(app.events.get(new.id))
