@@ -54,8 +54,7 @@ class TicketKeys:
         costs no round trip and no commit of its own, and the keys are stored exactly when the
         events that need them are. A key already stored for one of them fails the save."""
         self._ensure_table()
-        fresh = {ticket_id: AESGCM.generate_key(bit_length=256) for ticket_id in ticket_ids}
-        wrapped = [self._wrapped(ticket_id, key) for ticket_id, key in fresh.items()]
+        fresh, wrapped = self._new_keys(ticket_ids)
         now = time.monotonic()
         with self._lock:
             self._cache.update((ticket_id, (AESGCM(key), now)) for ticket_id, key in fresh.items())
@@ -65,8 +64,7 @@ class TicketKeys:
         """Keys for tickets that have none yet, in a transaction of their own. (Committed without
         waiting for the disk: the events that need the keys commit after, and their flush writes
         everything before them in the log, these keys too.)"""
-        fresh = {ticket_id: AESGCM.generate_key(bit_length=256) for ticket_id in ticket_ids}
-        wrapped = [self._wrapped(ticket_id, key) for ticket_id, key in fresh.items()]
+        fresh, wrapped = self._new_keys(ticket_ids)
         with self._transaction() as curs:
             curs.execute("SET LOCAL synchronous_commit = off")
             curs.execute(
@@ -128,6 +126,11 @@ class TicketKeys:
     def forget(self, ticket_id: UUID) -> None:
         with self._lock:
             self._cache.pop(ticket_id, None)
+
+    def _new_keys(self, ticket_ids: list[UUID]) -> tuple[dict[UUID, bytes], list[bytes]]:
+        """A new key for each ticket, and each wrapped as it is stored."""
+        fresh = {ticket_id: AESGCM.generate_key(bit_length=256) for ticket_id in ticket_ids}
+        return fresh, [self._wrapped(ticket_id, key) for ticket_id, key in fresh.items()]
 
     def _wrapped(self, ticket_id: UUID, key: bytes) -> bytes:
         nonce = os.urandom(12)
