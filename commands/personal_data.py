@@ -36,12 +36,22 @@ from domain.ticket import ERASED, PERSONAL_FIELDS, Ticket
 PREFIX = "pii:v1:"
 TABLE = "ticket_keys"
 KEY_TTL = 10.0
+SWEEP_AT_LEAST = 10_000  # keys held before those past KEY_TTL are first dropped
 PERSONAL_TOPICS = frozenset(get_topic(kind) for kind in (Ticket.Opened, Ticket.Edited))  # the events that may hold them
 
 
 class TicketKeys:
-    def __init__(self, datastore: Callable[[], PostgresDatastore], cipher_key: str) -> None:
+    """Tickets' keys, each held in memory for `ttl` seconds from its reading or making. Those past
+    it are dropped once the keys held have doubled since the last sweep: a use would read them
+    afresh anyway, and kept, every ticket a process ever opened or read would stay in its memory
+    (and in every full garbage collection's walk)."""
+
+    def __init__(
+        self, datastore: Callable[[], PostgresDatastore], cipher_key: str, *, ttl: float = KEY_TTL, sweep_at_least: int = SWEEP_AT_LEAST
+    ) -> None:
         self._datastore = datastore
+        self._ttl = ttl
+        self._sweep_at = self._sweep_at_least = sweep_at_least
         wrapping = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"docket ticket keys").derive(base64.b64decode(cipher_key))
         self._wrap = AESGCM(wrapping)
         self._cache: dict[UUID, tuple[AESGCM | None, float]] = {}
@@ -58,6 +68,7 @@ class TicketKeys:
         now = time.monotonic()
         with self._lock:
             self._cache.update((ticket_id, (AESGCM(key), now)) for ticket_id, key in fresh.items())
+            self._sweep(now)
         return f"INSERT INTO {TABLE} (ticket_id, wrapped) SELECT * FROM unnest(%s::uuid[], %s::bytea[])", (list(fresh), wrapped)
 
     def make(self, ticket_ids: list[UUID]) -> None:
@@ -80,6 +91,7 @@ class TicketKeys:
                     self._cache[ticket_id] = (AESGCM(key), now)
                 else:  # another process made its key first: read the one kept
                     self._cache.pop(ticket_id, None)
+            self._sweep(now)
 
     def for_sealing(self, ticket_id: UUID) -> AESGCM:
         """The ticket's key, made now if it has none yet."""
@@ -95,7 +107,7 @@ class TicketKeys:
         a batch of events, mapped one after another, then asks the database nothing per ticket."""
         now = time.monotonic()
         with self._lock:
-            wanted = [t for t in ticket_ids if t not in self._cache or now - self._cache[t][1] >= KEY_TTL]
+            wanted = [t for t in ticket_ids if t not in self._cache or now - self._cache[t][1] >= self._ttl]
         if not wanted:
             return
         with self._transaction() as curs:
@@ -103,20 +115,33 @@ class TicketKeys:
             found = {row["ticket_id"]: AESGCM(self._unwrap(row["ticket_id"], bytes(row["wrapped"]))) for row in curs.fetchall()}
         with self._lock:
             self._cache.update((ticket_id, (found.get(ticket_id), now)) for ticket_id in wanted)
+            self._sweep(now)
 
     def for_opening(self, ticket_id: UUID) -> AESGCM | None:
         """The ticket's key; None when it has none (never had personal data, or it was erased)."""
         with self._lock:
             cached = self._cache.get(ticket_id)
-        if cached is not None and time.monotonic() - cached[1] < KEY_TTL:
+        if cached is not None and time.monotonic() - cached[1] < self._ttl:
             return cached[0]
         with self._transaction() as curs:
             curs.execute(f"SELECT wrapped FROM {TABLE} WHERE ticket_id = %s", (ticket_id,))
             row = curs.fetchone()
         key = AESGCM(self._unwrap(ticket_id, bytes(row["wrapped"]))) if row else None
+        now = time.monotonic()
         with self._lock:
-            self._cache[ticket_id] = (key, time.monotonic())
+            self._cache[ticket_id] = (key, now)
+            self._sweep(now)
         return key
+
+    def __len__(self) -> int:
+        """How many keys (or the knowledge that a ticket has none) are held in memory."""
+        return len(self._cache)
+
+    def _sweep(self, now: float) -> None:
+        """Under the lock: drops the keys past their time once the cache has doubled since the last sweep."""
+        if len(self._cache) >= self._sweep_at:
+            self._cache = {ticket_id: entry for ticket_id, entry in self._cache.items() if now - entry[1] < self._ttl}
+            self._sweep_at = max(self._sweep_at_least, 2 * len(self._cache))
 
     def erase(self, ticket_id: UUID) -> None:
         with self._transaction() as curs:

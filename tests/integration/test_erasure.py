@@ -4,11 +4,15 @@ models, a rebuild and the history read "[erased]", while the events and their st
 
 from __future__ import annotations
 
+import time
+from uuid import uuid4
+
 import pytest
 from eventsourcing.persistence import IntegrityError
 
 from commands.app import TICKET_TOPICS, Docket
 from commands.config_cache import conninfo
+from commands.personal_data import TicketKeys
 from commands.structs import EditTicket, EraseReporter, Location, OpenTicket, Reporter
 from commands.tickets import edit_ticket, erase_reporter, open_ticket
 from domain.audit_keys import new_signing_key_text, signing_key_from_text
@@ -141,3 +145,15 @@ def test_a_tickets_key_is_stored_with_its_events_and_not_without_them(app, actor
         app.save(new, second)
     assert stored_keys(app, [new.id]) == set()
     assert not list(app.events.get(new.id))
+
+
+def test_keys_past_their_time_leave_memory_once_it_has_doubled_and_are_read_again_when_used(app, es_env):
+    keys = TicketKeys(lambda: app.recorder.datastore, es_env["CIPHER_KEY"], ttl=0.2, sweep_at_least=10)
+    old = [uuid4() for _ in range(10)]
+    keys.make(old)  # 10 held, all in their time: none dropped
+    sealed = keys.for_opening(old[0]).encrypt(b"n" * 12, b"personal", None)
+    assert len(keys) == 10
+    time.sleep(0.25)
+    keys.make([uuid4() for _ in range(10)])  # doubled: the 10 past their time go
+    assert len(keys) == 10
+    assert keys.for_opening(old[0]).decrypt(b"n" * 12, sealed, None) == b"personal"  # read again, the same key
