@@ -18,7 +18,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
 
@@ -65,10 +65,7 @@ class TicketKeys:
         events that need them are. A key already stored for one of them fails the save."""
         self._ensure_table()
         fresh, wrapped = self._new_keys(ticket_ids)
-        now = time.monotonic()
-        with self._lock:
-            self._cache.update((ticket_id, (AESGCM(key), now)) for ticket_id, key in fresh.items())
-            self._sweep(now)
+        self._keep((ticket_id, AESGCM(key)) for ticket_id, key in fresh.items())
         return f"INSERT INTO {TABLE} (ticket_id, wrapped) SELECT * FROM unnest(%s::uuid[], %s::bytea[])", (list(fresh), wrapped)
 
     def make(self, ticket_ids: list[UUID]) -> None:
@@ -84,14 +81,8 @@ class TicketKeys:
                 (list(fresh), wrapped),
             )
             kept = {row["ticket_id"] for row in curs.fetchall()}
-        now = time.monotonic()
-        with self._lock:
-            for ticket_id, key in fresh.items():
-                if ticket_id in kept:
-                    self._cache[ticket_id] = (AESGCM(key), now)
-                else:  # another process made its key first: read the one kept
-                    self._cache.pop(ticket_id, None)
-            self._sweep(now)
+        self._keep((ticket_id, AESGCM(key)) for ticket_id, key in fresh.items() if ticket_id in kept)
+        self.forget(*(ticket_id for ticket_id in fresh if ticket_id not in kept))  # another process made its key first: read that one
 
     def for_sealing(self, ticket_id: UUID) -> AESGCM:
         """The ticket's key, made now if it has none yet."""
@@ -113,9 +104,7 @@ class TicketKeys:
         with self._transaction() as curs:
             curs.execute(f"SELECT ticket_id, wrapped FROM {TABLE} WHERE ticket_id = ANY(%s)", (wanted,))
             found = {row["ticket_id"]: AESGCM(self._unwrap(row["ticket_id"], bytes(row["wrapped"]))) for row in curs.fetchall()}
-        with self._lock:
-            self._cache.update((ticket_id, (found.get(ticket_id), now)) for ticket_id in wanted)
-            self._sweep(now)
+        self._keep(((ticket_id, found.get(ticket_id)) for ticket_id in wanted), now)
 
     def for_opening(self, ticket_id: UUID) -> AESGCM | None:
         """The ticket's key; None when it has none (never had personal data, or it was erased)."""
@@ -127,18 +116,22 @@ class TicketKeys:
             curs.execute(f"SELECT wrapped FROM {TABLE} WHERE ticket_id = %s", (ticket_id,))
             row = curs.fetchone()
         key = AESGCM(self._unwrap(ticket_id, bytes(row["wrapped"]))) if row else None
-        now = time.monotonic()
-        with self._lock:
-            self._cache[ticket_id] = (key, now)
-            self._sweep(now)
+        self._keep([(ticket_id, key)])
         return key
 
     def __len__(self) -> int:
         """How many keys (or the knowledge that a ticket has none) are held in memory."""
         return len(self._cache)
 
+    def _keep(self, keys: Iterable[tuple[UUID, AESGCM | None]], read_at: float | None = None) -> None:
+        """Holds these keys (None: the ticket has none) as read or made at `read_at` (default: now),
+        and drops those past their time once the cache has doubled since the last sweep."""
+        now = time.monotonic()
+        with self._lock:
+            self._cache.update((ticket_id, (key, now if read_at is None else read_at)) for ticket_id, key in keys)
+            self._sweep(now)
+
     def _sweep(self, now: float) -> None:
-        """Under the lock: drops the keys past their time once the cache has doubled since the last sweep."""
         if len(self._cache) >= self._sweep_at:
             self._cache = {ticket_id: entry for ticket_id, entry in self._cache.items() if now - entry[1] < self._ttl}
             self._sweep_at = max(self._sweep_at_least, 2 * len(self._cache))
@@ -148,9 +141,10 @@ class TicketKeys:
             curs.execute(f"DELETE FROM {TABLE} WHERE ticket_id = %s", (ticket_id,))
         self.forget(ticket_id)
 
-    def forget(self, ticket_id: UUID) -> None:
+    def forget(self, *ticket_ids: UUID) -> None:
         with self._lock:
-            self._cache.pop(ticket_id, None)
+            for ticket_id in ticket_ids:
+                self._cache.pop(ticket_id, None)
 
     def _new_keys(self, ticket_ids: list[UUID]) -> tuple[dict[UUID, bytes], list[bytes]]:
         """A new key for each ticket, and each wrapped as it is stored."""

@@ -60,7 +60,7 @@ MAX_BATCH = 200
 # commands that arrive while one batch commits make the next, so a lone command waits for nothing.
 MAX_WAIT = 0.0
 ATTEMPTS = 3  # times a command is decided again after another process changed what it loaded
-SAVED_VERSIONS_KEPT = 100_000
+LAST_SAVED_KEPT = 20_000  # aggregates kept as last saved, unless AGGREGATE_CACHE_MAXSIZE says otherwise
 MAX_WAITING = 100  # commands a process holds at once (DOCKET_MAX_WAITING_COMMANDS)
 TIMEOUT = 5.0  # seconds a command waits for the database (DOCKET_DB_TIMEOUT)
 DECIDERS = 2  # commands a process decides at once; the rest wait without taking the interpreter lock
@@ -164,8 +164,9 @@ class CommandRunner:
         self._counting = threading.Lock()
         self._claims = threading.Lock()  # a job is taken or abandoned, never both
         self._queue: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
-        self._saved: dict[UUID, int] = {}  # the version this process last saved, per aggregate
-        self._last_saved = last_saved_cache(app)
+        # Aggregates as this process last saved them; one that has left is caught, if stale, by the
+        # version check at save.
+        self._last_saved: LRUCache[UUID, Aggregate] = LRUCache(maxsize=int(app.env.get("AGGREGATE_CACHE_MAXSIZE") or LAST_SAVED_KEPT))
         self._start_lock = threading.Lock()
         self._committer: threading.Thread | None = None
         self._deciding = threading.BoundedSemaphore(DECIDERS)
@@ -355,9 +356,15 @@ class CommandRunner:
             if aggregate_id in newer:
                 if newer[aggregate_id].version != version:
                     return True
-            elif self._saved.get(aggregate_id, -1) > version:
+            elif self._saved_version(aggregate_id) > version:
                 return True
         return False
+
+    def _saved_version(self, aggregate_id: UUID) -> int:
+        try:
+            return self._last_saved.get(aggregate_id).version
+        except KeyError:
+            return -1
 
     def _commit_alone(self, job: Job[Any]) -> None:
         for attempt in range(1, ATTEMPTS + 1):
@@ -392,27 +399,15 @@ class CommandRunner:
         """Keeps what was saved as the next command will load it; the store's cached copy, older,
         goes."""
         self.config.evict(saved)
-        if len(self._saved) > SAVED_VERSIONS_KEPT:
-            self._saved.clear()  # then a stale copy is caught by the version check at save
-        self._saved.update((aggregate_id, aggregate.version) for aggregate_id, aggregate in saved.items())
-        if self._last_saved is not None:
-            evict(self.app.repository.cache, saved)
-            for aggregate_id, aggregate in saved.items():
-                self._last_saved.put(aggregate_id, aggregate)
+        evict(self.app.repository.cache, saved)
+        for aggregate_id, aggregate in saved.items():
+            self._last_saved.put(aggregate_id, aggregate)
 
     def _forget(self, aggregates: dict[UUID, Aggregate | None]) -> None:
         """Drops cached copies that another process may have overtaken."""
         self.config.evict(aggregates)
-        for aggregate_id in aggregates:
-            self._saved.pop(aggregate_id, None)
         evict(self.app.repository.cache, aggregates)
         evict(self._last_saved, aggregates)
-
-
-def last_saved_cache(app: Application) -> LRUCache[UUID, Aggregate] | None:
-    """As many aggregates as the application caches (AGGREGATE_CACHE_MAXSIZE), none without."""
-    size = int(app.env.get("AGGREGATE_CACHE_MAXSIZE") or 0)
-    return LRUCache(maxsize=size) if size > 0 else None
 
 
 def evict(cache: LRUCache[UUID, Any] | None, ids: Iterable[UUID]) -> None:
