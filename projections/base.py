@@ -54,8 +54,9 @@ class TrackedProjection(Projection[PostgresTrackingRecorder]):
         """Applies the events one after another on the cursor (a projection may gather them instead).
         Not in a psycopg pipeline: a read after a write there (a team's members after its ticket's
         insert) was answered, under load, with the write's result ("didn't produce records")."""
+        apply = self.apply  # looked up once: each lookup of a singledispatchmethod makes a new function
         for domain_event, tracking in items:
-            self.apply(domain_event, tracking, curs)
+            apply(domain_event, tracking, curs)
 
     def _tracked_position(self, curs: Cursor[Any], application_name: str) -> int:
         table = Identifier(self.view.datastore.schema, self.view.tracking_table_name)

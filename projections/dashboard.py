@@ -171,8 +171,9 @@ class DashboardProjection(TrackedProjection):
         rows.load(self.tables.facts, {e.originator_id for e, _ in items})
         self._additions, self._dirty = [], set()
         try:
+            apply = self.apply  # looked up once: each lookup of a singledispatchmethod makes a new function
             for domain_event, tracking in items:
-                self.apply(domain_event, tracking, rows)
+                apply(domain_event, tracking, rows)
             self._add_up(rows)
             rows.flush()
             for tenant in sorted(self._dirty):

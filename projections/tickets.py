@@ -39,6 +39,7 @@ OPENED_FIELDS = (
 )  # fmt: skip
 STAFF_ROLES = {role.value for role in STAFF}
 REDACTED = "[redacted]"
+UNSET = (None, [], {})  # an opening's field its history leaves out
 # A sensitive ticket's words and the reporter's details rest sealed (commands/sealing.py), as do
 # its history entries, replies, attachment names and assignment reasons; its location rests as
 # sealed text in place of coordinates.
@@ -61,8 +62,9 @@ class TicketsProjection(TrackedProjection):
         rows = RowWriter(curs)
         touched = {e.originator_id for e, _ in items}
         rows.load(self.tables.tickets, touched)
+        apply = self.apply  # looked up once: each lookup of a singledispatchmethod makes a new function
         for domain_event, tracking in items:
-            self.apply(domain_event, tracking, rows)
+            apply(domain_event, tracking, rows)
         rows.flush()
 
     @singledispatchmethod
@@ -71,7 +73,8 @@ class TicketsProjection(TrackedProjection):
 
     @apply.register
     def _opened(self, e: Ticket.Opened, tracking: Tracking, rows: RowWriter) -> None:
-        columns = {f: getattr(e, f) for f in OPENED_FIELDS if f != "location"}
+        opened = {f: getattr(e, f) for f in OPENED_FIELDS}
+        columns = {f: v for f, v in opened.items() if f != "location"}
         rows.add(
             self.tables.tickets,
             dict(
@@ -94,8 +97,7 @@ class TicketsProjection(TrackedProjection):
                 version=e.originator_version,
             ),
         )
-        opened = {f: getattr(e, f) for f in OPENED_FIELDS}
-        self._record(rows, e, tracking, {f: {"old": None, "new": v} for f, v in opened.items() if v not in (None, [], {})})
+        self._record(rows, e, tracking, {f: {"old": None, "new": v} for f, v in opened.items() if v not in UNSET})
 
     @apply.register
     def _status_changed(self, e: Ticket.StatusChanged, tracking: Tracking, rows: RowWriter) -> None:

@@ -138,8 +138,12 @@ def test_a_rebuild_in_batches_shared_or_not_gives_exactly_the_tables_the_live_pr
     assert sum(seen) >= 2 * len(ids)
 
 
-def test_a_shared_rebuild_that_fails_in_one_process_says_why_and_leaves_the_live_tables_alone(app, actor, engine, projected):
+# Share 0 is applied in the rebuild's own process, share 1 in a worker process.
+@pytest.mark.parametrize("failing_share", [0, 1])
+def test_a_shared_rebuild_that_fails_in_one_process_says_why_and_leaves_the_live_tables_alone(app, actor, engine, projected, failing_share):
     [ticket_id] = open_and_work(app, actor, n=1)
+    while shares_of(app, [ticket_id], 2) != [failing_share]:
+        [ticket_id] = open_and_work(app, actor, n=1)
     projected()
     before = read_all(engine)
     table = app.recorder.events_table_name
@@ -148,11 +152,12 @@ def test_a_shared_rebuild_that_fails_in_one_process_says_why_and_leaves_the_live
         state = curs.fetchone()["state"]
         curs.execute(f"UPDATE {table} SET state = %s WHERE originator_id = %s AND originator_version = 2", (b"not an event", ticket_id))
     try:
-        with pytest.raises(RebuildFailed, match=rf"worker {shares_of(app, [ticket_id], 2)[0]} failed: .*{ticket_id}"):
+        with pytest.raises(RebuildFailed, match=rf"worker {failing_share} failed: .*{ticket_id}"):
             rebuild(app, "tickets", shares=2)
     finally:
         with app.recorder.datastore.transaction(commit=True) as curs:
             curs.execute(f"UPDATE {table} SET state = %s WHERE originator_id = %s AND originator_version = 2", (state, ticket_id))
+    assert not rebuild_workers()  # the other share's worker was stopped
     assert read_all(engine) == before
     assert rebuild(app, "tickets", shares=2) == app.recorder.max_notification_id()
     assert read_all(engine) == before
