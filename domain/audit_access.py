@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Forbidden, TicketNotFound
+from domain.ids import tenant_aggregate_id
 from domain.permissions import Action, Actor, Role, may, require
 
 REDACTED = "[redacted]"
@@ -46,7 +47,7 @@ class AuditSettings(Aggregate):
 
 
 def audit_settings_id(tenant: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"docket:audit-settings:{tenant}")
+    return tenant_aggregate_id("audit-settings", tenant)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,12 +12,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.contacts import address_kind, normalise_address
 from domain.errors import Invalid
+from domain.ids import tenant_aggregate_id
 from domain.notification_templates import DEFAULT_TEMPLATES, check_templates
 from domain.permissions import STAFF, Action, Actor, require
 from domain.webhook_urls import check_webhook_url
@@ -397,4 +398,4 @@ class NotificationRules(Aggregate):
 
 
 def notification_rules_id(tenant: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"docket:notification-rules:{tenant}")
+    return tenant_aggregate_id("notification-rules", tenant)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain import ticket_fields as fields
 from domain.errors import Invalid
+from domain.ids import tenant_aggregate_id
 from domain.permissions import Action, Actor, require
 
 CRITERIA = ("category", "ward", "workflow", "priority")
@@ -148,4 +149,4 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def routing_rules_id(tenant: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"docket:routing-rules:{tenant}")
+    return tenant_aggregate_id("routing-rules", tenant)

@@ -6,13 +6,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain import ticket_fields as fields
 from domain.calendar import BusinessCalendar
 from domain.errors import Invalid, NotFound
+from domain.ids import tenant_aggregate_id
 from domain.permissions import Action, Actor, require
 
 KINDS = ("response", "resolution")
@@ -198,4 +199,4 @@ class SLAPolicies(Aggregate):
 
 
 def sla_policies_id(tenant: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"docket:sla-policies:{tenant}")
+    return tenant_aggregate_id("sla-policies", tenant)

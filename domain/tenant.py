@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Invalid
+from domain.ids import tenant_aggregate_id
 from domain.permissions import AGENT_SCOPES, Action, Actor, require
 from domain.workflow import BUILT_IN, Workflow, workflow_from_definition, workflow_of
 
@@ -122,4 +123,4 @@ def _categories(value: Any) -> list[str]:
 
 
 def tenant_config_id(tenant: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"docket:tenant-config:{tenant}")
+    return tenant_aggregate_id("tenant-config", tenant)

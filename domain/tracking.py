@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
+
+from domain.ids import tenant_aggregate_id
 
 
 def format_tracking_number(number: int) -> str:
@@ -34,4 +36,4 @@ class TrackingNumbers(Aggregate):
 
 
 def tracking_numbers_id(tenant: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"docket:tracking-numbers:{tenant}")
+    return tenant_aggregate_id("tracking-numbers", tenant)
