@@ -19,6 +19,7 @@ from eventsourcing.postgres import PostgresDatastore
 from domain.audit_chain import checkpoint_message
 from domain.audit_keys import SigningKey, VerifyKey
 from projections.audit_chain import LIVE
+from projections.sql import lock_schema
 
 CHECKPOINTS = "audit_checkpoints"
 KEYS = "audit_keys"
@@ -47,7 +48,7 @@ def ensure_checkpoint_tables(datastore: PostgresDatastore) -> None:
     if id(datastore) in _created:
         return
     with datastore.transaction(commit=True) as curs:
-        curs.execute("SELECT pg_advisory_xact_lock(hashtext('docket.schema'))")
+        lock_schema(curs)
         curs.execute(
             f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (tenant text NOT NULL, notification_id bigint NOT NULL, hash text NOT NULL, "
             "at text NOT NULL, signature text NOT NULL, key_id text NOT NULL, published boolean NOT NULL DEFAULT false, "

@@ -26,7 +26,7 @@ from projections.health import create_stalls_table
 from projections.row_security import ensure_role
 from projections.search import create_search_function
 from projections.shares import replay_in_shares, shares_for
-from projections.sql import create_index, create_tables, drop_tables
+from projections.sql import create_index, create_tables, drop_tables, lock_schema
 from projections.tickets import TicketsProjection
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def ensure_tables(datastore: PostgresDatastore) -> None:
     """Creates what is missing: every projection's live tables and tracking table, and the
     record of the version each was built with (a new projection starts at its code's version)."""
     with datastore.transaction(commit=True) as curs:
-        curs.execute("SELECT pg_advisory_xact_lock(hashtext('docket.schema'))")
+        lock_schema(curs)
         ensure_role(curs, datastore.schema or "public")
         curs.execute(f"CREATE TABLE IF NOT EXISTS {VERSIONS} (name text PRIMARY KEY, version integer NOT NULL)")
         create_stalls_table(curs)
@@ -141,6 +141,7 @@ def rebuild(app: Docket, name: str, progress: Progress = lambda n: None, shares:
     ensure_tables(datastore)
     shadow, scratch = projection_class.tables_for(SHADOW), f"{name}{SHADOW}"
     with datastore.transaction(commit=True) as curs:
+        lock_schema(curs)
         drop_tables(curs, shadow.metadata)
         create_tables(curs, shadow.metadata, indexes=False)  # made after the replay: faster than kept up row by row
         curs.execute(SQL("DROP TABLE IF EXISTS {}").format(Identifier(f"{scratch}_tracking")))
@@ -152,6 +153,7 @@ def rebuild(app: Docket, name: str, progress: Progress = lambda n: None, shares:
     log.info("indexing the rebuilt tables of projection %s", name)
     _index(datastore, shadow)
     with datastore.transaction(commit=True) as curs:
+        lock_schema(curs)  # first: a process starting meanwhile grants on the tables this renames
         curs.execute(SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(Identifier(f"{name}_tracking")))
         position = _replay(app, projection, position, progress, batch, curs)
         _swap(curs, shadow, projection_class.tables_for(""))
@@ -208,6 +210,7 @@ def _index(datastore: PostgresDatastore, tables: TableSet) -> None:
 
     def make(index: Index) -> None:
         with datastore.transaction(commit=True) as curs:
+            lock_schema(curs, shared=True)
             create_index(curs, index)
 
     with ThreadPoolExecutor(max(1, min(os.cpu_count() or 1, len(indexes))), thread_name_prefix="rebuild-index") as pool:

@@ -213,4 +213,3 @@ def _worker() -> int:
         logging.getLogger("projections.shares").exception("rebuild worker %s of projection %s failed", job.share, job.name)
         return 1
     return 0
-

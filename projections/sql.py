@@ -205,10 +205,17 @@ def bounded(timeout: float | None) -> dict[str, Any]:
     return {"pool_timeout": timeout, "connect_args": bounds}
 
 
+def lock_schema(curs: Cursor[Any], *, shared: bool = False) -> None:
+    """Until the transaction ends, no other process changes the tables' definitions or grants:
+    two changes to one table's catalog row at once fail ("tuple concurrently updated"). Shared:
+    among changes that do not touch one row twice (indexes built side by side)."""
+    curs.execute(f"SELECT pg_advisory_xact_lock{'_shared' if shared else ''}(hashtext('docket.schema'))")
+
+
 def create_tables(curs: Cursor[Any], metadata: MetaData, *, indexes: bool = True) -> None:
     """Creates missing tables (and their indexes, unless told not to: a bulk load is faster without
-    them); an advisory lock keeps concurrent starters from racing."""
-    curs.execute("SELECT pg_advisory_xact_lock(hashtext('docket.schema'))")
+    them); the schema's lock keeps concurrent starters from racing."""
+    lock_schema(curs)
     for table in metadata.sorted_tables:
         execute(curs, CreateTable(table, if_not_exists=True))
         secure_table(curs, table)

@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from commands.structs import ChangeStatus, OpenTicket
 from commands.tickets import change_status, open_ticket
 from projections.dashboard import DashboardProjection
-from projections.operations import REBUILD_BATCH, events_after, rebuild, stale_projections, status, tracking_recorder
+from projections.operations import REBUILD_BATCH, ensure_tables, events_after, rebuild, stale_projections, status, tracking_recorder
 from projections.shares import RebuildFailed, shares_for
 from projections.ticket_tables import LIVE
 from projections.tickets import TicketsProjection
@@ -202,3 +202,32 @@ def test_a_projection_whose_events_cannot_be_shared_out_is_rebuilt_in_one_proces
     assert shares_for(DashboardProjection, events=10**6, asked=4) == 1
     assert shares_for(TicketsProjection, events=10**6, asked=4) == 4
     assert shares_for(TicketsProjection, events=100) == 1  # too few to be worth starting processes
+
+
+def test_a_process_starting_while_a_rebuild_swaps_tables_in_waits_for_it_and_neither_fails(app, actor, engine, projected):
+    """A role's start makes the tables and grants the API's role its reads (ensure_tables) while
+    a rebuild drops, renames and indexes the same tables: both change the same catalog rows."""
+    open_and_work(app, actor, n=3)
+    projected()
+    before = read_all(engine)
+    failures: list[BaseException] = []
+    rebuilding = threading.Event()
+
+    def starting_again_and_again() -> None:
+        while rebuilding.is_set():
+            try:
+                ensure_tables(app.recorder.datastore)
+            except Exception as error:  # noqa: BLE001 - what the test is about
+                failures.append(error)
+
+    rebuilding.set()
+    starter = threading.Thread(target=starting_again_and_again)
+    starter.start()
+    try:
+        for _ in range(15):
+            rebuild(app, "tickets", shares=1)
+    finally:
+        rebuilding.clear()
+        starter.join()
+    assert failures == []
+    assert read_all(engine) == before
