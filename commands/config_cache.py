@@ -17,13 +17,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from copy import deepcopy
 from typing import Any
 from uuid import UUID
 
 import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application
 from psycopg.sql import SQL, Identifier
+
+from commands.copies import aggregate_copy
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class ConfigCache:
             aggregate = self._load(aggregate_id)
         if aggregate is None:
             raise AggregateNotFoundError(aggregate_id)
-        return deepcopy(aggregate)
+        return aggregate_copy(aggregate)
 
     def evict(self, aggregate_ids: Iterable[UUID]) -> None:
         with self._lock:

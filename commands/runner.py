@@ -36,7 +36,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from copy import deepcopy
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
@@ -46,6 +45,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from commands.config_cache import ConfigCache
+from commands.copies import aggregate_copy
 from commands.errors import DATABASE_DOWN, DatabaseUnavailable, Overloaded
 from commands.metrics import observe_batch, observe_command
 from domain.errors import VersionConflict
@@ -102,7 +102,7 @@ class Unit:
                 pass
             else:
                 self.unchecked.add(aggregate_id)
-                return deepcopy(aggregate)
+                return aggregate_copy(aggregate)
         return self.app.repository.get(aggregate_id)
 
     def get_config(self, aggregate_id: UUID) -> Any:
@@ -112,7 +112,7 @@ class Unit:
     def _get(self, aggregate_id: UUID, load: Callable[[UUID], Any]) -> Any:
         if aggregate_id in self.changed:
             return self.changed[aggregate_id]
-        aggregate = deepcopy(self.newer[aggregate_id]) if aggregate_id in self.newer else load(aggregate_id)
+        aggregate = aggregate_copy(self.newer[aggregate_id]) if aggregate_id in self.newer else load(aggregate_id)
         self.loaded[aggregate_id] = aggregate.version
         return aggregate
 
