@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -21,6 +22,7 @@ from commands.protocol_checks import cache_protocol_members
 from commands.recent_events import RecentEvents
 from commands.runner import MAX_BATCH, MAX_WAIT, MAX_WAITING, TIMEOUT, CommandRunner, Unit
 from commands.transcoding import MsgspecJSONTranscoder
+from domain.ids import TENANTS_KEPT
 from domain.notification_rules import NotificationRules
 from domain.routing import RoutingRules
 from domain.sla import SLAPolicies
@@ -156,12 +158,27 @@ def eventsourcing_env(database_url: str, cipher_key: str, *, timeout: float = TI
 
 
 def tenant_aggregate(unit: Unit, kind: type[A], tenant: str) -> A:
-    """The tenant's one aggregate of this kind (its configuration, rules, policies); a tenant that
-    never had one gets a fresh one, saved with the first change to it."""
+    """The tenant's one aggregate of this kind (its configuration, rules, policies), to change; a
+    tenant that never had one gets a fresh one, saved with the first change to it."""
     try:
         return unit.get_config(kind.create_id(tenant))
     except AggregateNotFoundError:
         return kind(tenant=tenant)
+
+
+def tenant_settings(unit: Unit, kind: type[A], tenant: str) -> A:
+    """The tenant's one aggregate of this kind, to read and never to change: the cached one itself,
+    not a copy (an opening reads two). A tenant that never had one reads the defaults, made once
+    per process and tenant rather than for every command."""
+    try:
+        return unit.read_config(kind.create_id(tenant))
+    except AggregateNotFoundError:
+        return _defaults(kind, tenant)
+
+
+@lru_cache(maxsize=TENANTS_KEPT)
+def _defaults(kind: type[A], tenant: str) -> A:
+    return kind(tenant=tenant)
 
 
 def event_name(domain_event: object) -> str:

@@ -46,6 +46,11 @@ class ConfigCache:
 
     def get(self, aggregate_id: UUID) -> Any:
         """A copy of the aggregate as last stored; AggregateNotFoundError where there is none."""
+        return aggregate_copy(self.read(aggregate_id))
+
+    def read(self, aggregate_id: UUID) -> Any:
+        """The aggregate as last stored, itself: to read, never to change (every command of the
+        process shares it); AggregateNotFoundError where there is none."""
         self._ensure_following()
         with self._lock:
             found = aggregate_id in self._entries
@@ -54,7 +59,7 @@ class ConfigCache:
             aggregate = self._load(aggregate_id)
         if aggregate is None:
             raise AggregateNotFoundError(aggregate_id)
-        return aggregate_copy(aggregate)
+        return aggregate
 
     def evict(self, aggregate_ids: Iterable[UUID]) -> None:
         with self._lock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 
-from commands.app import tenant_aggregate
+from commands.app import tenant_settings
 from commands.runner import Unit
 from commands.teams import load_team
 from domain.errors import Refused
@@ -46,7 +46,7 @@ def route_on_opening(unit: Unit, workload: Workload, ticket: Ticket) -> Team | N
 
 
 def route_by_rules(unit: Unit, ticket: Ticket) -> tuple[Team, Route] | None:
-    rules = tenant_aggregate(unit, RoutingRules, ticket.tenant)
+    rules = tenant_settings(unit, RoutingRules, ticket.tenant)
     team_ids = {r.team_id for r in rules.rules} | ({rules.fallback_team_id} if rules.fallback_team_id else set())
     teams = {team_id: load_team(unit, team_id, ticket.tenant) for team_id in team_ids}
     restricted = {team_id for team_id, team in teams.items() if team.is_restricted}

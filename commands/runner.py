@@ -109,6 +109,15 @@ class Unit:
         """A tenant's configuration aggregate (settings, policies, rules, a team), from memory."""
         return self._get(aggregate_id, self.config.get)
 
+    def read_config(self, aggregate_id: UUID) -> Any:
+        """A tenant's configuration aggregate to read and not to change: as get_config gives it,
+        without the copy (what this command or its batch changed, else the cache's own)."""
+        if aggregate_id in self.changed:
+            return self.changed[aggregate_id]
+        aggregate = self.newer[aggregate_id] if aggregate_id in self.newer else self.config.read(aggregate_id)
+        self.loaded[aggregate_id] = aggregate.version
+        return aggregate
+
     def _get(self, aggregate_id: UUID, load: Callable[[UUID], Any]) -> Any:
         if aggregate_id in self.changed:
             return self.changed[aggregate_id]

@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import msgspec
 
-from commands.app import Docket, tenant_aggregate
+from commands.app import Docket, tenant_settings
 from commands.loading import check_version, load_ticket
 from commands.routing import Workload, check_assignee, no_workload, route_on_opening, team_of
 from commands.runner import Unit
@@ -42,9 +42,9 @@ def open_ticket(app: Docket, cmd: OpenTicket, workload: Workload = no_workload) 
     details = {name: value for name, value in msgspec.to_builtins(cmd).items() if name not in ("actor", "workflow")}
 
     def decide(unit: Unit) -> Ticket:
-        config = tenant_aggregate(unit, TenantConfig, cmd.actor.tenant)
+        config = tenant_settings(unit, TenantConfig, cmd.actor.tenant)
         workflow = config.workflow(cmd.workflow)
-        policies = tenant_aggregate(unit, SLAPolicies, cmd.actor.tenant)
+        policies = tenant_settings(unit, SLAPolicies, cmd.actor.tenant)
         # A report in one of the tenant's sensitive categories is sensitive whatever the flag said.
         sensitive = cmd.is_sensitive or config.is_sensitive_category(cmd.category)
         ticket = Ticket.open(cmd.actor, app.numbers.issue(cmd.actor.tenant), workflow, **{**details, "is_sensitive": sensitive})
@@ -86,7 +86,7 @@ def edit_ticket(app: Docket, cmd: EditTicket) -> Changed:
         ticket.edit(cmd.actor, cmd.changes)
         if (ticket.priority, ticket.category, ticket.ticket_type) != before:
             changed = ", ".join(f for f in ("priority", "category", "ticket_type") if f in cmd.changes)
-            policies = tenant_aggregate(unit, SLAPolicies, ticket.tenant)
+            policies = tenant_settings(unit, SLAPolicies, ticket.tenant)
             ticket.recompute_sla(cmd.actor, policies.policy_for(ticket.sla_facts), policies.policies_version, f"The {changed} changed.")
 
     return run_ticket_command(app, cmd, edit)
@@ -130,7 +130,7 @@ def add_reply(app: Docket, cmd: AddReply) -> Replied:
 
     def reply(ticket: Ticket, unit: Unit) -> None:
         # Only a reporter's reply can move the ticket, and only where the tenant turned that on.
-        moves = cmd.actor.role is Role.REPORTER and tenant_aggregate(unit, TenantConfig, cmd.actor.tenant).reporter_reply_moves_ticket
+        moves = cmd.actor.role is Role.REPORTER and tenant_settings(unit, TenantConfig, cmd.actor.tenant).reporter_reply_moves_ticket
         ticket.reply(cmd.actor, reply_id, cmd.body, internal=cmd.internal, is_solution=cmd.is_solution, reporter_reply_moves=moves)
 
     def replied(ticket: Ticket, notification_id: int | None) -> Replied:

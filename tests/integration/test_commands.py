@@ -9,9 +9,13 @@ import pytest
 
 from commands.app import Docket
 from commands.loading import load_ticket
-from commands.structs import ChangeStatus, OpenTicket
-from commands.tickets import change_status, open_ticket, run_ticket_command
+from commands.sla import set_sla_policies
+from commands.structs import ChangeStatus, ChangeTenantSettings, EditTicket, OpenTicket, SetSLAPolicies
+from commands.tenants import change_tenant_settings
+from commands.tickets import change_status, edit_ticket, open_ticket, run_ticket_command
 from domain.errors import DomainError, TicketNotFound, TransitionNotAllowed, VersionConflict
+from domain.sla import SLAPolicies
+from domain.tenant import TenantConfig
 
 
 def open_one(app, actor, **overrides):
@@ -164,3 +168,29 @@ def test_the_tracking_number_counter_is_not_a_ticket(app, actor, tenant):
     open_one(app, actor)
     with pytest.raises(DomainError):
         change_status(app, ChangeStatus(actor=actor(), ticket_id=tracking_numbers_id(tenant), status="closed"))
+
+
+def test_commands_that_read_the_tenants_configuration_leave_what_every_command_shares_as_stored(app, actor):
+    """An opening, an edit and a reporter's reply read the tenant's settings and SLA policies
+    from the cache itself, not from a copy: none of them may change what the others read."""
+    admin = actor("admin")
+    change_tenant_settings(app, ChangeTenantSettings(actor=admin, sensitive_categories=["abuse"], reporter_reply_moves_ticket=True))
+    set_sla_policies(app, SetSLAPolicies(actor=admin, policies=[{"id": "standard", "response_hours": 4, "resolution_hours": 24}]))
+    config_id, policies_id = TenantConfig.create_id(admin.tenant), SLAPolicies.create_id(admin.tenant)
+    opened = [open_one(app, actor, category=category) for category in ("lighting", "abuse", "roads")]
+    edit_ticket(app, EditTicket(actor=actor(), ticket_id=opened[0].id, changes={"priority": "urgent"}))
+    for aggregate_id in (config_id, policies_id):
+        assert vars(app.config.read(aggregate_id)) == vars(app.repository.get(aggregate_id))
+    assert load_ticket(app.repository, opened[1].id).is_sensitive  # what the settings say was read
+    assert load_ticket(app.repository, opened[0].id).sla_policy["id"] == "standard"
+
+
+def test_a_tenant_without_configuration_reads_the_defaults_and_its_first_change_saves_a_fresh_one(app, actor):
+    opened = open_one(app, actor)
+    assert load_ticket(app.repository, opened.id).workflow.name == "municipal"
+    saved = change_tenant_settings(app, ChangeTenantSettings(actor=actor("admin"), default_workflow="helpdesk"))
+    assert (
+        app.repository.get(TenantConfig.create_id(actor().tenant)).version == 2
+    )  # started, then changed: nothing of the defaults read before
+    assert saved.notification_id is not None
+    assert load_ticket(app.repository, open_one(app, actor).id).workflow.name == "helpdesk"
