@@ -6,7 +6,8 @@ the next, as long as each aggregate's events keep theirs. So each process reads 
 the aggregates that hash to its share, in order, decodes them and writes their rows in its own
 transactions; the events of every other topic (configuration, teams) go to the first share, which
 the rebuild's own process applies. The shadow tables have no tracking position of their own
-meanwhile: a rebuild that fails is started again from nothing. The rebuild then catches up on what was stored since, in one process.
+meanwhile: a rebuild that fails is started again from nothing. The rebuild then catches up on
+what was stored since, in one process.
 """
 
 from __future__ import annotations
