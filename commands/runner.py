@@ -92,7 +92,7 @@ class Unit:
 
     def get(self, aggregate_id: UUID) -> Any:
         """The aggregate as the last command left it; AggregateNotFoundError when there is none."""
-        return self._get(aggregate_id, self._load)
+        return self._get(aggregate_id, self._load, aggregate_copy)
 
     def _load(self, aggregate_id: UUID) -> Any:
         if self.last_saved is not None:
@@ -107,21 +107,19 @@ class Unit:
 
     def get_config(self, aggregate_id: UUID) -> Any:
         """A tenant's configuration aggregate (settings, policies, rules, a team), from memory."""
-        return self._get(aggregate_id, self.config.get)
+        return self._get(aggregate_id, self.config.get, aggregate_copy)
 
     def read_config(self, aggregate_id: UUID) -> Any:
         """A tenant's configuration aggregate to read and not to change: as get_config gives it,
         without the copy (what this command or its batch changed, else the cache's own)."""
-        if aggregate_id in self.changed:
-            return self.changed[aggregate_id]
-        aggregate = self.newer[aggregate_id] if aggregate_id in self.newer else self.config.read(aggregate_id)
-        self.loaded[aggregate_id] = aggregate.version
-        return aggregate
+        return self._get(aggregate_id, self.config.read, lambda aggregate: aggregate)
 
-    def _get(self, aggregate_id: UUID, load: Callable[[UUID], Any]) -> Any:
+    def _get(self, aggregate_id: UUID, load: Callable[[UUID], Any], copy: Callable[[Any], Any]) -> Any:
+        """What this command changed; else, copied, what an earlier command of the batch changed;
+        else what `load` gives."""
         if aggregate_id in self.changed:
             return self.changed[aggregate_id]
-        aggregate = aggregate_copy(self.newer[aggregate_id]) if aggregate_id in self.newer else load(aggregate_id)
+        aggregate = copy(self.newer[aggregate_id]) if aggregate_id in self.newer else load(aggregate_id)
         self.loaded[aggregate_id] = aggregate.version
         return aggregate
 
