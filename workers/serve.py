@@ -9,6 +9,7 @@ import logging
 import signal
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from commands.app import Docket
 from projections.operations import PROJECTIONS, rebuild, stale_projections
@@ -21,6 +22,7 @@ from workers.bootstrap import Endpoints, application, endpoints, metrics_dir
 from workers.draining import catch_up
 from workers.metrics import share_metrics
 from workers.notifier.role import run_notifier
+from workers.priority import lower_this_thread
 from workers.publisher import run_publisher
 from workers.relay import Relay, connect_nats
 from workers.scheduler import SLAScheduler
@@ -130,13 +132,17 @@ async def _run_projectors(app: Docket, found: Endpoints, stop: asyncio.Event, se
     checkpointer = asyncio.create_task(run_audit_checkpoints(app, found.nats_url, stop, settings))
     halt = threading.Event()
     loops = [ProjectionLoop(app, projection_class) for projection_class in PROJECTIONS.values()]
-    following = [asyncio.create_task(asyncio.to_thread(loop.run, halt)) for loop in loops]
-    log.info("projecting %s", ", ".join(PROJECTIONS))
+    nice = settings.projection_nice if settings else 0
+    threads = ThreadPoolExecutor(len(loops), thread_name_prefix="docket-projection", initializer=lower_this_thread, initargs=(nice,))
+    running = asyncio.get_running_loop()
+    following = [asyncio.ensure_future(running.run_in_executor(threads, loop.run, halt)) for loop in loops]
+    log.info("projecting %s%s", ", ".join(PROJECTIONS), f", {nice} nice levels below the API" if nice else "")
     try:
         await until(stop, publisher, checkpointer, *following)
     finally:
         halt.set()
         await asyncio.gather(*following)
+        threads.shutdown()
         publisher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await publisher

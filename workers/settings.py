@@ -88,6 +88,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_size: int = 4  # event-store connections a process keeps open (twice as many more under load)
     max_waiting_commands: int = 100  # commands a process holds at once; more are refused with a 503
     stop_timeout: float = 10.0  # seconds SIGTERM gives commands in flight, then the projector and relay
+    projection_nice: int = 0  # nice levels the projections' threads run below the API's (workers/priority.py)
     attachment_max_bytes: int = 10 * 1024 * 1024
     attachment_types: tuple[str, ...] = ()  # empty: the built-in list of photo and document types
     s3_bucket: str | None = None  # set: attachments go to S3-compatible storage, not the data dir
@@ -120,6 +121,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         db_pool_size=_positive(env, "DOCKET_DB_POOL_SIZE", 4),
         max_waiting_commands=_positive(env, "DOCKET_MAX_WAITING_COMMANDS", 100),
         stop_timeout=_seconds(env, "DOCKET_STOP_TIMEOUT", 10.0),
+        projection_nice=_nice(env, "DOCKET_PROJECTION_NICE", 0),
         jwt_jwks_url=jwks_url,
         jwt_jwks_file=jwks_file,
         jwt_issuer=env.get("DOCKET_JWT_ISSUER") or None,
@@ -189,6 +191,13 @@ def _default_jwt_secret(settings: Settings) -> str:
     if settings.jwt_jwks_url or settings.jwt_jwks_file:
         return ""
     return _kept_secret(settings.data_dir / "jwt_secret", lambda: secrets.token_urlsafe(48))
+
+
+def _nice(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name) or str(default)
+    if not value.isdigit() or int(value) > 19:
+        raise SettingsError(f"{name} must be a whole number from 0 (the API's own priority) to 19 (the lowest), got {value!r}")
+    return int(value)
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import subprocess
 import time
@@ -14,6 +15,7 @@ import httpx
 import psutil
 import pytest
 
+from projections.operations import PROJECTIONS
 from tests.e2e.processes import DOCKET, ROOT, Service, docket, docket_env
 from tests.nats_helpers import read_subject
 from workers.embedded import free_port
@@ -154,10 +156,10 @@ def test_serve_started_again_after_a_sigkill_stops_the_nats_server_the_killed_on
 
 
 @contextlib.contextmanager
-def serve_with_two_api_processes(tmp_path: Path) -> Iterator[tuple[Service, str, dict[str, str]]]:
+def serve_with_two_api_processes(tmp_path: Path, **extra: str) -> Iterator[tuple[Service, str, dict[str, str]]]:
     """`docket serve` with DOCKET_API_WORKERS=2, healthy; its base URL and environment."""
     port = free_port()
-    env = docket_env(tmp_path / "data", DOCKET_HTTP_PORT=str(port), DOCKET_API_WORKERS="2")
+    env = docket_env(tmp_path / "data", DOCKET_HTTP_PORT=str(port), DOCKET_API_WORKERS="2", **extra)
     base = f"http://127.0.0.1:{port}"
     serve = Service(["serve"], env, tmp_path / "serve.log")
     try:
@@ -201,8 +203,16 @@ def api_processes(serve: Service) -> set[int]:
     return found
 
 
+def thread_priorities(pid: int) -> list[int]:
+    priorities = []
+    for thread in psutil.Process(pid).threads():
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            priorities.append(os.getpriority(os.PRIO_PROCESS, thread.id))
+    return priorities
+
+
 def test_an_api_process_killed_under_serve_is_named_in_the_log_and_the_api_comes_back(tmp_path):
-    with serve_with_two_api_processes(tmp_path) as (serve, base, _):
+    with serve_with_two_api_processes(tmp_path, DOCKET_PROJECTION_NICE="7") as (serve, base, _):
         first = api_processes(serve)
         assert len(first) == 2
         killed = min(first)
@@ -214,6 +224,12 @@ def test_an_api_process_killed_under_serve_is_named_in_the_log_and_the_api_comes
 
         assert eventually(back, timeout=30), api_processes(serve)
         serve.wait_healthy(base)
+        # The projections' threads, and only theirs, run below the API: restarted API processes too.
+        started_at = os.getpriority(os.PRIO_PROCESS, serve.process.pid)
+        assert sorted(thread_priorities(serve.process.pid)).count(started_at + 7) == len(PROJECTIONS)
+        assert set(thread_priorities(serve.process.pid)) == {started_at, started_at + 7}
+        for pid in api_processes(serve):
+            assert set(thread_priorities(pid)) == {started_at}
         assert f"api failed (API process {killed} ended (exit code -9)); restarting" in serve.text()
         assert serve.terminate() == 0
         assert "did not stop within" not in serve.text()  # each was joined once: none taken for alive after it ended

@@ -115,6 +115,12 @@ def test_the_bounds_on_waiting_and_stopping_are_read_and_have_defaults(tmp_path)
     assert (settings.db_timeout, settings.db_pool_size, settings.max_waiting_commands, settings.stop_timeout) == (1.5, 8, 250, 30.0)
 
 
+def test_how_far_the_projections_yield_the_cpu_is_read_and_has_a_default(tmp_path):
+    assert load_settings({"DOCKET_DATA_DIR": str(tmp_path)}).projection_nice == 0
+    for value in (0, 19):
+        assert load_settings({"DOCKET_DATA_DIR": str(tmp_path), "DOCKET_PROJECTION_NICE": str(value)}).projection_nice == value
+
+
 def test_identity_provider_settings_are_read(tmp_path):
     settings = load_settings(
         {
@@ -156,6 +162,9 @@ def test_with_an_identity_provider_no_secret_is_generated_unless_one_is_set(tmp_
         {"DOCKET_DB_POOL_SIZE": "none"},
         {"DOCKET_MAX_WAITING_COMMANDS": "0"},
         {"DOCKET_STOP_TIMEOUT": "-1"},
+        {"DOCKET_PROJECTION_NICE": "20"},
+        {"DOCKET_PROJECTION_NICE": "-5"},
+        {"DOCKET_PROJECTION_NICE": "low"},
     ],
 )
 def test_a_misconfigured_setting_is_named(env, tmp_path):
