@@ -5,7 +5,9 @@ the real provider would (a malformed request gets the provider's 400), and fails
 
 Like a provider that honours idempotency keys, the HTTP server answers a request whose
 `Idempotency-Key` it accepted before with that first answer and counts it as a repeat, not a new
-message: `accepted()` is what recipients got, `received` every request that arrived.
+message: `accepted()` is what recipients got, `received` every request that arrived. Requests
+with one key are answered one after another, as a provider does: a retry that arrives while the
+first attempt (which its sender gave up waiting for) is still being answered waits for that answer.
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ class Providers:
         self.answers: dict[str, tuple[int, bytes]] = {}
         self.delay = 0.0  # seconds each request takes, as a real provider's round trip would
         self.lock = threading.Lock()
+        self.key_locks: dict[str, threading.Lock] = {}  # one per idempotency key: its requests answered in turn
         self.server = QuietHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, name="providers", daemon=True)
@@ -169,8 +172,16 @@ class Providers:
         return Handler
 
     def answer(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes, Any, str, dict[str, str]]:
-        kind = "whatsapp" if path.startswith("/v21.0/") else "sms" if path.startswith("/2010-04-01/") else "webhook"
         key = headers.get("idempotency-key")
+        if not key:
+            return self._answer(path, headers, body, key)
+        with self.lock:
+            key_lock = self.key_locks.setdefault(key, threading.Lock())
+        with key_lock:
+            return self._answer(path, headers, body, key)
+
+    def _answer(self, path: str, headers: dict[str, str], body: bytes, key: str | None) -> tuple[int, bytes, Any, str, dict[str, str]]:
+        kind = "whatsapp" if path.startswith("/v21.0/") else "sms" if path.startswith("/2010-04-01/") else "webhook"
         with self.lock:
             if key and key in self.answers:
                 status, answer = self.answers[key]
