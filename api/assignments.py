@@ -8,6 +8,7 @@ from litestar.params import JSONBody
 from api.schemas import AssignBody, RejectBody, UnassignBody
 from api.tickets import Caller, IncludeSensitive, Page, PageSize, TicketId, Used
 from commands.assignments import accept_ticket, assign_ticket, reject_ticket, unassign_ticket
+from commands.deferred import run_deferred
 from commands.structs import AcceptTicket, Assignment, AssignTicket, RejectTicket, UnassignTicket
 from projections.team_queries import my_queue
 from projections.ticket_queries import TicketPage
@@ -22,9 +23,8 @@ class AssignmentController(Controller):
         operation_id="assignTicket",
         summary="Route a ticket by the rules, or give it to a team and person",
         status_code=200,
-        sync_to_thread=True,
     )
-    def assign(self, ticket_id: TicketId, data: JSONBody[AssignBody], actor: Caller, services: Used) -> Assignment:
+    async def assign(self, ticket_id: TicketId, data: JSONBody[AssignBody], actor: Caller, services: Used) -> Assignment:
         command = AssignTicket(
             actor=actor,
             ticket_id=ticket_id,
@@ -33,33 +33,32 @@ class AssignmentController(Controller):
             reason=data.reason,
             expected_version=data.expected_version,
         )
-        return assign_ticket(services.app, services.workload, command, services.member_teams)
+        return await run_deferred(lambda: assign_ticket(services.app, services.workload, command, services.member_teams))
 
-    @post("/accept", operation_id="acceptTicket", summary="The assignee takes the ticket on", status_code=200, sync_to_thread=True)
-    def accept(self, ticket_id: TicketId, actor: Caller, services: Used) -> Assignment:
-        return accept_ticket(services.app, AcceptTicket(actor=actor, ticket_id=ticket_id))
+    @post("/accept", operation_id="acceptTicket", summary="The assignee takes the ticket on", status_code=200)
+    async def accept(self, ticket_id: TicketId, actor: Caller, services: Used) -> Assignment:
+        command = AcceptTicket(actor=actor, ticket_id=ticket_id)
+        return await run_deferred(lambda: accept_ticket(services.app, command))
 
     @post(
         "/reject",
         operation_id="rejectTicket",
         summary="The assignee turns the ticket down, saying why",
         status_code=200,
-        sync_to_thread=True,
     )
-    def reject(self, ticket_id: TicketId, data: JSONBody[RejectBody], actor: Caller, services: Used) -> Assignment:
+    async def reject(self, ticket_id: TicketId, data: JSONBody[RejectBody], actor: Caller, services: Used) -> Assignment:
         command = RejectTicket(actor=actor, ticket_id=ticket_id, reason=data.reason, expected_version=data.expected_version)
-        return reject_ticket(services.app, services.workload, command)
+        return await run_deferred(lambda: reject_ticket(services.app, services.workload, command))
 
     @post(
         "/unassign",
         operation_id="unassignTicket",
         summary="Take the ticket from its assignee (admin)",
         status_code=200,
-        sync_to_thread=True,
     )
-    def unassign(self, ticket_id: TicketId, data: JSONBody[UnassignBody], actor: Caller, services: Used) -> Assignment:
+    async def unassign(self, ticket_id: TicketId, data: JSONBody[UnassignBody], actor: Caller, services: Used) -> Assignment:
         command = UnassignTicket(actor=actor, ticket_id=ticket_id, reason=data.reason, expected_version=data.expected_version)
-        return unassign_ticket(services.app, command)
+        return await run_deferred(lambda: unassign_ticket(services.app, command))
 
 
 class QueueController(Controller):

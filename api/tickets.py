@@ -16,6 +16,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryP
 from api.as_of import AsOf, AsOfVersion, detail_as_of
 from api.schemas import NewTicket, Reasoned, Redaction, StatusChange, TicketEdit, Transfer
 from api.services import Services
+from commands.deferred import run_deferred
 from commands.sensitivity import mark_sensitive
 from commands.structs import (
     ArchiveTicket,
@@ -96,12 +97,13 @@ class TicketController(Controller):
     path = "/api/v1/tickets"
     tags = ["tickets"]
 
-    @post("/", operation_id="openTicket", summary="Open a ticket", sync_to_thread=True)
-    def open(self, data: JSONBody[NewTicket], actor: Caller, services: Used) -> Opened:
+    @post("/", operation_id="openTicket", summary="Open a ticket")
+    async def open(self, data: JSONBody[NewTicket], actor: Caller, services: Used) -> Opened:
         body = msgspec.structs.asdict(data)
         body["location"] = Location(lat=data.location.lat, lon=data.location.lon) if data.location else None
         body["reporter"] = Reporter(**msgspec.structs.asdict(data.reporter)) if data.reporter else None
-        return open_ticket(services.app, OpenTicket(actor=actor, **body), services.workload)
+        command = OpenTicket(actor=actor, **body)
+        return await run_deferred(lambda: open_ticket(services.app, command, services.workload))
 
     @get("/", operation_id="listTickets", summary="List and search tickets (archived ones left out)")
     async def list(
@@ -172,24 +174,23 @@ class TicketController(Controller):
         "/{ticket_id:uuid}",
         operation_id="editTicket",
         summary="Change fields of a ticket; each change is recorded old and new",
-        sync_to_thread=True,
     )
-    def edit(self, ticket_id: TicketId, data: JSONBody[TicketEdit], actor: Caller, services: Used) -> Changed:
+    async def edit(self, ticket_id: TicketId, data: JSONBody[TicketEdit], actor: Caller, services: Used) -> Changed:
         command = EditTicket(actor=actor, ticket_id=ticket_id, changes=data.changes(), expected_version=data.expected_version)
-        return edit_ticket(services.app, command)
+        return await run_deferred(lambda: edit_ticket(services.app, command))
 
     @delete(
         "/{ticket_id:uuid}",
         operation_id="archiveTicket",
         summary="Archive a ticket: gone from lists, kept in the audit trail",
         status_code=200,
-        sync_to_thread=True,
     )
-    def archive(self, ticket_id: TicketId, actor: Caller, services: Used, reason: FromQuery[str | None] = None) -> Changed:
-        return archive_ticket(services.app, ArchiveTicket(actor=actor, ticket_id=ticket_id, reason=reason))
+    async def archive(self, ticket_id: TicketId, actor: Caller, services: Used, reason: FromQuery[str | None] = None) -> Changed:
+        command = ArchiveTicket(actor=actor, ticket_id=ticket_id, reason=reason)
+        return await run_deferred(lambda: archive_ticket(services.app, command))
 
-    @patch("/{ticket_id:uuid}/status", operation_id="changeTicketStatus", summary="Move a ticket to another status", sync_to_thread=True)
-    def change_status(self, ticket_id: TicketId, data: JSONBody[StatusChange], actor: Caller, services: Used) -> Changed:
+    @patch("/{ticket_id:uuid}/status", operation_id="changeTicketStatus", summary="Move a ticket to another status")
+    async def change_status(self, ticket_id: TicketId, data: JSONBody[StatusChange], actor: Caller, services: Used) -> Changed:
         command = ChangeStatus(
             actor=actor,
             ticket_id=ticket_id,
@@ -199,47 +200,46 @@ class TicketController(Controller):
             fields=data.transition_fields(),
             expected_version=data.expected_version,
         )
-        return change_status(services.app, command)
+        return await run_deferred(lambda: change_status(services.app, command))
 
     @post(
         "/{ticket_id:uuid}/transfer",
         operation_id="transferTicket",
         summary="Hand a ticket to another person",
         status_code=200,
-        sync_to_thread=True,
     )
-    def transfer(self, ticket_id: TicketId, data: JSONBody[Transfer], actor: Caller, services: Used) -> Changed:
+    async def transfer(self, ticket_id: TicketId, data: JSONBody[Transfer], actor: Caller, services: Used) -> Changed:
         command = TransferTicket(
             actor=actor, ticket_id=ticket_id, assignee_id=data.assignee_id, reason=data.reason, expected_version=data.expected_version
         )
-        return transfer_ticket(services.app, command)
+        return await run_deferred(lambda: transfer_ticket(services.app, command))
 
     @post(
         "/{ticket_id:uuid}/redactions",
         operation_id="redactTicketField",
         summary="Redact a personal field (admin)",
         status_code=200,
-        sync_to_thread=True,
     )
-    def redact(self, ticket_id: TicketId, data: JSONBody[Redaction], actor: Caller, services: Used) -> Changed:
-        return redact_field(services.app, RedactField(actor=actor, ticket_id=ticket_id, field=data.field, reason=data.reason))
+    async def redact(self, ticket_id: TicketId, data: JSONBody[Redaction], actor: Caller, services: Used) -> Changed:
+        command = RedactField(actor=actor, ticket_id=ticket_id, field=data.field, reason=data.reason)
+        return await run_deferred(lambda: redact_field(services.app, command))
 
     @post(
         "/{ticket_id:uuid}/sensitive",
         operation_id="markTicketSensitive",
         summary="Make a ticket sensitive, for good (liaison, admin, manager): it leaves every ordinary list, figure and subject",
         status_code=200,
-        sync_to_thread=True,
     )
-    def mark_sensitive(self, ticket_id: TicketId, data: JSONBody[Reasoned], actor: Caller, services: Used) -> Changed:
-        return mark_sensitive(services.app, services.workload, MarkSensitive(actor=actor, ticket_id=ticket_id, reason=data.reason))
+    async def mark_sensitive(self, ticket_id: TicketId, data: JSONBody[Reasoned], actor: Caller, services: Used) -> Changed:
+        command = MarkSensitive(actor=actor, ticket_id=ticket_id, reason=data.reason)
+        return await run_deferred(lambda: mark_sensitive(services.app, services.workload, command))
 
     @post(
         "/{ticket_id:uuid}/erasure",
         operation_id="eraseTicketReporter",
         summary="Erase the reporter for good (admin): their name, phone, email, the address and location read '[erased]' everywhere",
         status_code=200,
-        sync_to_thread=True,
+        sync_to_thread=True,  # not deferred: its answer deletes the ticket's key, which must not wait on the event loop
     )
     def erase(self, ticket_id: TicketId, data: JSONBody[Reasoned], actor: Caller, services: Used) -> Changed:
         return erase_reporter(services.app, EraseReporter(actor=actor, ticket_id=ticket_id, reason=data.reason))

@@ -34,8 +34,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID
@@ -46,8 +45,9 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.config_cache import ConfigCache
 from commands.copies import aggregate_copy
+from commands.deferred import Counted, Pending, deferring, wake
 from commands.errors import DATABASE_DOWN, DatabaseUnavailable, Overloaded
-from commands.metrics import observe_batch, observe_command
+from commands.metrics import observe_batch
 from domain.errors import VersionConflict
 
 log = logging.getLogger(__name__)
@@ -143,11 +143,18 @@ class Job(Generic[R]):
     decide: Callable[[Unit], R]
     unit: Unit
     result: R
+    deadline: float = float("inf")  # time.monotonic() past which its caller stops waiting
+    on_done: Callable[[], None] | None = None  # told once it is answered, from the thread that answered it
     notification_id: int | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
     taken: bool = False  # into a batch: it may commit from then on
     abandoned: bool = False  # by its caller, whose bound passed first: it never will
+
+    def finish(self) -> None:
+        self.done.set()
+        if self.on_done is not None:
+            self.on_done()
 
 
 class CommandRunner:
@@ -186,32 +193,39 @@ class CommandRunner:
         `decide` may run more than once, on newer state each time, so it must do nothing but load
         through its Unit and ask the aggregates (a command that names the version it expects
         refuses then). It raises a domain error to refuse. `name` names it in the metrics (default:
-        the use case that defined `decide`)."""
+        the use case that defined `decide`).
+
+        Called where `deferring` names an event loop (commands/deferred.py), it returns once the
+        command is decided and queued: a Pending, whose answer that loop awaits, holding no thread.
+        `answer` then runs on the loop, so it must wait on nothing (no query, no file)."""
         if threading.current_thread() is self._committer:
             raise RuntimeError("A command cannot run another command while it decides.")
-        began, error = time.perf_counter(), None
+        counted = Counted(self, name or decide.__qualname__.split(".")[0])
+        loop = deferring.get()
         try:
-            with self._admitted():
-                return self._run(decide, answer)
-        except BaseException as raised:
-            error = raised
+            self._admit()
+            counted.admitted = True
+            if loop is None:
+                return counted.settle(self._answered(self._waited(self._queued(decide)), answer))
+            answered = loop.create_future()
+            job = self._queued(decide, lambda: wake(loop, answered))
+            return Pending(self, job, answer, answered, counted)  # type: ignore[return-value] - its caller awaits it
+        except BaseException as error:
+            counted.settle_error(error)
             raise
-        finally:
-            observe_command(name or decide.__qualname__.split(".")[0], error, time.perf_counter() - began)
 
-    @contextmanager
-    def _admitted(self) -> Iterator[None]:
+    def _admit(self) -> None:
         with self._counting:
             if self.waiting >= self.max_waiting:
                 raise Overloaded(Overloaded.message)
             self.waiting += 1
-        try:
-            yield
-        finally:
-            with self._counting:
-                self.waiting -= 1
 
-    def _run(self, decide: Callable[[Unit], R], answer: Callable[[R, int | None], T]) -> T:
+    def _release(self) -> None:
+        with self._counting:
+            self.waiting -= 1
+
+    def _queued(self, decide: Callable[[Unit], R], on_done: Callable[[], None] | None = None) -> Job[R]:
+        """The command decided, and queued for the committer when it changed something (else done)."""
         deadline = time.monotonic() + self.timeout
         if not self._deciding.acquire(timeout=self.timeout):  # those deciding wait for the database
             raise DatabaseUnavailable(saved=False)
@@ -219,13 +233,22 @@ class CommandRunner:
             unit, result = self._decided(decide)
         finally:
             self._deciding.release()
+        job = Job(decide, unit, result, deadline=deadline, on_done=on_done)
         if not unit.changed:
-            return answer(result, None)
-        job = Job(decide, unit, result)
+            job.finish()
+            return job
         self._ensure_committer()
         self._queue.put(job)
-        if not job.done.wait(max(deadline - time.monotonic(), 0)):
+        return job
+
+    def _waited(self, job: Job[R]) -> Job[R]:
+        """The job once answered; DatabaseUnavailable when its bound passes first."""
+        if not job.done.wait(max(job.deadline - time.monotonic(), 0)):
             self._give_up(job)
+        return job
+
+    @staticmethod
+    def _answered(job: Job[R], answer: Callable[[R, int | None], T]) -> T:
         if job.error is not None:
             raise job.error
         return answer(job.result, job.notification_id)
@@ -249,7 +272,8 @@ class CommandRunner:
 
     def _give_up(self, job: Job[Any]) -> None:
         """The command's bound has passed: a job no batch has taken is dropped, and was not saved;
-        one in a transaction may still commit, and its caller cannot know."""
+        one in a transaction may still commit, and its caller cannot know. (One answered meanwhile
+        is left to its answer.)"""
         with self._claims:
             if not job.taken:
                 job.abandoned = True
@@ -292,7 +316,7 @@ class CommandRunner:
                 for job in jobs:
                     if not job.done.is_set():
                         job.error = error
-                        job.done.set()
+                        job.finish()
             if batch[-1] is None:
                 return
 
@@ -320,7 +344,7 @@ class CommandRunner:
             self._forget(newer)
             for job in accepted:
                 job.error = unavailable(error)
-                job.done.set()
+                job.finish()
             observe_batch(len(accepted), "unavailable")
             return
         except Exception as error:  # noqa: BLE001 - each command then meets its own fate
@@ -348,7 +372,7 @@ class CommandRunner:
                 job.unit, job.result = self._decided(job.decide, newer)
             except Exception as error:  # noqa: BLE001 - a refusal, answered to its caller
                 job.error = error
-                job.done.set()
+                job.finish()
                 return False
         newer.update(job.unit.changed)
         return True
@@ -393,14 +417,14 @@ class CommandRunner:
                 self._remember(job.unit.changed)
                 self._answer([job], recordings)
                 return
-            job.done.set()
+            job.finish()
             return
 
     def _answer(self, jobs: list[Job[Any]], recordings: list) -> None:
         positions = {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id for r in recordings}
         for job in jobs:
             job.notification_id = max((positions[key] for key in job.unit.event_keys() if key in positions), default=None)
-            job.done.set()
+            job.finish()
 
     def _remember(self, saved: dict[UUID, Aggregate]) -> None:
         """Keeps what was saved as the next command will load it; the store's cached copy, older,

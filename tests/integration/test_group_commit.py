@@ -4,6 +4,7 @@ tracking numbers never repeat, across processes too."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -12,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from commands.app import Docket
+from commands.deferred import run_deferred
 from commands.errors import DatabaseUnavailable
 from commands.loading import load_ticket
 from commands.runner import DECIDERS
@@ -55,6 +57,32 @@ def test_concurrent_commands_are_saved_together_and_each_gets_the_notification_i
     for ticket, result in zip(tickets, results, strict=True):
         [notification] = batching.recorder.select_notifications(start=result.notification_id, limit=1)
         assert (notification.originator_id, notification.originator_version) == (ticket.id, 2) == (result.id, result.version)
+
+
+def test_commands_awaited_on_an_event_loop_are_saved_together_and_each_answered_as_a_thread_would_be(batching, actor):
+    """The API's way: each decided in a handler thread, its commit awaited on the loop; a refused
+    one raises there; none is left counted among the waiting. One handler thread decides them all:
+    it is free again once a command is queued, so they still share batches."""
+    tickets = [open_one(batching, actor, i) for i in range(24)]
+    batches_before = batching.commands.batches
+
+    async def change_all() -> list:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(1))
+        moves = [
+            run_deferred(lambda t=t: change_status(batching, ChangeStatus(actor=actor(), ticket_id=t.id, status="in_progress")))
+            for t in tickets
+        ]
+        refused = run_deferred(lambda: change_status(batching, ChangeStatus(actor=actor(), ticket_id=tickets[0].id, status="open")))
+        return await asyncio.gather(*moves, refused, return_exceptions=True)
+
+    *results, refusal = asyncio.run(change_all())
+    assert batching.commands.batches - batches_before < 24
+    for ticket, result in zip(tickets, results, strict=True):
+        [notification] = batching.recorder.select_notifications(start=result.notification_id, limit=1)
+        assert (notification.originator_id, notification.originator_version) == (ticket.id, 2) == (result.id, result.version)
+    assert isinstance(refusal, TransitionNotAllowed)
+    assert batching.commands.waiting == 0
+    assert load_ticket(batching.repository, tickets[0].id).status == "in_progress"
 
 
 def test_commands_on_one_ticket_in_one_batch_apply_one_after_another(batching, actor):
