@@ -69,6 +69,11 @@ class Counted:
         self.began = time.perf_counter()
         self.admitted = False
 
+    def admit(self) -> None:
+        """Counted among the waiting; Overloaded when they are as many as the runner holds."""
+        self.runner._admit()
+        self.admitted = True
+
     def settle(self, answer: T) -> T:
         self._end(None)
         return answer

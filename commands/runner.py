@@ -203,8 +203,7 @@ class CommandRunner:
         counted = Counted(self, name or decide.__qualname__.split(".")[0])
         loop = deferring.get()
         try:
-            self._admit()
-            counted.admitted = True
+            counted.admit()
             if loop is None:
                 return counted.settle(self._answered(self._waited(self._queued(decide)), answer))
             answered = loop.create_future()
