@@ -5,7 +5,8 @@ thread that waits holds nothing but itself, yet its waking costs: the committer 
 the interpreter lock to return, and the event loop is woken in turn to answer. Under load those
 hand-offs are a large part of what an API process spends on a command. `run_deferred` decides in
 a handler thread as before, but the thread returns once the command is queued; the loop awaits
-the commit itself, and the committer wakes the loop once for however many commands it answered.
+the commit itself. The committer hands each answer to the loop (`call_soon_threadsafe`), whose
+wake-ups coalesce: the answers of one batch wake it about once, not a thread each.
 What the caller hears is the same: the same answer, refusal or DatabaseUnavailable, within the
 same bound, counted against the same limit of waiting commands until it is answered. A use case
 whose answer does more than shape the reply (erasing a reporter deletes a key) is not deferred:
