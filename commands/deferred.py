@@ -16,6 +16,7 @@ its answer would run on the loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import time
@@ -51,10 +52,8 @@ def _deferred(loop: asyncio.AbstractEventLoop, call: Callable[[], Any]) -> Any:
 def wake(loop: asyncio.AbstractEventLoop, answered: asyncio.Future[None]) -> None:
     """From the thread that answered a job: its waiter's loop is told (a loop that has closed, its
     process stopping, has no one left to tell)."""
-    try:
+    with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(functools.partial(_set, answered))
-    except RuntimeError:
-        pass
 
 
 def _set(answered: asyncio.Future[None]) -> None:
@@ -91,16 +90,17 @@ class Counted:
 class Pending(Generic[T]):
     """A command decided and queued; `outcome()`, on the loop that deferred it, is its answer."""
 
-    def __init__(self, runner: CommandRunner, job: Job[Any], answer: Callable[[Any, int | None], T], answered, counted: Counted) -> None:
-        self.runner, self.job, self.answer, self.answered, self.counted = runner, job, answer, answered, counted
+    def __init__(self, job: Job[Any], answer: Callable[[Any, int | None], T], answered: asyncio.Future[None], counted: Counted) -> None:
+        self.job, self.answer, self.answered, self.counted = job, answer, answered, counted
 
     async def outcome(self) -> T:
+        runner = self.counted.runner
         try:
             try:
                 await asyncio.wait_for(asyncio.shield(self.answered), max(self.job.deadline - time.monotonic(), 0))
             except TimeoutError:
-                self.runner._give_up(self.job)
-            return self.counted.settle(self.runner._answered(self.job, self.answer))
+                runner._give_up(self.job)
+            return self.counted.settle(runner._answered(self.job, self.answer))
         except BaseException as error:
             self.counted.settle_error(error)
             raise

@@ -208,7 +208,7 @@ class CommandRunner:
                 return counted.settle(self._answered(self._waited(self._queued(decide)), answer))
             answered = loop.create_future()
             job = self._queued(decide, lambda: wake(loop, answered))
-            return Pending(self, job, answer, answered, counted)  # type: ignore[return-value] - its caller awaits it
+            return Pending(job, answer, answered, counted)  # type: ignore[return-value] - its caller awaits it
         except BaseException as error:
             counted.settle_error(error)
             raise
